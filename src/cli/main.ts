@@ -1,0 +1,70 @@
+import { Command, Option } from "commander";
+import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
+import { type RunningNode, startNode } from "../platform/runtime/system";
+import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../services/catalog";
+import { ensureAdmin, loadDemoData } from "./bootstrap";
+import { runGovernanceDemo } from "./demo";
+
+/** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
+async function runNode(services: string[], flags: Record<string, unknown>): Promise<RunningNode> {
+  const config = loadConfig(flags);
+  const node = await startNode(config, { catalogue, services, activityAction: ACTIVITY_ACTION });
+  const { broker, platform } = node;
+  if (services.includes("identity")) await ensureAdmin(broker, config.adminPassword);
+  if (config.demo && services.includes("identity")) await loadDemoData(broker, platform.logger);
+  if (node.url) platform.logger.info({ url: node.url, services }, "bazaar ready");
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    platform.logger.info({ signal }, "shutting down");
+    await node.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  return node;
+}
+
+function withConfigFlags(command: Command): Command {
+  for (const option of CONFIG_OPTIONS) {
+    const flag = option.kind === "bool" ? `--${option.flag} <0|1>` : `--${option.flag} <value>`;
+    command.addOption(new Option(flag, option.help).env(option.env));
+  }
+  return command;
+}
+
+const program = new Command("bazaar").description("bazaar: marketplace governance, shop and exchange on one service platform");
+
+withConfigFlags(program.command("start").description("run every service in this process, on the embedded defaults unless engine URLs are set")).action(
+  async (flags) => {
+    await runNode(ALL_SERVICES, flags);
+  },
+);
+
+withConfigFlags(
+  program
+    .command("node")
+    .description("run some services in this process; nodes find each other over NATS (BAZAAR_NATS_URL)")
+    .requiredOption("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`),
+).action(async (flags) => {
+  const services = String(flags.services)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  await runNode(services, flags);
+});
+
+program
+  .command("demo")
+  .description("walk a scenario end to end on a throw-away system, printing each step")
+  .argument("<scenario>", "governance")
+  .action(async (scenario: string) => {
+    if (scenario !== "governance") throw new Error(`unknown demo "${scenario}"; try: governance`);
+    await runGovernanceDemo();
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  process.stderr.write(`bazaar: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,112 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import {
+  Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  MysqlDialect,
+  SqliteDialect,
+  type SelectQueryBuilder,
+  type Transaction,
+} from "kysely";
+import { createConnection, createPool } from "mysql2";
+
+export type DialectName = "sqlite" | "mysql";
+
+/** A service's own database: nothing else reads or writes it. */
+export interface ServiceDb<T> {
+  readonly db: Kysely<T>;
+  readonly dialect: DialectName;
+  readonly name: string;
+  /** Row lock for read-modify-write in a transaction (SQLite serialises writers, so it needs none). */
+  forUpdate<QB extends SelectQueryBuilder<any, any, any>>(qb: QB): QB;
+  close(): Promise<void>;
+}
+
+export type Tx<T> = Transaction<T>;
+
+export interface DbOptions {
+  dataDir: string;
+  namespace: string;
+  dbUrl?: string;
+}
+
+/** Opens the service's database (SQLite file, or a MySQL database created if missing) and applies its migrations. */
+export async function openServiceDb<T>(
+  options: DbOptions,
+  service: string,
+  migrations: Record<string, Migration>,
+): Promise<ServiceDb<T>> {
+  const name = `bazaar_${options.namespace}_${service}`;
+  let db: Kysely<T>;
+  let dialect: DialectName;
+  if (options.dbUrl) {
+    const url = new URL(options.dbUrl);
+    if (url.protocol !== "mysql:" && url.protocol !== "mariadb:")
+      throw new Error(`BAZAAR_DB_URL: unsupported scheme ${url.protocol} (use mysql://)`);
+    const connection = {
+      host: url.hostname,
+      port: Number(url.port || 3306),
+      user: decodeURIComponent(url.username || "root"),
+      password: decodeURIComponent(url.password),
+    };
+    await createDatabaseIfMissing(connection, name);
+    db = new Kysely<T>({
+      dialect: new MysqlDialect({
+        pool: createPool({ ...connection, database: name, connectionLimit: 10, charset: "utf8mb4", supportBigNumbers: true }),
+      }),
+    });
+    dialect = "mysql";
+  } else {
+    mkdirSync(options.dataDir, { recursive: true });
+    const file = new SqliteDatabase(path.join(options.dataDir, `${name}.sqlite`));
+    // WAL + NORMAL survives a killed process (only power loss can drop the last commits).
+    file.pragma("journal_mode = WAL");
+    file.pragma("synchronous = NORMAL");
+    file.pragma("busy_timeout = 5000");
+    db = new Kysely<T>({ dialect: new SqliteDialect({ database: file }) });
+    dialect = "sqlite";
+  }
+  await migrate(db, migrations);
+  return {
+    db,
+    dialect,
+    name,
+    forUpdate: (qb) => (dialect === "mysql" ? (qb.forUpdate() as typeof qb) : qb),
+    close: () => db.destroy(),
+  };
+}
+
+async function createDatabaseIfMissing(
+  connection: { host: string; port: number; user: string; password: string },
+  name: string,
+): Promise<void> {
+  const conn = createConnection(connection).promise();
+  try {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  } finally {
+    await conn.end();
+  }
+}
+
+async function migrate<T>(db: Kysely<T>, migrations: Record<string, Migration>): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(`migration ${failed ?? "?"} failed: ${(error as Error).message}`);
+  }
+}
+
+/** A duplicate key on insert: the natural idempotency signal on every engine. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "ER_DUP_ENTRY";
+}
+
+/** Row counts come back as bigint from some drivers and DECIMAL strings from others. */
+export function toInt(value: unknown): number {
+  return value === null || value === undefined ? 0 : Number(value);
+}

@@ -1,0 +1,182 @@
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import FindMyWay from "find-my-way";
+import type { ServiceSchema } from "moleculer";
+import type { BrokerMetricsReporter } from "../observability/metrics";
+import { type AuthUser, hasRole, type Meta } from "../runtime/action";
+import { AppError, toHttpError } from "../runtime/errors";
+import type { Platform } from "../runtime/platform";
+import { TokenSigner } from "./jwt";
+import type { RouteDef } from "./routes";
+
+export interface GatewayOptions {
+  brokerMetrics: BrokerMetricsReporter;
+  /** Action told (at most once per window per user) that an authenticated user was active. */
+  activityAction?: string;
+  activityWindowMs?: number;
+}
+
+type Router = ReturnType<typeof FindMyWay>;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * The HTTP edge: Fastify inside a Moleculer service. Routes come from the `routes` setting of every
+ * service the registry knows, so a node running only the gateway serves routes of remote services.
+ */
+export function gatewayService(platform: Platform, options: GatewayOptions): ServiceSchema {
+  const { config, clock, metrics, kv } = platform;
+  const signer = TokenSigner.fromConfig(config);
+  const logger = platform.logger.child({ svc: "gateway" });
+  const activityWindowMs = options.activityWindowMs ?? 10 * 60_000;
+  let app: FastifyInstance;
+  let router: Router = FindMyWay();
+  let ready = false;
+
+  return {
+    name: "gateway",
+    settings: { port: config.port },
+    events: {
+      "$services.changed"(this: { broker: import("moleculer").ServiceBroker }) {
+        router = buildRouter(this.broker);
+      },
+      "$broker.started"(this: { broker: import("moleculer").ServiceBroker }) {
+        router = buildRouter(this.broker);
+        ready = true;
+      },
+    },
+    methods: {},
+    async started() {
+      const broker = this.broker;
+      router = buildRouter(broker);
+      app = Fastify({ logger: false, bodyLimit: config.bodyLimit, genReqId: () => randomUUID(), return503OnClosing: true });
+      app.addHook("onRequest", async (req, reply) => {
+        const given = req.headers["x-request-id"];
+        if (typeof given === "string" && REQUEST_ID.test(given)) req.id = given;
+        reply.header("x-request-id", req.id);
+        (req as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+      });
+      app.addHook("onResponse", async (req, reply) => {
+        const route = (req as { routePath?: string }).routePath ?? req.routeOptions.url ?? "unmatched";
+        const seconds = Number(process.hrtime.bigint() - ((req as { startedAt?: bigint }).startedAt ?? 0n)) / 1e9;
+        metrics.httpRequests.inc({ method: req.method, route, status: reply.statusCode });
+        metrics.httpDuration.observe({ method: req.method, route }, seconds);
+        logger.info(
+          {
+            reqId: req.id,
+            method: req.method,
+            route,
+            status: reply.statusCode,
+            ms: Math.round(seconds * 1e4) / 10,
+            user: (req as { user?: AuthUser }).user?.id,
+          },
+          "http",
+        );
+      });
+      app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+      app.setNotFoundHandler((req, reply) =>
+        reply.code(404).send({ error: { code: "ROUTE_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` } }),
+      );
+      app.get("/health", async () => ({ status: "ok", node: platform.nodeId }));
+      app.get("/ready", async (_req, reply) =>
+        ready ? { status: "ready", node: platform.nodeId } : reply.code(503).send({ status: "starting" }),
+      );
+      app.get("/metrics", async (_req, reply) => {
+        reply.type("text/plain; version=0.0.4");
+        return `${await metrics.registry.metrics()}\n${options.brokerMetrics.text()}`;
+      });
+      app.route({ method: ["GET", "POST", "PUT", "DELETE"], url: "/api/*", handler: dispatch });
+      await app.listen({ port: config.port, host: config.host });
+      const address = app.server.address() as AddressInfo;
+      (this.settings as { port: number }).port = address.port;
+      logger.info({ port: address.port, host: config.host }, "gateway listening");
+
+      async function dispatch(req: FastifyRequest, reply: FastifyReply) {
+        const path = req.url.split("?")[0];
+        const found = router.find(req.method as "GET", path);
+        if (!found) {
+          return reply.code(404).send({ error: { code: "ROUTE_NOT_FOUND", message: `no route ${req.method} ${path}` } });
+        }
+        const route = found.store as RouteDef;
+        (req as { routePath?: string }).routePath = route.path;
+        const user = await authenticate(req);
+        if (route.auth !== "public") {
+          if (!user) throw new AppError(401, "UNAUTHENTICATED", "this route needs a bearer token");
+          if (Array.isArray(route.auth) && !hasRole(user, ...route.auth))
+            throw new AppError(403, "FORBIDDEN", `this route needs role ${route.auth.join(" or ")}`);
+        }
+        const body = req.body ?? {};
+        if (typeof body !== "object" || Array.isArray(body))
+          throw new AppError(400, "INVALID_BODY", "the request body must be a JSON object");
+        const params = { ...(req.query as object), ...body, ...found.params };
+        const idempotencyKey = req.headers["idempotency-key"];
+        const meta: Meta = {
+          user,
+          requestId: req.id,
+          ip: req.ip,
+          idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
+        };
+        const result = await broker.call(route.action, params, { meta, requestID: req.id });
+        if (result === undefined) return reply.code(204).send();
+        return reply.code(route.status ?? 200).send(result);
+      }
+
+      async function authenticate(req: FastifyRequest): Promise<AuthUser | undefined> {
+        const header = req.headers.authorization;
+        if (!header) return undefined;
+        const match = /^Bearer\s+(\S+)$/i.exec(header);
+        if (!match) throw new AppError(401, "INVALID_TOKEN", "Authorization must be 'Bearer <token>'");
+        const user = await signer.verify(match[1], clock.now());
+        (req as { user?: AuthUser }).user = user;
+        if (options.activityAction) recordActivity(user);
+        return user;
+      }
+
+      function recordActivity(user: AuthUser) {
+        const window = Math.floor(clock.now() / activityWindowMs);
+        kv.setNX(`active:${user.id}:${window}`, "1", activityWindowMs)
+          .then((first) => (first ? broker.call(options.activityAction!, { userId: user.id }) : undefined))
+          .catch((err) => logger.warn({ err, user: user.id }, "activity not recorded"));
+      }
+
+      function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply) {
+        const fastifyCode = (err as { code?: string }).code;
+        const statusCode = (err as { statusCode?: number }).statusCode;
+        if (typeof fastifyCode === "string" && fastifyCode.startsWith("FST_") && statusCode && statusCode < 500) {
+          const code =
+            fastifyCode === "FST_ERR_CTP_BODY_TOO_LARGE"
+              ? "BODY_TOO_LARGE"
+              : fastifyCode === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+                ? "UNSUPPORTED_MEDIA_TYPE"
+                : "INVALID_BODY";
+          return reply.code(statusCode).send({ error: { code, message: (err as Error).message } });
+        }
+        const { status, body } = toHttpError(err);
+        if (status >= 500) logger.error({ err, reqId: req.id }, "request failed");
+        return reply.code(status).send(body);
+      }
+    },
+    async stopped() {
+      ready = false;
+      await app?.close();
+    },
+  };
+}
+
+function buildRouter(broker: import("moleculer").ServiceBroker): Router {
+  const router = FindMyWay({ ignoreTrailingSlash: true });
+  const seen = new Set<string>();
+  const services = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, withActions: false }) as {
+    settings?: { routes?: RouteDef[] };
+  }[];
+  for (const service of services) {
+    for (const route of service.settings?.routes ?? []) {
+      const key = `${route.method} ${route.path}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      router.on(route.method, route.path, () => undefined, route);
+    }
+  }
+  return router;
+}

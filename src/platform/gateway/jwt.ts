@@ -1,0 +1,59 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { errors, jwtVerify, SignJWT } from "jose";
+import { type AuthUser, ROLES, type Role } from "../runtime/action";
+import { AppError } from "../runtime/errors";
+
+/** HS256 access tokens: identity signs them, every gateway verifies them with the same secret. */
+export class TokenSigner {
+  private readonly key: Uint8Array;
+
+  constructor(secret: string) {
+    this.key = new TextEncoder().encode(secret);
+  }
+
+  /** The configured secret, or one generated once into the data dir so processes on this host agree. */
+  static fromConfig(config: { jwtSecret?: string; dataDir: string }): TokenSigner {
+    if (config.jwtSecret) return new TokenSigner(config.jwtSecret);
+    const file = path.join(config.dataDir, "jwt.secret");
+    if (!existsSync(file)) {
+      mkdirSync(config.dataDir, { recursive: true });
+      try {
+        writeFileSync(file, randomBytes(32).toString("base64url"), { mode: 0o600, flag: "wx" });
+      } catch (err) {
+        // Another process on this data dir wrote it first; use theirs.
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+    }
+    return new TokenSigner(readFileSync(file, "utf8").trim());
+  }
+
+  async sign(user: AuthUser, ttlSeconds: number, nowMs: number): Promise<string> {
+    const iat = Math.floor(nowMs / 1000);
+    return new SignJWT({ username: user.username, roles: user.roles })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(String(user.id))
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttlSeconds)
+      .sign(this.key);
+  }
+
+  async verify(token: string, nowMs: number): Promise<AuthUser> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ["HS256"],
+        currentDate: new Date(nowMs),
+      });
+      const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter((r): r is Role =>
+        (ROLES as readonly string[]).includes(r),
+      );
+      const id = Number(payload.sub);
+      if (!Number.isSafeInteger(id) || typeof payload.username !== "string") throw new Error("malformed claims");
+      return { id, username: payload.username, roles };
+    } catch (err) {
+      const expired = err instanceof errors.JWTExpired;
+      throw new AppError(401, expired ? "TOKEN_EXPIRED" : "INVALID_TOKEN", expired ? "the access token has expired" : "the access token is invalid");
+    }
+  }
+}

@@ -1,0 +1,175 @@
+import { type Generated, type Kysely, type Migration, sql } from "kysely";
+import type { Logger } from "pino";
+import { isUniqueViolation, type ServiceDb } from "../db/db";
+import type { Stream, StreamMessage } from "../stream/stream";
+
+/** Outbox and inbox tables live in every service's own database, created by its first migration. */
+export const platformMigrations: Record<string, Migration> = {
+  "0000_platform_outbox_inbox": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("outbox")
+        .addColumn("seq", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("event_id", "varchar(64)", (c) => c.notNull().unique())
+        .addColumn("subject", "varchar(128)", (c) => c.notNull())
+        .addColumn("payload", "text", (c) => c.notNull())
+        .addColumn("headers", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("inbox")
+        .addColumn("consumer", "varchar(64)", (c) => c.notNull())
+        .addColumn("event_id", "varchar(128)", (c) => c.notNull())
+        .addColumn("handled_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("inbox_pk", ["consumer", "event_id"])
+        .execute();
+    },
+  },
+};
+
+export interface OutboxTables {
+  outbox: { seq: Generated<number>; event_id: string; subject: string; payload: string; headers: string; created_at: number };
+  inbox: { consumer: string; event_id: string; handled_at: number };
+}
+
+export interface OutgoingEvent {
+  subject: string;
+  data: unknown;
+  /** Stable id when the event has a natural one; otherwise the caller's newId(). */
+  id: string;
+  headers?: Record<string, string>;
+}
+
+/** Writes events in the caller's transaction: they exist exactly when the state change does. */
+export async function writeOutbox(trx: Kysely<any>, events: OutgoingEvent[], now: number): Promise<void> {
+  if (events.length === 0) return;
+  await trx
+    .insertInto("outbox")
+    .values(
+      events.map((e) => ({
+        event_id: e.id,
+        subject: e.subject,
+        payload: JSON.stringify(e.data),
+        headers: JSON.stringify(e.headers ?? {}),
+        created_at: now,
+      })),
+    )
+    .execute();
+}
+
+/**
+ * Moves committed outbox rows to the stream in order, then deletes them. A crash between publish
+ * and delete republishes the same ids, which the stream's dedup and the consumers' inbox absorb.
+ */
+export class OutboxRelay {
+  private stopped = false;
+  private wake?: () => void;
+  private pending = false;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly sdb: ServiceDb<any>,
+    private readonly stream: Stream,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  /** Called after a commit that wrote events, so they leave at once instead of at the next poll. */
+  kick(): void {
+    this.pending = true;
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      this.pending = false;
+      try {
+        const moved = await this.relayBatch();
+        failures = 0;
+        if (moved > 0) continue;
+      } catch (err) {
+        failures++;
+        this.logger.warn({ err, failures }, "outbox relay failed; retrying");
+      }
+      if (!this.pending) await this.sleep(failures > 0 ? Math.min(5000, 100 * 2 ** failures) : 500);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Relays up to one batch; returns how many rows moved. */
+  async relayBatch(): Promise<number> {
+    const rows = await this.sdb.db.selectFrom("outbox").selectAll().orderBy("seq").limit(256).execute();
+    if (rows.length === 0) return 0;
+    for (const row of rows)
+      await this.stream.publish(row.subject, JSON.parse(row.payload), { id: row.event_id, headers: JSON.parse(row.headers) });
+    await this.sdb.db.deleteFrom("outbox").where("seq", "<=", rows[rows.length - 1].seq).execute();
+    return rows.length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+  }
+}
+
+/**
+ * Runs `apply` in one transaction with the inbox row for (consumer, message id): a redelivered
+ * message finds its row and is skipped, so its effect happens once. Returns false for a repeat.
+ */
+export async function handleOnce<T>(
+  sdb: ServiceDb<T>,
+  consumer: string,
+  message: StreamMessage,
+  now: number,
+  apply: (trx: Kysely<T>) => Promise<void>,
+): Promise<boolean> {
+  try {
+    return await sdb.db.transaction().execute(async (trx) => {
+      const seen = await (trx as unknown as Kysely<OutboxTables>)
+        .selectFrom("inbox")
+        .select(sql<number>`1`.as("one"))
+        .where("consumer", "=", consumer)
+        .where("event_id", "=", message.id)
+        .executeTakeFirst();
+      if (seen) return false;
+      await (trx as unknown as Kysely<OutboxTables>)
+        .insertInto("inbox")
+        .values({ consumer, event_id: message.id, handled_at: now })
+        .execute();
+      await apply(trx);
+      return true;
+    });
+  } catch (err) {
+    // Two deliveries raced past the check: the loser's transaction rolled back entirely. Any other
+    // conflict is the handler's own and must be redelivered, never mistaken for a repeat.
+    if (isUniqueViolation(err) && (await inboxHas(sdb, consumer, message.id))) return false;
+    throw err;
+  }
+}
+
+async function inboxHas(sdb: ServiceDb<any>, consumer: string, eventId: string): Promise<boolean> {
+  const row = await (sdb.db as Kysely<OutboxTables>)
+    .selectFrom("inbox")
+    .select("event_id")
+    .where("consumer", "=", consumer)
+    .where("event_id", "=", eventId)
+    .executeTakeFirst();
+  return row !== undefined;
+}

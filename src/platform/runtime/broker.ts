@@ -1,0 +1,51 @@
+import { type MetricsReporterOptions, ServiceBroker, type ServiceSchema } from "moleculer";
+import { BrokerMetricsReporter } from "../observability/metrics";
+import { ValidationMiddleware } from "./action";
+import type { Platform } from "./platform";
+
+export type ServiceFactory = (platform: Platform) => ServiceSchema;
+
+/**
+ * One broker per process. Without a NATS URL the services talk in-process; with one, NATS is the
+ * transporter and Moleculer's registry finds services on every node of the namespace.
+ */
+export function createBroker(platform: Platform): { broker: ServiceBroker; brokerMetrics: BrokerMetricsReporter } {
+  const { config } = platform;
+  const brokerMetrics = new BrokerMetricsReporter({});
+  const broker = new ServiceBroker({
+    namespace: config.namespace,
+    nodeID: platform.nodeId,
+    transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined,
+    logger: {
+      type: "Pino",
+      options: {
+        level: config.logLevel,
+        createLogger: (level: string, bindings: object) => platform.logger.child(bindings, { level }),
+      },
+    },
+    requestTimeout: 10_000,
+    retryPolicy: { enabled: false },
+    circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 20, windowTime: 60, halfOpenTime: 10_000 },
+    metrics: { enabled: true, reporter: [brokerMetrics as unknown as MetricsReporterOptions] },
+    middlewares: [ValidationMiddleware],
+    // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.
+    errorHandler: (err) => {
+      throw err;
+    },
+  });
+  return { broker, brokerMetrics };
+}
+
+/** Creates the named services on the broker from a catalogue; an unknown name is a startup error. */
+export function loadServices(
+  broker: ServiceBroker,
+  platform: Platform,
+  catalogue: Record<string, ServiceFactory>,
+  names: string[],
+): void {
+  for (const name of names) {
+    const factory = catalogue[name];
+    if (!factory) throw new Error(`unknown service "${name}"; known: ${Object.keys(catalogue).join(", ")}`);
+    broker.createService(factory(platform));
+  }
+}

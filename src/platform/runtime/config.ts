@@ -1,0 +1,103 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+/** Everything a deployment can set. One table drives env vars, CLI flags and `--help`. */
+export interface BazaarConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  namespace: string;
+  nodeId?: string;
+  dbUrl?: string;
+  redisUrl?: string;
+  natsUrl?: string;
+  adminPassword?: string;
+  jwtSecret?: string;
+  demo: boolean;
+  logLevel: string;
+  bodyLimit: number;
+  tokenTtlSeconds: number;
+}
+
+type Kind = "string" | "int" | "bool";
+export interface ConfigOption {
+  key: keyof BazaarConfig;
+  env: string;
+  flag: string;
+  kind: Kind;
+  help: string;
+}
+
+export const CONFIG_OPTIONS: ConfigOption[] = [
+  { key: "port", env: "BAZAAR_PORT", flag: "port", kind: "int", help: "gateway HTTP port (default 8080; 0 picks a free one)" },
+  { key: "host", env: "BAZAAR_HOST", flag: "host", kind: "string", help: "gateway bind address (default 127.0.0.1)" },
+  { key: "dataDir", env: "BAZAAR_DATA_DIR", flag: "data-dir", kind: "string", help: "directory of the embedded stores (default ./data)" },
+  { key: "namespace", env: "BAZAAR_NAMESPACE", flag: "namespace", kind: "string", help: "environment isolation: broker namespace, database and subject prefix (default dev)" },
+  { key: "nodeId", env: "BAZAAR_NODE_ID", flag: "node-id", kind: "string", help: "this process's node id (default host-pid)" },
+  { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
+  { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
+  { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },
+  { key: "adminPassword", env: "BAZAAR_ADMIN_PASSWORD", flag: "admin-password", kind: "string", help: "password of the bootstrap admin account (default: random, printed once)" },
+  { key: "jwtSecret", env: "BAZAAR_JWT_SECRET", flag: "jwt-secret", kind: "string", help: "HS256 secret for access tokens; set it when several gateways run (default: generated into the data dir)" },
+  { key: "demo", env: "BAZAAR_DEMO", flag: "demo", kind: "bool", help: "load demo data on an empty store (default 1; 0 disables)" },
+  { key: "logLevel", env: "BAZAAR_LOG_LEVEL", flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
+  { key: "bodyLimit", env: "BAZAAR_BODY_LIMIT", flag: "body-limit", kind: "int", help: "largest accepted request body in bytes (default 65536)" },
+  { key: "tokenTtlSeconds", env: "BAZAAR_TOKEN_TTL", flag: "token-ttl", kind: "int", help: "access token lifetime in seconds (default 3600)" },
+];
+
+export const DEFAULT_CONFIG: BazaarConfig = {
+  port: 8080,
+  host: "127.0.0.1",
+  dataDir: "./data",
+  namespace: "dev",
+  demo: true,
+  logLevel: "info",
+  bodyLimit: 65536,
+  tokenTtlSeconds: 3600,
+};
+
+function coerce(option: ConfigOption, raw: unknown): unknown {
+  if (raw === undefined || raw === null || raw === "") return undefined;
+  switch (option.kind) {
+    case "int": {
+      const n = Number(raw);
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${option.env}: expected a non-negative integer, got ${String(raw)}`);
+      return n;
+    }
+    case "bool":
+      if (typeof raw === "boolean") return raw;
+      if (/^(1|true|yes|on)$/i.test(String(raw))) return true;
+      if (/^(0|false|no|off)$/i.test(String(raw))) return false;
+      throw new Error(`${option.env}: expected 0 or 1, got ${String(raw)}`);
+    default:
+      return String(raw);
+  }
+}
+
+/**
+ * Layers, lowest first: defaults < config file (`BAZAAR_CONFIG` or ./bazaar.config.json) < environment < flags.
+ * The file uses the same keys as BazaarConfig.
+ */
+export function loadConfig(
+  flags: Record<string, unknown> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): BazaarConfig {
+  const filePath = env.BAZAAR_CONFIG ?? (existsSync("bazaar.config.json") ? "bazaar.config.json" : undefined);
+  const file: Record<string, unknown> = filePath ? JSON.parse(readFileSync(filePath, "utf8")) : {};
+  const out: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const option of CONFIG_OPTIONS) {
+    for (const raw of [file[option.key], env[option.env], flags[camel(option.flag)]]) {
+      const value = coerce(option, raw);
+      if (value !== undefined) out[option.key] = value;
+    }
+  }
+  const config = out as unknown as BazaarConfig;
+  config.dataDir = path.resolve(config.dataDir);
+  if (!/^[a-z0-9_]{1,32}$/.test(config.namespace))
+    throw new Error("BAZAAR_NAMESPACE: use 1-32 lower-case letters, digits or underscores");
+  return config;
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

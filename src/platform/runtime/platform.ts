@@ -1,0 +1,64 @@
+import { hostname } from "node:os";
+import type { Migration } from "kysely";
+import type { Logger } from "pino";
+import { type Clock, systemClock } from "../clock/clock";
+import type { Kv } from "../kv/kv";
+import { MemoryKv } from "../kv/memory.kv";
+import { RedisKv } from "../kv/redis.kv";
+import { createLogger } from "../observability/logger";
+import { Metrics } from "../observability/metrics";
+import { JetStreamStream } from "../stream/jetstream.stream";
+import { SqliteStream } from "../stream/sqlite.stream";
+import type { Stream } from "../stream/stream";
+import type { BazaarConfig } from "./config";
+import { ServiceHost } from "./service-host";
+
+/**
+ * What one process shares between its services: configuration, clock, logger, the kv and stream
+ * adapters chosen by configuration, and metrics. Services receive it; none constructs its own.
+ */
+export interface Platform {
+  readonly config: BazaarConfig;
+  readonly nodeId: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly kv: Kv;
+  readonly stream: Stream;
+  readonly metrics: Metrics;
+  host<T>(service: string, migrations: Record<string, Migration>): ServiceHost<T>;
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Process metrics are registered once per process; tests that build several platforms turn them off. */
+  processMetrics?: boolean;
+}
+
+export async function createPlatform(config: BazaarConfig, options: PlatformOptions = {}): Promise<Platform> {
+  const nodeId = config.nodeId ?? `${hostname()}-${process.pid}`;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel, nodeId);
+  const prefix = `bazaar:${config.namespace}:`;
+  const kv: Kv = config.redisUrl ? new RedisKv(config.redisUrl, prefix) : new MemoryKv(clock, prefix);
+  const stream: Stream = config.natsUrl
+    ? await JetStreamStream.connect(config.natsUrl, config.namespace, logger)
+    : new SqliteStream(config.dataDir, config.namespace, logger);
+  const metrics = new Metrics(options.processMetrics ?? true);
+  const platform: Platform = {
+    config,
+    nodeId,
+    clock,
+    logger,
+    kv,
+    stream,
+    metrics,
+    host: (service, migrations) => new ServiceHost(platform, service, migrations),
+    async close() {
+      await stream.close();
+      await kv.close();
+    },
+  };
+  return platform;
+}

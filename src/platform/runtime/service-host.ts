@@ -1,0 +1,92 @@
+import type { Kysely, Migration } from "kysely";
+import type { Logger } from "pino";
+import { openServiceDb, type ServiceDb } from "../db/db";
+import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, writeOutbox } from "../outbox/outbox";
+import type { StreamMessage, Subscription } from "../stream/stream";
+import { newId } from "./ids";
+import type { Platform } from "./platform";
+
+export type Emit = (subject: string, data: unknown, id?: string) => void;
+
+export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Emit) => Promise<void>;
+
+/**
+ * A service's hold on the platform: its own database with migrations applied, its outbox relay,
+ * and its idempotent stream consumers. `tx` is the one way to change state and publish facts.
+ */
+export class ServiceHost<T> {
+  private sdb?: ServiceDb<T>;
+  private relay?: OutboxRelay;
+  private readonly handlers: { subject: string; handler: StreamHandler<T> }[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  readonly logger: Logger;
+
+  constructor(
+    private readonly platform: Platform,
+    readonly name: string,
+    private readonly migrations: Record<string, Migration>,
+  ) {
+    this.logger = platform.logger.child({ svc: name });
+  }
+
+  get store(): ServiceDb<T> {
+    if (!this.sdb) throw new Error(`${this.name}: database used before the service started`);
+    return this.sdb;
+  }
+
+  get db(): Kysely<T> {
+    return this.store.db;
+  }
+
+  /** Registers a consumer; it starts with the service. Each message is applied once, with the inbox row, in one transaction. */
+  consume(subject: string, handler: StreamHandler<T>): void {
+    this.handlers.push({ subject, handler });
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.platform;
+    this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...this.migrations });
+    this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger);
+    this.relay.start();
+    for (const { subject, handler } of this.handlers) {
+      this.subscriptions.push(
+        await this.platform.stream.consume({
+          durable: this.name,
+          subject,
+          handler: async (message) => {
+            const events: OutgoingEvent[] = [];
+            const emit = this.collector(events);
+            const applied = await handleOnce(this.store, this.name, message, this.platform.clock.now(), async (trx) => {
+              await handler(trx, message, emit);
+              await writeOutbox(trx, events, this.platform.clock.now());
+            });
+            if (applied && events.length > 0) this.relay!.kick();
+          },
+        }),
+      );
+    }
+  }
+
+  /** Runs `work` in a transaction; events it emits are written in the same transaction and relayed after commit. */
+  async tx<R>(work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
+    const events: OutgoingEvent[] = [];
+    const result = await this.db.transaction().execute(async (trx) => {
+      const value = await work(trx, this.collector(events));
+      await writeOutbox(trx, events, this.platform.clock.now());
+      return value;
+    });
+    if (events.length > 0) this.relay?.kick();
+    return result;
+  }
+
+  private collector(events: OutgoingEvent[]): Emit {
+    return (subject, data, id) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()) });
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.subscriptions.splice(0)) await s.stop();
+    await this.relay?.stop();
+    await this.sdb?.close();
+    this.sdb = undefined;
+  }
+}

@@ -1,0 +1,51 @@
+import type { ServiceBroker } from "moleculer";
+import { gatewayService } from "../gateway/gateway.service";
+import { createBroker, loadServices, type ServiceFactory } from "./broker";
+import type { BazaarConfig } from "./config";
+import { createPlatform, type Platform, type PlatformOptions } from "./platform";
+
+export interface RunningNode {
+  platform: Platform;
+  broker: ServiceBroker;
+  /** Base URL of this node's gateway, when it runs one. */
+  url?: string;
+  stop(): Promise<void>;
+}
+
+export interface NodeOptions extends PlatformOptions {
+  catalogue: Record<string, ServiceFactory>;
+  /** Services to run here; "gateway" is the HTTP edge. */
+  services: string[];
+  activityAction?: string;
+}
+
+/** Starts one node: platform adapters, broker, the chosen services; stop() undoes it in order. */
+export async function startNode(config: BazaarConfig, options: NodeOptions): Promise<RunningNode> {
+  const platform = await createPlatform(config, options);
+  const { broker, brokerMetrics } = createBroker(platform);
+  const business = options.services.filter((s) => s !== "gateway");
+  loadServices(broker, platform, options.catalogue, business);
+  if (options.services.includes("gateway"))
+    broker.createService(gatewayService(platform, { brokerMetrics, activityAction: options.activityAction }));
+  try {
+    await broker.start();
+  } catch (err) {
+    await broker.stop().catch(() => undefined);
+    await platform.close();
+    throw err;
+  }
+  const gateway = broker.getLocalService("gateway");
+  const port = (gateway?.settings as { port?: number } | undefined)?.port;
+  let stopped = false;
+  return {
+    platform,
+    broker,
+    url: gateway ? `http://${config.host}:${port}` : undefined,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await broker.stop();
+      await platform.close();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  connect,
+  DeliverPolicy,
+  headers as natsHeaders,
+  type JetStreamClient,
+  type JetStreamManager,
+  JSONCodec,
+  type NatsConnection,
+  nanos,
+} from "nats";
+import type { Logger } from "pino";
+import { type ConsumeOptions, type PublishOptions, retryDelay, type Stream, type Subscription } from "./stream";
+
+const codec = JSONCodec();
+
+/**
+ * NATS JetStream adapter: one stream per namespace holding `<ns>.>`; a durable pull consumer per
+ * (consumer name, subject) pair, because nats-server 2.9 takes one filter subject per consumer.
+ * `msgID` gives publish-side dedup within the duplicate window; the inbox covers the rest.
+ */
+export class JetStreamStream implements Stream {
+  private readonly streamName: string;
+  private readonly running = new Set<ConsumerMessages>();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly namespace: string,
+    private readonly logger: Logger,
+  ) {
+    this.streamName = `BAZAAR_${namespace.toUpperCase()}`;
+  }
+
+  static async connect(url: string, namespace: string, logger: Logger): Promise<JetStreamStream> {
+    const nc = await connect({ servers: url, name: `bazaar-stream-${process.pid}`, maxReconnectAttempts: -1 });
+    const jsm = await nc.jetstreamManager();
+    const stream = new JetStreamStream(nc, nc.jetstream(), jsm, namespace, logger);
+    await stream.ensureStream();
+    return stream;
+  }
+
+  private async ensureStream(): Promise<void> {
+    const config = {
+      name: this.streamName,
+      subjects: [`${this.namespace}.>`],
+      duplicate_window: nanos(10 * 60_000),
+    };
+    try {
+      await this.jsm.streams.info(this.streamName);
+    } catch {
+      try {
+        await this.jsm.streams.add(config);
+      } catch (err) {
+        // Another process created it between our look-up and our add.
+        await this.jsm.streams.info(this.streamName).catch(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  async publish(subject: string, data: unknown, options: PublishOptions): Promise<void> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+    await this.js.publish(`${this.namespace}.${subject}`, codec.encode(data), { msgID: options.id, headers: h });
+  }
+
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    const durable = `${options.durable}__${options.subject}`.replace(/[^A-Za-z0-9_-]/g, "_");
+    try {
+      await this.jsm.consumers.info(this.streamName, durable);
+    } catch {
+      await this.jsm.consumers.add(this.streamName, {
+        durable_name: durable,
+        filter_subject: `${this.namespace}.${options.subject}`,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(30_000),
+        max_ack_pending: 1000,
+      });
+    }
+    const consumer = await this.js.consumers.get(this.streamName, durable);
+    const messages = await consumer.consume({ max_messages: 256 });
+    this.running.add(messages);
+    const loop = (async () => {
+      for await (const m of messages) {
+        const headers: Record<string, string> = {};
+        for (const [k] of m.headers ?? []) headers[k] = m.headers!.get(k);
+        try {
+          await options.handler({
+            id: m.headers?.get("Nats-Msg-Id") ?? String(m.seq),
+            subject: m.subject.slice(this.namespace.length + 1),
+            data: codec.decode(m.data),
+            headers,
+            seq: m.seq,
+          });
+          await m.ackAck();
+        } catch (err) {
+          this.logger.warn({ err, durable, seq: m.seq }, "stream handler failed; redelivering");
+          m.nak(retryDelay(m.info.redeliveryCount));
+        }
+      }
+    })();
+    return {
+      stop: async () => {
+        messages.stop();
+        await loop;
+        this.running.delete(messages);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const messages of this.running) messages.stop();
+    await this.nc.drain();
+  }
+}

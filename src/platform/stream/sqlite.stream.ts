@@ -1,0 +1,123 @@
+import { EventEmitter } from "node:events";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import type { Logger } from "pino";
+import { type ConsumeOptions, type PublishOptions, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
+
+interface Row {
+  seq: number;
+  subject: string;
+  msg_id: string;
+  data: string;
+  headers: string;
+}
+
+/**
+ * The embedded log: one SQLite file, append-only, with a stored position per durable consumer.
+ * Consumers in this process wake on publish; consumers in other processes on the same data dir poll.
+ */
+export class SqliteStream implements Stream {
+  private readonly file: SqliteDatabase.Database;
+  private readonly appended = new EventEmitter();
+  private readonly insert: SqliteDatabase.Statement;
+  private readonly page: SqliteDatabase.Statement;
+  private readonly position: SqliteDatabase.Statement;
+  private readonly advance: SqliteDatabase.Statement;
+  private readonly subscriptions = new Set<Subscription>();
+
+  constructor(dataDir: string, namespace: string, private readonly logger: Logger) {
+    mkdirSync(dataDir, { recursive: true });
+    this.file = new SqliteDatabase(path.join(dataDir, `bazaar_${namespace}_stream.sqlite`));
+    this.file.pragma("journal_mode = WAL");
+    this.file.pragma("synchronous = NORMAL");
+    this.file.pragma("busy_timeout = 5000");
+    this.file.exec(`
+      CREATE TABLE IF NOT EXISTS messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, msg_id TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL, headers TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS messages_subject_seq ON messages (subject, seq);
+      CREATE TABLE IF NOT EXISTS cursors (durable TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (durable, subject));`);
+    this.appended.setMaxListeners(0);
+    this.insert = this.file.prepare(
+      "INSERT OR IGNORE INTO messages (subject, msg_id, data, headers, at) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.page = this.file.prepare("SELECT * FROM messages WHERE subject = ? AND seq > ? ORDER BY seq LIMIT 256");
+    this.position = this.file.prepare("SELECT seq FROM cursors WHERE durable = ? AND subject = ?");
+    this.advance = this.file.prepare(
+      "INSERT INTO cursors (durable, subject, seq) VALUES (?, ?, ?) ON CONFLICT (durable, subject) DO UPDATE SET seq = excluded.seq",
+    );
+  }
+
+  async publish(subject: string, data: unknown, options: PublishOptions): Promise<void> {
+    this.insert.run(subject, options.id, JSON.stringify(data), JSON.stringify(options.headers ?? {}), Date.now());
+    this.appended.emit(subject);
+  }
+
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    const { durable, subject, handler } = options;
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const onAppend = () => wake?.();
+    this.appended.on(subject, onAppend);
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      });
+
+    const loop = async () => {
+      let attempt = 0;
+      while (!stopped) {
+        const from = (this.position.get(durable, subject) as { seq: number } | undefined)?.seq ?? 0;
+        const rows = this.page.all(subject, from) as Row[];
+        if (rows.length === 0) {
+          await sleep(250);
+          continue;
+        }
+        for (const row of rows) {
+          if (stopped) return;
+          const message: StreamMessage = {
+            id: row.msg_id,
+            subject: row.subject,
+            data: JSON.parse(row.data),
+            headers: JSON.parse(row.headers),
+            seq: row.seq,
+          };
+          try {
+            await handler(message);
+            attempt = 0;
+            this.advance.run(durable, subject, row.seq);
+          } catch (err) {
+            this.logger.warn({ err, durable, subject, seq: row.seq, attempt }, "stream handler failed; redelivering");
+            await sleep(retryDelay(attempt++));
+            break;
+          }
+        }
+      }
+    };
+    const running = loop();
+    const subscription: Subscription = {
+      stop: async () => {
+        stopped = true;
+        this.appended.off(subject, onAppend);
+        wake?.();
+        await running;
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    this.file.close();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The durable message log port (RocketMQ / Kafka in the seeds). At-least-once delivery to named
+ * durable consumers, in publish order per subject; publishing the same id twice stores it once.
+ */
+export interface StreamMessage<T = unknown> {
+  id: string;
+  subject: string;
+  data: T;
+  headers: Record<string, string>;
+  /** Position in the log; increases with publish order. */
+  seq: number;
+}
+
+export interface PublishOptions {
+  /** Deduplication key: a message published twice with one id is delivered once. */
+  id: string;
+  headers?: Record<string, string>;
+}
+
+export interface ConsumeOptions {
+  /** Consumer name; its position survives restarts. */
+  durable: string;
+  subject: string;
+  /** Resolves when the message is handled (then acknowledged); a throw redelivers it later. */
+  handler: (message: StreamMessage) => Promise<void>;
+}
+
+export interface Subscription {
+  stop(): Promise<void>;
+}
+
+export interface Stream {
+  publish(subject: string, data: unknown, options: PublishOptions): Promise<void>;
+  consume(options: ConsumeOptions): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+/** Redelivery backoff after a failed handler: 100 ms doubling to 5 s. */
+export function retryDelay(attempt: number): number {
+  return Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+}

@@ -1,0 +1,18 @@
+import type { ServiceFactory } from "../platform/runtime/broker";
+import { identityService } from "./commerce/identity/identity.service";
+import { reportService } from "./governance/report/report.service";
+import { reviewerService } from "./governance/reviewer/reviewer.service";
+import { rewardService } from "./governance/reward/reward.service";
+
+/** Every business service a node can run, by the name `--services` takes. */
+export const catalogue: Record<string, ServiceFactory> = {
+  identity: identityService,
+  report: reportService,
+  reviewer: reviewerService,
+  reward: rewardService,
+};
+
+export const ALL_SERVICES = ["gateway", ...Object.keys(catalogue)];
+
+/** The action the gateway tells when a signed-in user is active. */
+export const ACTIVITY_ACTION = "identity.recordActivity";

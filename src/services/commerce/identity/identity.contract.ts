@@ -1,0 +1,58 @@
+import { z } from "zod";
+import type { RouteDef } from "../../../platform/gateway/routes";
+import { ROLES } from "../../../platform/runtime/action";
+
+export const username = z
+  .string()
+  .min(3)
+  .max(32)
+  .regex(/^[a-z0-9_.-]+$/, "use 3-32 lower-case letters, digits, '.', '_' or '-'");
+const password = z.string().min(8, "at least 8 characters").max(128);
+const role = z.enum(ROLES);
+
+export const IdentityContract = {
+  register: z.object({ username, password }),
+  login: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(128) }),
+  me: z.object({}),
+  get: z.object({ id: z.coerce.number().int().positive() }),
+  setRoles: z.object({ id: z.coerce.number().int().positive(), roles: z.array(role).min(1).max(ROLES.length) }),
+  grantRole: z.object({ userId: z.number().int().positive(), role }),
+  recordActivity: z.object({ userId: z.number().int().positive() }),
+  /** Bulk creation with one shared password (demo data, migrations from another system). */
+  importUsers: z.object({ usernames: z.array(username).min(1).max(10_000), password, roles: z.array(role).default(["user"]) }),
+  ensureAdmin: z.object({ password: z.string().min(8).max(128).optional() }),
+  count: z.object({}),
+};
+
+export interface UserView {
+  id: number;
+  username: string;
+  roles: string[];
+  createdAt: string;
+}
+
+/** Facts identity publishes (stream subjects). */
+export const IdentityEvents = {
+  registered: "identity.user.registered",
+  active: "identity.user.active",
+} as const;
+
+export interface UserRegistered {
+  userId: number;
+  username: string;
+  createdAt: number;
+}
+
+export interface UserActive {
+  userId: number;
+  at: number;
+  createdAt: number;
+}
+
+export const identityRoutes: RouteDef[] = [
+  { method: "POST", path: "/api/auth/register", action: "identity.register", auth: "public", status: 201 },
+  { method: "POST", path: "/api/auth/login", action: "identity.login", auth: "public" },
+  { method: "GET", path: "/api/me", action: "identity.me", auth: "user" },
+  { method: "GET", path: "/api/admin/users/:id", action: "identity.get", auth: ["admin"] },
+  { method: "PUT", path: "/api/admin/users/:id/roles", action: "identity.setRoles", auth: ["admin"] },
+];

@@ -1,0 +1,798 @@
+import { createHash } from "node:crypto";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { isUniqueViolation } from "../../../platform/db/db";
+import { action, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
+import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
+import { newId } from "../../../platform/runtime/ids";
+import type { Platform } from "../../../platform/runtime/platform";
+import type { Emit } from "../../../platform/runtime/service-host";
+import type { ChooseResult } from "../reviewer/reviewer.contract";
+import {
+  type AuditRecorded,
+  type CaseDecided,
+  ExternalReport,
+  ReportContract as C,
+  ReportEvents,
+  reportRoutes,
+  type SeatReplaced,
+  type TaskInvited,
+} from "./report.contract";
+import {
+  addVote,
+  appealPanel,
+  appealRefusal,
+  type DecidedBy,
+  isOpen,
+  openKey,
+  policyProblem,
+  type TargetType,
+  type Verdict,
+  verdictOf,
+  voteRefusal,
+} from "./report.domain";
+import {
+  type CaseRow,
+  findCase,
+  type PanelRow,
+  panelOf,
+  policyFromRow,
+  type ReportDb,
+  reportMigrations,
+  type ReportTables,
+  writeAudit,
+} from "./report.store";
+
+/** A reservation not applied within this long is abandoned and cancelled by the sweeper. */
+const TRY_ABANDONED_MS = 30_000;
+const CONFIRM_RETRY_MS = 5_000;
+const TICK_MS = 1_000;
+
+interface NewReport {
+  reporterId: number;
+  reportType: string;
+  target: { type: TargetType; id: string; authorId: number };
+  reason: string;
+  evidence?: string[];
+  source: string;
+  dedupKey: string;
+}
+
+/**
+ * Reports and cases: intake (API and stream), panels through the reviewer service, votes,
+ * verdicts, appeals, operator decisions and the audit log.
+ */
+export function reportService(platform: Platform): ServiceSchema {
+  const host = platform.host<ReportTables>("report", reportMigrations);
+  const { clock } = platform;
+  let broker: ServiceBroker;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<unknown> | undefined;
+
+  // ---------- intake ----------
+
+  async function fileReport(db: ReportDb, input: NewReport, emit: Emit) {
+    const now = clock.now();
+    const requestHash = createHash("sha256")
+      .update(JSON.stringify([input.reportType, input.target, input.reason, input.evidence ?? []]))
+      .digest("hex");
+    const existing = await db.selectFrom("reports").selectAll().where("dedup_key", "=", input.dedupKey).executeTakeFirst();
+    if (existing) {
+      if (existing.request_hash !== requestHash)
+        throw conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different report", "Idempotency-Key");
+      const c = await findCase(db, existing.case_id);
+      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, created: false };
+    }
+    const policyRow = await db.selectFrom("policies").selectAll().where("report_type", "=", input.reportType).executeTakeFirst();
+    if (!policyRow) throw badRequest("UNKNOWN_REPORT_TYPE", `no vote policy for report type ${input.reportType}`, "reportType");
+    const policy = policyFromRow(policyRow);
+    const key = openKey(input.target.type, input.target.id);
+    const open = await db.selectFrom("cases").select(["id", "status"]).where("open_key", "=", key).executeTakeFirst();
+    const reportId = newId(now);
+    let caseId = open?.id;
+    let status = open?.status ?? "OPEN";
+    if (!caseId) {
+      caseId = newId(now);
+      await db
+        .insertInto("cases")
+        .values({
+          id: caseId,
+          report_type: policy.reportType,
+          target_type: input.target.type,
+          target_id: input.target.id,
+          target_author_id: input.target.authorId,
+          first_reporter_id: input.reporterId,
+          status: "OPEN",
+          round: 1,
+          appeal_of: null,
+          appealed_by: null,
+          open_key: key,
+          panel_size: policy.panelSize,
+          votes_to_decide: policy.votesToDecide,
+          vote_timeout_s: policy.voteTimeoutSeconds,
+          max_alternates: policy.maxAlternates,
+          alternates_used: 0,
+          coins_per_vote: policy.coinsPerVote,
+          coins_per_coherent_vote: policy.coinsPerCoherentVote,
+          appeal_window_s: policy.appealWindowSeconds,
+          opened_at: now,
+          deadline_at: now + policy.caseTimeoutSeconds * 1000,
+          decided_at: null,
+          verdict: null,
+          final_verdict: null,
+          decided_by: null,
+          decision_reason: null,
+          violation_votes: 0,
+          no_violation_votes: 0,
+          seed: null,
+          candidates: null,
+          reservation_id: null,
+          reservation_state: null,
+          reservation_at: null,
+          attempts: 0,
+          updated_at: now,
+        })
+        .execute();
+      emit(ReportEvents.opened, { caseId, reportType: policy.reportType, target: input.target, round: 1 }, `case-opened:${caseId}`);
+    }
+    await db
+      .insertInto("reports")
+      .values({
+        id: reportId,
+        case_id: caseId,
+        reporter_id: input.reporterId,
+        reason: input.reason,
+        evidence: input.evidence ? JSON.stringify(input.evidence) : null,
+        source: input.source,
+        dedup_key: input.dedupKey,
+        request_hash: requestHash,
+        created_at: now,
+      })
+      .execute();
+    return { caseId, reportId, status, created: !open };
+  }
+
+  /** Retries a transaction that lost a race on a unique key (two first reports on one target). */
+  async function withConflictRetry<R>(work: () => Promise<R>): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (!isUniqueViolation(err) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  // ---------- reviewer reservations (try / confirm / cancel) ----------
+
+  /** Everyone who may not sit on this case: reporters, the author, anyone already seated, and for an appeal the first round's panel. */
+  async function excludedFor(db: ReportDb, c: CaseRow): Promise<number[]> {
+    const caseIds = c.appeal_of ? [c.id, c.appeal_of] : [c.id];
+    const [reporters, seated] = await Promise.all([
+      db.selectFrom("reports").select("reporter_id").where("case_id", "in", caseIds).execute(),
+      db.selectFrom("panel").select("reviewer_id").where("case_id", "in", caseIds).execute(),
+    ]);
+    const ids = new Set<number>([Number(c.target_author_id)]);
+    for (const r of reporters) ids.add(Number(r.reporter_id));
+    for (const s of seated) ids.add(Number(s.reviewer_id));
+    return [...ids];
+  }
+
+  /**
+   * Seats `count` reviewers on a case: record intent (TRYING), try at the reviewer service, write
+   * the seats (APPLIED) in one transaction, confirm. A crash anywhere leaves a state the sweeper
+   * finishes: TRYING is cancelled, APPLIED is confirmed.
+   */
+  async function seat(caseId: string, count: (c: CaseRow, db: ReportDb) => Promise<number>, kind: "panel" | "alternate") {
+    const now = clock.now();
+    const intent = await host.tx(async (trx) => {
+      const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+      if (!c || !isOpen(c.status) || c.reservation_id) return null;
+      const n = await count(c, trx);
+      if (n <= 0) return null;
+      const reservationId = `${caseId}:${c.attempts + 1}`;
+      await trx
+        .updateTable("cases")
+        .set({ reservation_id: reservationId, reservation_state: "TRYING", reservation_at: now, attempts: c.attempts + 1, updated_at: now })
+        .where("id", "=", caseId)
+        .execute();
+      return { reservationId, count: n, exclude: await excludedFor(trx, c) };
+    });
+    if (!intent) return false;
+    let chosen: ChooseResult;
+    try {
+      chosen = await broker.call<ChooseResult, object>("reviewer.tryChoose", {
+        reservationId: intent.reservationId,
+        caseId,
+        count: intent.count,
+        exclude: intent.exclude,
+      });
+    } catch (err) {
+      await abandon(caseId, intent.reservationId);
+      if ((err as AppError).type === "NOT_ENOUGH_REVIEWERS") return false;
+      throw err;
+    }
+    const applied = await host.tx(async (trx, emit) => {
+      const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+      if (!c || c.reservation_id !== intent.reservationId || c.reservation_state !== "TRYING" || !isOpen(c.status)) return false;
+      const at = clock.now();
+      const deadline = at + c.vote_timeout_s * 1000;
+      await trx
+        .insertInto("panel")
+        .values(
+          chosen.reviewers.map((reviewerId) => ({
+            case_id: caseId,
+            reviewer_id: reviewerId,
+            state: "INVITED" as const,
+            invited_at: at,
+            deadline_at: deadline,
+            decision: null,
+            comment: null,
+            voted_at: null,
+          })),
+        )
+        .execute();
+      await trx
+        .updateTable("cases")
+        .set(
+          kind === "panel"
+            ? { status: "VOTING", seed: chosen.seed, candidates: JSON.stringify(chosen.candidates), reservation_state: "APPLIED", reservation_at: at, updated_at: at }
+            : { alternates_used: c.alternates_used + chosen.reviewers.length, reservation_state: "APPLIED", reservation_at: at, updated_at: at },
+        )
+        .where("id", "=", caseId)
+        .execute();
+      for (const reviewerId of chosen.reviewers) {
+        const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
+        emit(ReportEvents.invited, invited, `task-invited:${caseId}:${reviewerId}`);
+      }
+      return true;
+    });
+    if (!applied) {
+      await abandon(caseId, intent.reservationId);
+      return false;
+    }
+    await confirm(caseId, intent.reservationId);
+    return true;
+  }
+
+  async function abandon(caseId: string, reservationId: string) {
+    await broker.call("reviewer.cancel", { reservationId });
+    await clearReservation(caseId, reservationId);
+  }
+
+  async function confirm(caseId: string, reservationId: string) {
+    await broker.call("reviewer.confirm", { reservationId });
+    await clearReservation(caseId, reservationId);
+  }
+
+  async function clearReservation(caseId: string, reservationId: string) {
+    await host.db
+      .updateTable("cases")
+      .set({ reservation_id: null, reservation_state: null })
+      .where("id", "=", caseId)
+      .where("reservation_id", "=", reservationId)
+      .execute();
+  }
+
+  const panelSeats = async (c: CaseRow) => c.panel_size;
+  const owedAlternates = async (c: CaseRow, db: ReportDb) => {
+    const row = await db
+      .selectFrom("panel")
+      .select((eb) => eb.fn.countAll().as("n"))
+      .where("case_id", "=", c.id)
+      .where("state", "=", "REPLACED")
+      .executeTakeFirstOrThrow();
+    return Math.min(Number(row.n), c.max_alternates) - c.alternates_used;
+  };
+
+  // ---------- verdicts ----------
+
+  async function finalize(db: ReportDb, c: CaseRow, verdict: Verdict, decidedBy: DecidedBy, reason: string | null, emit: Emit) {
+    const now = clock.now();
+    await db
+      .updateTable("cases")
+      .set({ status: verdict, verdict, final_verdict: verdict, decided_at: now, decided_by: decidedBy, decision_reason: reason, open_key: null, updated_at: now })
+      .where("id", "=", c.id)
+      .execute();
+    if (c.appeal_of && verdict !== "EXPIRED")
+      await db.updateTable("cases").set({ final_verdict: verdict, updated_at: now }).where("id", "=", c.appeal_of).execute();
+    const panel = await panelOf(db, c.id);
+    const decided: CaseDecided = {
+      caseId: c.id,
+      reportType: c.report_type,
+      target: { type: c.target_type, id: c.target_id, authorId: Number(c.target_author_id) },
+      verdict,
+      decidedBy,
+      decidedAt: now,
+      appealOf: c.appeal_of,
+      coinsPerVote: c.coins_per_vote,
+      coinsPerCoherentVote: c.coins_per_coherent_vote,
+      panel: panel.map((p) => ({ reviewerId: Number(p.reviewer_id), state: p.state, decision: p.decision })),
+    };
+    emit(ReportEvents.decided, decided, `case-decided:${c.id}`);
+  }
+
+  // ---------- sweeper ----------
+
+  /** One pass over everything time moves: stuck reservations, missed deadlines, seats to fill, cases to expire. */
+  async function tick() {
+    const now = clock.now();
+    const done = { confirmed: 0, cancelled: 0, expired: 0, replaced: 0, seated: 0 };
+    const stale = await host.db
+      .selectFrom("cases")
+      .select(["id", "reservation_id", "reservation_state", "reservation_at"])
+      .where("reservation_state", "is not", null)
+      .where("reservation_at", "<=", now - CONFIRM_RETRY_MS)
+      .limit(200)
+      .execute();
+    for (const r of stale) {
+      try {
+        if (r.reservation_state === "APPLIED") {
+          await confirm(r.id, r.reservation_id!);
+          done.confirmed++;
+        } else if (r.reservation_at! <= now - TRY_ABANDONED_MS) {
+          await abandon(r.id, r.reservation_id!);
+          done.cancelled++;
+        }
+      } catch (err) {
+        host.logger.warn({ err, caseId: r.id }, "reservation not resolved yet; will retry");
+      }
+    }
+
+    const due = await host.db
+      .selectFrom("cases")
+      .select("id")
+      .where("status", "in", ["OPEN", "VOTING"])
+      .where("deadline_at", "<=", now)
+      .limit(500)
+      .execute();
+    for (const { id } of due) {
+      await host.tx(async (trx, emit) => {
+        const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+        if (!c || !isOpen(c.status) || c.deadline_at > clock.now()) return;
+        await finalize(trx, c, "EXPIRED", "TIMEOUT", null, emit);
+        done.expired++;
+      });
+    }
+
+    const late = await host.db
+      .selectFrom("panel")
+      .innerJoin("cases", "cases.id", "panel.case_id")
+      .select("panel.case_id")
+      .distinct()
+      .where("panel.state", "=", "INVITED")
+      .where("panel.deadline_at", "<=", now)
+      .where("cases.status", "=", "VOTING")
+      .limit(500)
+      .execute();
+    for (const { case_id } of late) done.replaced += await retireLateSeats(case_id);
+
+    const needSeats = await host.db
+      .selectFrom("cases")
+      .select(["id", "status", "attempts", "reservation_at"])
+      .where("reservation_id", "is", null)
+      .where((eb) =>
+        eb.or([
+          eb("status", "=", "OPEN"),
+          eb.and([
+            eb("status", "=", "VOTING"),
+            eb(
+              eb.selectFrom("panel").select((s) => s.fn.countAll().as("n")).whereRef("panel.case_id", "=", "cases.id").where("panel.state", "=", "REPLACED"),
+              ">",
+              eb.ref("cases.alternates_used"),
+            ),
+            eb("cases.alternates_used", "<", eb.ref("cases.max_alternates")),
+          ]),
+        ]),
+      )
+      .limit(200)
+      .execute();
+    for (const c of needSeats) {
+      // Back off on cases that keep finding no reviewers: 1 s, 2 s, 4 s … up to a minute.
+      const wait = Math.min(60_000, 1000 * 2 ** Math.max(0, c.attempts - 1));
+      if (c.attempts > 0 && c.reservation_at !== null && now - c.reservation_at < wait) continue;
+      const seated = await seat(c.id, c.status === "OPEN" ? panelSeats : owedAlternates, c.status === "OPEN" ? "panel" : "alternate").catch(
+        (err) => {
+          host.logger.warn({ err, caseId: c.id }, "seating failed; will retry");
+          return false;
+        },
+      );
+      if (seated) done.seated++;
+    }
+    return done;
+  }
+
+  /** Seats past their deadline pass to an alternate while the policy has some left, else time out. */
+  async function retireLateSeats(caseId: string): Promise<number> {
+    return host.tx(async (trx, emit) => {
+      const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+      if (!c || c.status !== "VOTING") return 0;
+      const now = clock.now();
+      const panel = await panelOf(trx, caseId);
+      const late = panel.filter((p) => p.state === "INVITED" && p.deadline_at <= now);
+      const replacedSoFar = panel.filter((p) => p.state === "REPLACED").length;
+      let alternatesLeft = c.max_alternates - replacedSoFar;
+      for (const p of late) {
+        const alternate = alternatesLeft > 0;
+        if (alternate) alternatesLeft--;
+        await trx
+          .updateTable("panel")
+          .set({ state: alternate ? "REPLACED" : "TIMED_OUT" })
+          .where("case_id", "=", caseId)
+          .where("reviewer_id", "=", p.reviewer_id)
+          .where("state", "=", "INVITED")
+          .execute();
+        const replaced: SeatReplaced = { caseId, reviewerId: Number(p.reviewer_id), alternate };
+        emit(ReportEvents.replaced, replaced, `seat-retired:${caseId}:${p.reviewer_id}`);
+      }
+      return late.length;
+    });
+  }
+
+  function scheduleTick() {
+    if (!ticking) setImmediate(runTick);
+  }
+
+  function runTick() {
+    if (ticking) return;
+    ticking = tick()
+      .catch((err) => host.logger.error({ err }, "governance sweep failed"))
+      .finally(() => {
+        ticking = undefined;
+      });
+  }
+
+  // ---------- views ----------
+
+  function caseView(c: CaseRow, panel: PanelRow[], reports: number, viewer: { id: number; operator: boolean }) {
+    const decided = !isOpen(c.status);
+    const full = decided || viewer.operator;
+    const mine = panel.find((p) => Number(p.reviewer_id) === viewer.id);
+    return {
+      id: c.id,
+      reportType: c.report_type,
+      target: { type: c.target_type, id: c.target_id, authorId: Number(c.target_author_id) },
+      status: c.status,
+      round: c.round,
+      appealOf: c.appeal_of,
+      appealedBy: c.appealed_by,
+      reports,
+      openedAt: iso(c.opened_at),
+      deadlineAt: iso(c.deadline_at),
+      decidedAt: c.decided_at === null ? null : iso(c.decided_at),
+      verdict: c.verdict,
+      finalVerdict: c.final_verdict,
+      decidedBy: c.decided_by,
+      decisionReason: c.decision_reason,
+      rules: { panelSize: c.panel_size, votesToDecide: c.votes_to_decide, maxAlternates: c.max_alternates },
+      ...(full
+        ? {
+            tally: { violation: c.violation_votes, noViolation: c.no_violation_votes },
+            panel: panel.map((p) => ({
+              reviewerId: Number(p.reviewer_id),
+              state: p.state,
+              invitedAt: iso(p.invited_at),
+              deadlineAt: iso(p.deadline_at),
+              decision: p.decision,
+              votedAt: p.voted_at === null ? null : iso(p.voted_at),
+            })),
+            draw: { seed: c.seed, candidates: c.candidates ? JSON.parse(c.candidates) : null },
+          }
+        : {}),
+      ...(mine ? { mySeat: { state: mine.state, deadlineAt: iso(mine.deadline_at), decision: mine.decision } } : {}),
+    };
+  }
+
+  async function loadView(id: string, viewer: { id: number; operator: boolean }) {
+    const c = await findCase(host.db, id);
+    if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
+    const [panel, reports] = await Promise.all([
+      panelOf(host.db, id),
+      host.db.selectFrom("reports").select((eb) => eb.fn.countAll().as("n")).where("case_id", "=", id).executeTakeFirstOrThrow(),
+    ]);
+    return caseView(c, panel, Number(reports.n), viewer);
+  }
+
+  return {
+    name: "report",
+    settings: { routes: reportRoutes },
+    actions: {
+      putPolicy: action(C.putPolicy, async (ctx) => {
+        const operator = requireRole(ctx, "operator");
+        const { reportType, ...p } = ctx.params;
+        const problem = policyProblem(p);
+        if (problem) throw badRequest("INVALID_POLICY", `${problem.field} ${problem.message}`, problem.field);
+        const now = clock.now();
+        const row = {
+          report_type: reportType,
+          panel_size: p.panelSize,
+          votes_to_decide: p.votesToDecide,
+          vote_timeout_s: p.voteTimeoutSeconds,
+          case_timeout_s: p.caseTimeoutSeconds,
+          max_alternates: p.maxAlternates,
+          coins_per_vote: p.coinsPerVote,
+          coins_per_coherent_vote: p.coinsPerCoherentVote,
+          appeal_window_s: p.appealWindowSeconds,
+          updated_at: now,
+        };
+        await host.tx(async (trx) => {
+          const existing = await trx.selectFrom("policies").select("report_type").where("report_type", "=", reportType).executeTakeFirst();
+          if (existing) await trx.updateTable("policies").set(row).where("report_type", "=", reportType).execute();
+          else await trx.insertInto("policies").values(row).execute();
+          await writeAudit(trx, operator.id, "policy.put", `policy:${reportType}`, ctx.params, now);
+        });
+        return policyFromRow(row);
+      }),
+
+      listPolicies: action(C.listPolicies, async () => {
+        const rows = await host.db.selectFrom("policies").selectAll().orderBy("report_type").execute();
+        return rows.map(policyFromRow);
+      }),
+
+      submit: action(C.submit, async (ctx) => {
+        const user = requireUser(ctx);
+        const key = requireIdempotencyKey(ctx);
+        const filed = await withConflictRetry(() =>
+          host.tx((trx, emit) =>
+            fileReport(trx, { ...ctx.params, reporterId: user.id, source: "api", dedupKey: `api:${user.id}:${key}` }, emit),
+          ),
+        );
+        let status = filed.status;
+        if (filed.created) {
+          await seat(filed.caseId, panelSeats, "panel").catch((err) =>
+            host.logger.warn({ err, caseId: filed.caseId }, "panel not seated yet; the sweeper retries"),
+          );
+          status = (await findCase(host.db, filed.caseId))!.status;
+        }
+        return { caseId: filed.caseId, reportId: filed.reportId, status };
+      }),
+
+      get: action(C.get, async (ctx) => {
+        const user = requireUser(ctx);
+        return loadView(ctx.params.id, { id: user.id, operator: hasRole(user, "operator") });
+      }),
+
+      list: action(C.list, async (ctx) => {
+        const user = requireUser(ctx);
+        const operator = hasRole(user, "operator");
+        const { targetType, targetId, status, limit, cursor } = ctx.params;
+        const reporterId = ctx.params.reporterId === "me" ? user.id : ctx.params.reporterId;
+        if (reporterId !== undefined && reporterId !== user.id && !operator)
+          throw forbidden("FORBIDDEN", "only operators may list another user's reports");
+        if (targetId !== undefined && targetType === undefined)
+          throw badRequest("VALIDATION_FAILED", "targetType is required with targetId", "targetType");
+        let q = host.db.selectFrom("cases").selectAll();
+        if (targetType) q = q.where("target_type", "=", targetType);
+        if (targetId) q = q.where("target_id", "=", targetId);
+        if (status) q = q.where("status", "=", status);
+        if (reporterId !== undefined)
+          q = q.where("id", "in", (eb) => eb.selectFrom("reports").select("case_id").where("reporter_id", "=", reporterId));
+        else if (!operator && !targetType)
+          throw badRequest("VALIDATION_FAILED", "filter by target (targetType, targetId) or reporterId=me", "reporterId");
+        if (cursor) q = q.where("id", "<", cursor);
+        const rows = await q.orderBy("id", "desc").limit(limit + 1).execute();
+        const page = rows.slice(0, limit);
+        const items = page.map((c) => caseView(c, [], 0, { id: user.id, operator }));
+        return { items, nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+      }),
+
+      tasks: action(C.tasks, async (ctx) => {
+        const user = requireUser(ctx);
+        const now = clock.now();
+        const seats = await host.db
+          .selectFrom("panel")
+          .innerJoin("cases", "cases.id", "panel.case_id")
+          .select(["cases.id", "cases.report_type", "cases.target_type", "cases.target_id", "cases.round", "panel.deadline_at", "panel.invited_at"])
+          .where("panel.reviewer_id", "=", user.id)
+          .where("panel.state", "=", "INVITED")
+          .where("panel.deadline_at", ">", now)
+          .where("cases.status", "=", "VOTING")
+          .orderBy("panel.deadline_at")
+          .limit(100)
+          .execute();
+        const reasons = seats.length
+          ? await host.db.selectFrom("reports").select(["case_id", "reason"]).where("case_id", "in", seats.map((s) => s.id)).orderBy("created_at").execute()
+          : [];
+        return seats.map((s) => ({
+          caseId: s.id,
+          reportType: s.report_type,
+          round: s.round,
+          target: { type: s.target_type, id: s.target_id },
+          invitedAt: iso(s.invited_at),
+          deadline: iso(s.deadline_at),
+          reasons: reasons.filter((r) => r.case_id === s.id).slice(0, 5).map((r) => r.reason),
+        }));
+      }),
+
+      vote: action(C.vote, async (ctx) => {
+        const user = requireUser(ctx);
+        const { id, decision, comment } = ctx.params;
+        return host.tx(async (trx, emit) => {
+          const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+          if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
+          const now = clock.now();
+          const member = await trx
+            .selectFrom("panel")
+            .selectAll()
+            .where("case_id", "=", id)
+            .where("reviewer_id", "=", user.id)
+            .executeTakeFirst();
+          const refusal = voteRefusal(c.status, member && { state: member.state, deadlineAt: member.deadline_at }, now);
+          if (refusal) throw new AppError(refusal.status, refusal.code, refusal.message);
+          await trx
+            .updateTable("panel")
+            .set({ state: "VOTED", decision, comment: comment ?? null, voted_at: now })
+            .where("case_id", "=", id)
+            .where("reviewer_id", "=", user.id)
+            .execute();
+          const tally = addVote({ violation: c.violation_votes, noViolation: c.no_violation_votes }, decision);
+          await trx
+            .updateTable("cases")
+            .set({ violation_votes: tally.violation, no_violation_votes: tally.noViolation, updated_at: now })
+            .where("id", "=", id)
+            .execute();
+          const verdict = verdictOf(tally, c.votes_to_decide);
+          if (verdict) await finalize(trx, c, verdict, "PANEL", null, emit);
+          return { caseId: id, decision, votedAt: iso(now), caseStatus: verdict ?? c.status };
+        });
+      }),
+
+      decide: action(C.decide, async (ctx) => {
+        const operator = requireRole(ctx, "operator");
+        const { id, verdict, reason } = ctx.params;
+        await host.tx(async (trx, emit) => {
+          const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+          if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
+          if (!isOpen(c.status)) throw conflict("CASE_DECIDED", `the case is already ${c.status}`);
+          await finalize(trx, c, verdict, "OPERATOR", reason, emit);
+          await writeAudit(trx, operator.id, "case.decide", `case:${id}`, { verdict, reason }, clock.now());
+        });
+        return loadView(id, { id: operator.id, operator: true });
+      }),
+
+      appeal: action(C.appeal, async (ctx) => {
+        const user = requireUser(ctx);
+        const { id, reason } = ctx.params;
+        const appealId = await host.tx(async (trx, emit) => {
+          const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+          if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
+          const now = clock.now();
+          const refusal = appealRefusal(
+            {
+              status: c.status,
+              round: c.round,
+              appealedBy: c.appealed_by,
+              decidedAt: c.decided_at,
+              targetAuthorId: Number(c.target_author_id),
+              appealWindowSeconds: c.appeal_window_s,
+            },
+            user.id,
+            now,
+          );
+          if (refusal) throw new AppError(refusal.status, refusal.code, refusal.message);
+          const appeal = appealPanel(c.panel_size);
+          const newCaseId = newId(now);
+          await trx
+            .insertInto("cases")
+            .values({
+              ...c,
+              id: newCaseId,
+              first_reporter_id: user.id,
+              status: "OPEN",
+              round: 2,
+              appeal_of: c.id,
+              appealed_by: null,
+              open_key: null,
+              panel_size: appeal.panelSize,
+              votes_to_decide: appeal.votesToDecide,
+              alternates_used: 0,
+              opened_at: now,
+              deadline_at: now + (c.deadline_at - c.opened_at),
+              decided_at: null,
+              verdict: null,
+              final_verdict: null,
+              decided_by: null,
+              decision_reason: null,
+              violation_votes: 0,
+              no_violation_votes: 0,
+              seed: null,
+              candidates: null,
+              reservation_id: null,
+              reservation_state: null,
+              reservation_at: null,
+              attempts: 0,
+              updated_at: now,
+            })
+            .execute();
+          await trx
+            .insertInto("reports")
+            .values({
+              id: newId(now),
+              case_id: newCaseId,
+              reporter_id: user.id,
+              reason,
+              evidence: null,
+              source: "appeal",
+              dedup_key: `appeal:${c.id}`,
+              request_hash: "",
+              created_at: now,
+            })
+            .execute();
+          await trx.updateTable("cases").set({ appealed_by: newCaseId, updated_at: now }).where("id", "=", c.id).execute();
+          emit(ReportEvents.opened, { caseId: newCaseId, reportType: c.report_type, target: { type: c.target_type, id: c.target_id }, round: 2 }, `case-opened:${newCaseId}`);
+          return newCaseId;
+        });
+        await seat(appealId, panelSeats, "panel").catch((err) => host.logger.warn({ err, caseId: appealId }, "appeal panel not seated yet"));
+        const c = (await findCase(host.db, appealId))!;
+        return { caseId: appealId, appealOf: id, status: c.status };
+      }),
+
+      audit: action(C.audit, async (ctx) => {
+        requireRole(ctx, "operator");
+        const { limit, cursor } = ctx.params;
+        let q = host.db.selectFrom("audit").selectAll();
+        if (cursor) q = q.where("id", "<", Number(cursor));
+        const rows = await q.orderBy("id", "desc").limit(limit + 1).execute();
+        const page = rows.slice(0, limit);
+        return {
+          items: page.map((a) => ({
+            id: Number(a.id),
+            actorId: Number(a.actor_id),
+            action: a.action,
+            subject: a.subject,
+            detail: JSON.parse(a.detail),
+            at: iso(a.at),
+          })),
+          nextCursor: rows.length > limit ? String(page[page.length - 1].id) : null,
+        };
+      }),
+
+      /** Runs the sweeper once now (it also runs every second); answers what it did. */
+      tick: action(C.tick, async () => {
+        while (ticking) await ticking;
+        const run = tick();
+        ticking = run.finally(() => {
+          ticking = undefined;
+        });
+        return run;
+      }),
+    },
+    created() {
+      host.consume(ReportEvents.submitted, async (trx, message, emit) => {
+        const parsed = ExternalReport.safeParse(message.data);
+        if (!parsed.success) {
+          // A malformed message can never succeed; redelivering it would only block the subject.
+          host.logger.error({ id: message.id, issues: parsed.error.issues }, "rejected malformed external report");
+          return;
+        }
+        const r = parsed.data;
+        try {
+          await fileReport(trx, { ...r, source: `stream:${r.source}`, dedupKey: `stream:${r.source}:${r.externalId}` }, emit);
+        } catch (err) {
+          if (!(err instanceof AppError) || Number(err.code) >= 500) throw err;
+          host.logger.error({ id: message.id, code: err.type, message: err.message }, "rejected external report");
+          return;
+        }
+        scheduleTick();
+      });
+      host.consume(ReportEvents.audit, async (trx, message) => {
+        const a = message.data as AuditRecorded;
+        await writeAudit(trx, a.actorId, a.action, a.subject, a.detail, a.at);
+      });
+    },
+    async started() {
+      broker = this.broker;
+      await host.start();
+      timer = setInterval(runTick, TICK_MS);
+      timer.unref();
+    },
+    async stopped() {
+      if (timer) clearInterval(timer);
+      while (ticking) await ticking;
+      await host.stop();
+    },
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(Number(ms)).toISOString();
+}

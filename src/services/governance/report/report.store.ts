@@ -1,0 +1,214 @@
+import type { Generated, Kysely, Migration, Selectable } from "kysely";
+import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
+
+export interface ReportTables {
+  policies: {
+    report_type: string;
+    panel_size: number;
+    votes_to_decide: number;
+    vote_timeout_s: number;
+    case_timeout_s: number;
+    max_alternates: number;
+    coins_per_vote: number;
+    coins_per_coherent_vote: number;
+    appeal_window_s: number;
+    updated_at: number;
+  };
+  cases: {
+    id: string;
+    report_type: string;
+    target_type: TargetType;
+    target_id: string;
+    target_author_id: number;
+    first_reporter_id: number;
+    status: CaseStatus;
+    round: number;
+    appeal_of: string | null;
+    appealed_by: string | null;
+    /** `TYPE:id` while the case is open on a first round, so new reports join it; null otherwise. */
+    open_key: string | null;
+    panel_size: number;
+    votes_to_decide: number;
+    vote_timeout_s: number;
+    max_alternates: number;
+    alternates_used: number;
+    coins_per_vote: number;
+    coins_per_coherent_vote: number;
+    appeal_window_s: number;
+    opened_at: number;
+    deadline_at: number;
+    decided_at: number | null;
+    verdict: Verdict | null;
+    final_verdict: Verdict | null;
+    decided_by: DecidedBy | null;
+    decision_reason: string | null;
+    violation_votes: number;
+    no_violation_votes: number;
+    seed: string | null;
+    candidates: string | null;
+    /** Reviewer reservation in flight: TRYING before the try call, APPLIED once its seats are written. */
+    reservation_id: string | null;
+    reservation_state: "TRYING" | "APPLIED" | null;
+    reservation_at: number | null;
+    attempts: number;
+    updated_at: number;
+  };
+  reports: {
+    id: string;
+    case_id: string;
+    reporter_id: number;
+    reason: string;
+    evidence: string | null;
+    source: string;
+    dedup_key: string;
+    request_hash: string;
+    created_at: number;
+  };
+  panel: {
+    case_id: string;
+    reviewer_id: number;
+    state: PanelState;
+    invited_at: number;
+    deadline_at: number;
+    decision: Decision | null;
+    comment: string | null;
+    voted_at: number | null;
+  };
+  audit: {
+    id: Generated<number>;
+    actor_id: number;
+    action: string;
+    subject: string;
+    detail: string;
+    at: number;
+  };
+}
+
+export type CaseRow = Selectable<ReportTables["cases"]>;
+export type PanelRow = Selectable<ReportTables["panel"]>;
+export type PolicyRow = Selectable<ReportTables["policies"]>;
+export type ReportDb = Kysely<ReportTables>;
+
+export const reportMigrations: Record<string, Migration> = {
+  "0001_governance_report": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("policies")
+        .addColumn("report_type", "varchar(32)", (c) => c.primaryKey())
+        .addColumn("panel_size", "integer", (c) => c.notNull())
+        .addColumn("votes_to_decide", "integer", (c) => c.notNull())
+        .addColumn("vote_timeout_s", "integer", (c) => c.notNull())
+        .addColumn("case_timeout_s", "integer", (c) => c.notNull())
+        .addColumn("max_alternates", "integer", (c) => c.notNull())
+        .addColumn("coins_per_vote", "integer", (c) => c.notNull())
+        .addColumn("coins_per_coherent_vote", "integer", (c) => c.notNull())
+        .addColumn("appeal_window_s", "integer", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("cases")
+        .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+        .addColumn("report_type", "varchar(32)", (c) => c.notNull())
+        .addColumn("target_type", "varchar(16)", (c) => c.notNull())
+        .addColumn("target_id", "varchar(64)", (c) => c.notNull())
+        .addColumn("target_author_id", "bigint", (c) => c.notNull())
+        .addColumn("first_reporter_id", "bigint", (c) => c.notNull())
+        .addColumn("status", "varchar(16)", (c) => c.notNull())
+        .addColumn("round", "integer", (c) => c.notNull())
+        .addColumn("appeal_of", "varchar(40)")
+        .addColumn("appealed_by", "varchar(40)")
+        .addColumn("open_key", "varchar(96)", (c) => c.unique())
+        .addColumn("panel_size", "integer", (c) => c.notNull())
+        .addColumn("votes_to_decide", "integer", (c) => c.notNull())
+        .addColumn("vote_timeout_s", "integer", (c) => c.notNull())
+        .addColumn("max_alternates", "integer", (c) => c.notNull())
+        .addColumn("alternates_used", "integer", (c) => c.notNull())
+        .addColumn("coins_per_vote", "integer", (c) => c.notNull())
+        .addColumn("coins_per_coherent_vote", "integer", (c) => c.notNull())
+        .addColumn("appeal_window_s", "integer", (c) => c.notNull())
+        .addColumn("opened_at", "bigint", (c) => c.notNull())
+        .addColumn("deadline_at", "bigint", (c) => c.notNull())
+        .addColumn("decided_at", "bigint")
+        .addColumn("verdict", "varchar(16)")
+        .addColumn("final_verdict", "varchar(16)")
+        .addColumn("decided_by", "varchar(16)")
+        .addColumn("decision_reason", "text")
+        .addColumn("violation_votes", "integer", (c) => c.notNull())
+        .addColumn("no_violation_votes", "integer", (c) => c.notNull())
+        .addColumn("seed", "varchar(64)")
+        .addColumn("candidates", "text")
+        .addColumn("reservation_id", "varchar(64)")
+        .addColumn("reservation_state", "varchar(16)")
+        .addColumn("reservation_at", "bigint")
+        .addColumn("attempts", "integer", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("cases_status_deadline").on("cases").columns(["status", "deadline_at"]).execute();
+      await db.schema.createIndex("cases_target").on("cases").columns(["target_type", "target_id", "id"]).execute();
+      await db.schema.createIndex("cases_reservation").on("cases").columns(["reservation_state", "reservation_at"]).execute();
+      await db.schema
+        .createTable("reports")
+        .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+        .addColumn("case_id", "varchar(40)", (c) => c.notNull())
+        .addColumn("reporter_id", "bigint", (c) => c.notNull())
+        .addColumn("reason", "text", (c) => c.notNull())
+        .addColumn("evidence", "text")
+        .addColumn("source", "varchar(40)", (c) => c.notNull())
+        .addColumn("dedup_key", "varchar(160)", (c) => c.notNull().unique())
+        .addColumn("request_hash", "varchar(64)", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("reports_case").on("reports").columns(["case_id"]).execute();
+      await db.schema.createIndex("reports_reporter").on("reports").columns(["reporter_id", "case_id"]).execute();
+      await db.schema
+        .createTable("panel")
+        .addColumn("case_id", "varchar(40)", (c) => c.notNull())
+        .addColumn("reviewer_id", "bigint", (c) => c.notNull())
+        .addColumn("state", "varchar(16)", (c) => c.notNull())
+        .addColumn("invited_at", "bigint", (c) => c.notNull())
+        .addColumn("deadline_at", "bigint", (c) => c.notNull())
+        .addColumn("decision", "varchar(16)")
+        .addColumn("comment", "text")
+        .addColumn("voted_at", "bigint")
+        .addPrimaryKeyConstraint("panel_pk", ["case_id", "reviewer_id"])
+        .execute();
+      await db.schema.createIndex("panel_reviewer_state").on("panel").columns(["reviewer_id", "state"]).execute();
+      await db.schema.createIndex("panel_state_deadline").on("panel").columns(["state", "deadline_at"]).execute();
+      await db.schema
+        .createTable("audit")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("actor_id", "bigint", (c) => c.notNull())
+        .addColumn("action", "varchar(64)", (c) => c.notNull())
+        .addColumn("subject", "varchar(128)", (c) => c.notNull())
+        .addColumn("detail", "text", (c) => c.notNull())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export function policyFromRow(row: PolicyRow): Policy {
+  return {
+    reportType: row.report_type,
+    panelSize: row.panel_size,
+    votesToDecide: row.votes_to_decide,
+    voteTimeoutSeconds: row.vote_timeout_s,
+    caseTimeoutSeconds: row.case_timeout_s,
+    maxAlternates: row.max_alternates,
+    coinsPerVote: row.coins_per_vote,
+    coinsPerCoherentVote: row.coins_per_coherent_vote,
+    appealWindowSeconds: row.appeal_window_s,
+  };
+}
+
+export function findCase(db: ReportDb, id: string) {
+  return db.selectFrom("cases").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export function panelOf(db: ReportDb, caseId: string) {
+  return db.selectFrom("panel").selectAll().where("case_id", "=", caseId).orderBy("invited_at").orderBy("reviewer_id").execute();
+}
+
+export async function writeAudit(db: ReportDb, actorId: number, action: string, subject: string, detail: unknown, at: number) {
+  await db.insertInto("audit").values({ actor_id: actorId, action, subject, detail: JSON.stringify(detail), at }).execute();
+}

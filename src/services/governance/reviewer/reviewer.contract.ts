@@ -1,0 +1,65 @@
+import { z } from "zod";
+import type { RouteDef } from "../../../platform/gateway/routes";
+import type { Candidate, ReviewerStatus } from "./reviewer.domain";
+
+const days = z.number().int().min(0).max(3650);
+const userId = z.number().int().positive();
+const reservationId = z.string().min(1).max(64);
+
+export const ReviewerContract = {
+  putRules: z.object({
+    activeWithinDays: days,
+    minAccountAgeDays: days,
+    minAccuracy: z.number().min(0).max(1),
+    maxOpenCases: z.number().int().min(0).max(1000).optional(),
+    maxCasesPerDay: z.number().int().min(0).max(100_000).optional(),
+    cooldownSeconds: z.number().int().min(0).max(86_400).optional(),
+    suspendAfterNoShows: z.number().int().min(0).max(1000).optional(),
+    suspendBelowAccuracy: z.number().min(0).max(1).optional(),
+    minVotesForAccuracy: z.number().int().min(0).max(100_000).optional(),
+    suspensionDays: days.optional(),
+  }),
+  getRules: z.object({}),
+  enrol: z.object({}),
+  optOut: z.object({}),
+  me: z.object({}),
+  /** TCC try: draw `count` eligible reviewers and hold a seat each until confirm or cancel. */
+  tryChoose: z.object({
+    reservationId,
+    caseId: z.string().min(1).max(40),
+    count: z.number().int().min(1).max(201),
+    exclude: z.array(userId).max(10_000),
+  }),
+  confirm: z.object({ reservationId }),
+  cancel: z.object({ reservationId }),
+  stats: z.object({}),
+};
+
+export interface ChooseResult {
+  reservationId: string;
+  reviewers: number[];
+  seed: string;
+  /** The eligible list the draw was made from, with weights: the panel can be re-derived from it and the seed. */
+  candidates: Candidate[];
+}
+
+export interface ReviewerView {
+  userId: number;
+  status: ReviewerStatus;
+  suspendedUntil: string | null;
+  votes: number;
+  coherentVotes: number;
+  accuracy: number;
+  weight: number;
+  noShows: number;
+  openCases: number;
+  casesToday: number;
+}
+
+export const reviewerRoutes: RouteDef[] = [
+  { method: "PUT", path: "/api/governance/reviewer-rules", action: "reviewer.putRules", auth: ["operator"] },
+  { method: "GET", path: "/api/governance/reviewer-rules", action: "reviewer.getRules", auth: ["operator"] },
+  { method: "POST", path: "/api/governance/reviewers/me/enrol", action: "reviewer.enrol", auth: "user" },
+  { method: "POST", path: "/api/governance/reviewers/me/opt-out", action: "reviewer.optOut", auth: "user" },
+  { method: "GET", path: "/api/governance/reviewers/me", action: "reviewer.me", auth: "user" },
+];

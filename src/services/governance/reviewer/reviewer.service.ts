@@ -1,0 +1,314 @@
+import { randomBytes } from "node:crypto";
+import type { ServiceSchema } from "moleculer";
+import { action, requireRole, requireUser } from "../../../platform/runtime/action";
+import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
+import type { Platform } from "../../../platform/runtime/platform";
+import type { Emit } from "../../../platform/runtime/service-host";
+import { type UserActive, type UserRegistered, IdentityEvents } from "../../commerce/identity/identity.contract";
+import { type AuditRecorded, type CaseDecided, ReportEvents, type SeatReplaced } from "../report/report.contract";
+import { type ChooseResult, ReviewerContract as C, reviewerRoutes, type ReviewerView } from "./reviewer.contract";
+import {
+  accuracyPermille,
+  applyOutcome,
+  assign,
+  type Candidate,
+  casesToday,
+  DEFAULT_RULES,
+  drawPanel,
+  effectiveStatus,
+  ineligibility,
+  type Outcome,
+  type PoolRules,
+  release,
+  type Reviewer,
+  weightOf,
+} from "./reviewer.domain";
+import {
+  findReviewer,
+  reviewerColumns,
+  type ReviewerDb,
+  reviewerMigrations,
+  type ReviewerTables,
+  toReviewer,
+} from "./reviewer.store";
+
+/** Raised when a reviewer row changed under a draw; the whole try is retried. */
+class DrawRace extends Error {}
+
+/** The reviewer pool: enrolment, eligibility, panel draws as TCC reservations, and standing from results. */
+export function reviewerService(platform: Platform): ServiceSchema {
+  const host = platform.host<ReviewerTables>("reviewer", reviewerMigrations);
+  const { clock } = platform;
+
+  async function loadRules(db: ReviewerDb): Promise<PoolRules> {
+    const row = await db.selectFrom("rules").select("body").where("id", "=", 1).executeTakeFirst();
+    return row ? { ...DEFAULT_RULES, ...JSON.parse(row.body) } : DEFAULT_RULES;
+  }
+
+  function view(r: Reviewer): ReviewerView {
+    const now = clock.now();
+    return {
+      userId: r.userId,
+      status: effectiveStatus(r, now),
+      suspendedUntil: effectiveStatus(r, now) === "SUSPENDED" && r.suspendedUntil ? new Date(r.suspendedUntil).toISOString() : null,
+      votes: r.votes,
+      coherentVotes: r.coherentVotes,
+      accuracy: accuracyPermille(r) / 1000,
+      weight: weightOf(r),
+      noShows: r.noShows,
+      openCases: r.openCases,
+      casesToday: casesToday(r, now),
+    };
+  }
+
+  /** Writes a changed reviewer only if nobody changed it since it was read (optimistic, so draws need no table lock). */
+  async function save(db: ReviewerDb, before: Reviewer, after: Reviewer) {
+    const result = await db
+      .updateTable("reviewers")
+      .set(reviewerColumns(after, clock.now()))
+      .where("user_id", "=", before.userId)
+      .where("open_cases", "=", before.openCases)
+      .where("votes", "=", before.votes)
+      .where("no_shows", "=", before.noShows)
+      .where("cases_today", "=", before.casesToday)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
+  }
+
+  async function withDrawRetry<R>(work: () => Promise<R>): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof DrawRace) || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  async function touchProfile(db: ReviewerDb, userId: number, createdAt: number | null, activeAt: number | null) {
+    const existing = await db.selectFrom("profiles").selectAll().where("user_id", "=", userId).executeTakeFirst();
+    if (!existing) {
+      await db.insertInto("profiles").values({ user_id: userId, account_created_at: createdAt, last_active_at: activeAt }).execute();
+      return;
+    }
+    const lastActive = Math.max(Number(existing.last_active_at ?? 0), activeAt ?? 0) || null;
+    await db
+      .updateTable("profiles")
+      .set({ account_created_at: existing.account_created_at ?? createdAt, last_active_at: lastActive })
+      .where("user_id", "=", userId)
+      .execute();
+  }
+
+  async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer, rules: PoolRules) => Reviewer) {
+    const found = await findReviewer(db, userId);
+    if (!found) return;
+    const rules = await loadRules(db);
+    await save(db, found.reviewer, change(found.reviewer, rules));
+  }
+
+  function audit(emit: Emit, record: AuditRecorded) {
+    emit(ReportEvents.audit, record);
+  }
+
+  return {
+    name: "reviewer",
+    settings: { routes: reviewerRoutes },
+    actions: {
+      putRules: action(C.putRules, async (ctx) => {
+        const operator = requireRole(ctx, "operator");
+        const now = clock.now();
+        return host.tx(async (trx, emit) => {
+          const rules: PoolRules = { ...(await loadRules(trx)), ...ctx.params };
+          const body = JSON.stringify(rules);
+          const existing = await trx.selectFrom("rules").select("id").where("id", "=", 1).executeTakeFirst();
+          if (existing) await trx.updateTable("rules").set({ body, updated_at: now }).where("id", "=", 1).execute();
+          else await trx.insertInto("rules").values({ id: 1, body, updated_at: now }).execute();
+          audit(emit, { actorId: operator.id, action: "reviewer-rules.put", subject: "reviewer-rules", detail: ctx.params, at: now });
+          return rules;
+        });
+      }),
+
+      getRules: action(C.getRules, async (ctx) => {
+        requireRole(ctx, "operator");
+        return loadRules(host.db);
+      }),
+
+      enrol: action(C.enrol, async (ctx) => {
+        const user = requireUser(ctx);
+        await ctx.call("identity.grantRole", { userId: user.id, role: "reviewer" });
+        const now = clock.now();
+        return host.tx(async (trx) => {
+          const found = await findReviewer(trx, user.id);
+          if (!found) {
+            await trx
+              .insertInto("reviewers")
+              .values({
+                user_id: user.id,
+                status: "ACTIVE",
+                enrolled_at: now,
+                suspended_until: null,
+                votes: 0,
+                coherent_votes: 0,
+                no_shows: 0,
+                consecutive_no_shows: 0,
+                open_cases: 0,
+                cases_today: 0,
+                day_key: 0,
+                last_assigned_at: null,
+                updated_at: now,
+              })
+              .execute();
+            return view((await findReviewer(trx, user.id))!.reviewer);
+          }
+          const status = effectiveStatus(found.reviewer, now);
+          if (status === "SUSPENDED") throw conflict("REVIEWER_SUSPENDED", `suspended until ${new Date(found.reviewer.suspendedUntil!).toISOString()}`);
+          if (found.row.status !== "ACTIVE")
+            await trx.updateTable("reviewers").set({ status: "ACTIVE", suspended_until: null, updated_at: now }).where("user_id", "=", user.id).execute();
+          return view({ ...found.reviewer, status: "ACTIVE", suspendedUntil: null });
+        });
+      }),
+
+      optOut: action(C.optOut, async (ctx) => {
+        const user = requireUser(ctx);
+        return host.tx(async (trx) => {
+          const found = await findReviewer(trx, user.id);
+          if (!found) throw notFound("NOT_ENROLLED", "you are not enrolled as a reviewer");
+          await trx.updateTable("reviewers").set({ status: "OPTED_OUT", updated_at: clock.now() }).where("user_id", "=", user.id).execute();
+          return view({ ...found.reviewer, status: "OPTED_OUT" });
+        });
+      }),
+
+      me: action(C.me, async (ctx) => {
+        const found = await findReviewer(host.db, requireUser(ctx).id);
+        if (!found) throw notFound("NOT_ENROLLED", "you are not enrolled as a reviewer");
+        return view(found.reviewer);
+      }),
+
+      stats: action(C.stats, async () => {
+        const rows = await host.db.selectFrom("reviewers").select(["status"]).select((eb) => eb.fn.countAll().as("n")).groupBy("status").execute();
+        return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+      }),
+
+      tryChoose: action(C.tryChoose, async (ctx) => {
+        const { reservationId, caseId, count, exclude } = ctx.params;
+        return withDrawRetry(() =>
+          host.tx(async (trx): Promise<ChooseResult> => {
+            const now = clock.now();
+            const existing = await host.store
+              .forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", reservationId))
+              .executeTakeFirst();
+            if (existing?.status === "CANCELLED")
+              throw conflict("RESERVATION_CANCELLED", `reservation ${reservationId} was cancelled before this try arrived`);
+            if (existing)
+              return { reservationId, reviewers: JSON.parse(existing.reviewers), seed: existing.seed, candidates: JSON.parse(existing.candidates) };
+            const rules = await loadRules(trx);
+            const excluded = new Set(exclude);
+            const rows = await trx
+              .selectFrom("reviewers")
+              .leftJoin("profiles", "profiles.user_id", "reviewers.user_id")
+              .selectAll("reviewers")
+              .select(["profiles.account_created_at", "profiles.last_active_at"])
+              .where("reviewers.status", "!=", "OPTED_OUT")
+              .execute();
+            const pool = new Map<number, Reviewer>();
+            const candidates: Candidate[] = [];
+            for (const row of rows) {
+              const r = toReviewer(row, row);
+              if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
+              pool.set(r.userId, r);
+              candidates.push({ userId: r.userId, weight: weightOf(r) });
+            }
+            if (candidates.length < count)
+              throw new AppError(409, "NOT_ENOUGH_REVIEWERS", `${candidates.length} eligible reviewers, ${count} needed`);
+            const seed = randomBytes(16).toString("hex");
+            const reviewers = drawPanel(candidates, count, seed, new Set());
+            for (const id of reviewers) await save(trx, pool.get(id)!, assign(pool.get(id)!, now));
+            await trx
+              .insertInto("reservations")
+              .values({
+                id: reservationId,
+                case_id: caseId,
+                status: "TRIED",
+                reviewers: JSON.stringify(reviewers),
+                seed,
+                candidates: JSON.stringify(candidates),
+                created_at: now,
+                updated_at: now,
+              })
+              .execute();
+            return { reservationId, reviewers, seed, candidates };
+          }),
+        );
+      }),
+
+      confirm: action(C.confirm, async (ctx) => {
+        const { reservationId } = ctx.params;
+        return host.tx(async (trx) => {
+          const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", reservationId)).executeTakeFirst();
+          if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${reservationId} to confirm`);
+          if (r.status === "CANCELLED") throw conflict("RESERVATION_CANCELLED", `reservation ${reservationId} was cancelled`);
+          if (r.status === "TRIED")
+            await trx.updateTable("reservations").set({ status: "CONFIRMED", updated_at: clock.now() }).where("id", "=", reservationId).execute();
+          return { reservationId, status: "CONFIRMED" };
+        });
+      }),
+
+      cancel: action(C.cancel, async (ctx) => {
+        const { reservationId } = ctx.params;
+        return withDrawRetry(() =>
+          host.tx(async (trx) => {
+            const now = clock.now();
+            const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", reservationId)).executeTakeFirst();
+            if (!r) {
+              // Empty compensation: remember the cancel so a try arriving later is refused.
+              await trx
+                .insertInto("reservations")
+                .values({ id: reservationId, case_id: reservationId.split(":")[0], status: "CANCELLED", reviewers: "[]", seed: "", candidates: "[]", created_at: now, updated_at: now })
+                .execute();
+              return { reservationId, status: "CANCELLED" };
+            }
+            if (r.status !== "TRIED") return { reservationId, status: r.status };
+            for (const userId of JSON.parse(r.reviewers) as number[]) await applyToReviewer(trx, userId, (rv) => release(rv));
+            await trx.updateTable("reservations").set({ status: "CANCELLED", updated_at: now }).where("id", "=", reservationId).execute();
+            return { reservationId, status: "CANCELLED" };
+          }),
+        );
+      }),
+    },
+    created() {
+      host.consume(IdentityEvents.registered, async (trx, message) => {
+        const e = message.data as UserRegistered;
+        await touchProfile(trx, e.userId, e.createdAt, null);
+      });
+      host.consume(IdentityEvents.active, async (trx, message) => {
+        const e = message.data as UserActive;
+        await touchProfile(trx, e.userId, e.createdAt, e.at);
+      });
+      host.consume(ReportEvents.replaced, async (trx, message) => {
+        const e = message.data as SeatReplaced;
+        const now = clock.now();
+        await applyToReviewer(trx, e.reviewerId, (r, rules) => applyOutcome(release(r), "NO_SHOW", rules, now));
+      });
+      host.consume(ReportEvents.decided, async (trx, message) => {
+        const e = message.data as CaseDecided;
+        const now = clock.now();
+        for (const seat of e.panel) {
+          if (seat.state !== "INVITED" && seat.state !== "VOTED") continue;
+          const outcome: Outcome =
+            seat.decision === null || e.verdict === "EXPIRED"
+              ? "ABSTAINED"
+              : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD")
+                ? "COHERENT"
+                : "INCOHERENT";
+          await applyToReviewer(trx, seat.reviewerId, (r, rules) => applyOutcome(release(r), outcome, rules, now));
+        }
+      });
+    },
+    async started() {
+      await host.start();
+    },
+    async stopped() {
+      await host.stop();
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import type { Kysely, Migration, Selectable } from "kysely";
+import type { Reviewer, ReviewerStatus } from "./reviewer.domain";
+
+export interface ReviewerTables {
+  reviewers: {
+    user_id: number;
+    status: ReviewerStatus;
+    enrolled_at: number;
+    suspended_until: number | null;
+    votes: number;
+    coherent_votes: number;
+    no_shows: number;
+    consecutive_no_shows: number;
+    open_cases: number;
+    cases_today: number;
+    day_key: number;
+    last_assigned_at: number | null;
+    updated_at: number;
+  };
+  /** Facts about every user, enrolled or not, learned from identity's events. */
+  profiles: {
+    user_id: number;
+    account_created_at: number | null;
+    last_active_at: number | null;
+  };
+  rules: { id: number; body: string; updated_at: number };
+  /** The TCC branch barrier: one row per reservation id, whatever order try, confirm and cancel arrive in. */
+  reservations: {
+    id: string;
+    case_id: string;
+    status: "TRIED" | "CONFIRMED" | "CANCELLED";
+    reviewers: string;
+    seed: string;
+    candidates: string;
+    created_at: number;
+    updated_at: number;
+  };
+}
+
+export type ReviewerDb = Kysely<ReviewerTables>;
+export type ReviewerRow = Selectable<ReviewerTables["reviewers"]>;
+
+export const reviewerMigrations: Record<string, Migration> = {
+  "0001_governance_reviewer": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("reviewers")
+        .addColumn("user_id", "bigint", (c) => c.primaryKey())
+        .addColumn("status", "varchar(16)", (c) => c.notNull())
+        .addColumn("enrolled_at", "bigint", (c) => c.notNull())
+        .addColumn("suspended_until", "bigint")
+        .addColumn("votes", "integer", (c) => c.notNull())
+        .addColumn("coherent_votes", "integer", (c) => c.notNull())
+        .addColumn("no_shows", "integer", (c) => c.notNull())
+        .addColumn("consecutive_no_shows", "integer", (c) => c.notNull())
+        .addColumn("open_cases", "integer", (c) => c.notNull())
+        .addColumn("cases_today", "integer", (c) => c.notNull())
+        .addColumn("day_key", "integer", (c) => c.notNull())
+        .addColumn("last_assigned_at", "bigint")
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("reviewers_status").on("reviewers").columns(["status"]).execute();
+      await db.schema
+        .createTable("profiles")
+        .addColumn("user_id", "bigint", (c) => c.primaryKey())
+        .addColumn("account_created_at", "bigint")
+        .addColumn("last_active_at", "bigint")
+        .execute();
+      await db.schema
+        .createTable("rules")
+        .addColumn("id", "integer", (c) => c.primaryKey())
+        .addColumn("body", "text", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("reservations")
+        .addColumn("id", "varchar(64)", (c) => c.primaryKey())
+        .addColumn("case_id", "varchar(40)", (c) => c.notNull())
+        .addColumn("status", "varchar(16)", (c) => c.notNull())
+        .addColumn("reviewers", "text", (c) => c.notNull())
+        .addColumn("seed", "varchar(64)", (c) => c.notNull())
+        .addColumn("candidates", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export function toReviewer(row: ReviewerRow, profile?: { account_created_at: number | null; last_active_at: number | null }): Reviewer {
+  return {
+    userId: Number(row.user_id),
+    status: row.status,
+    suspendedUntil: row.suspended_until === null ? null : Number(row.suspended_until),
+    accountCreatedAt: profile?.account_created_at == null ? null : Number(profile.account_created_at),
+    lastActiveAt: profile?.last_active_at == null ? null : Number(profile.last_active_at),
+    votes: row.votes,
+    coherentVotes: row.coherent_votes,
+    noShows: row.no_shows,
+    consecutiveNoShows: row.consecutive_no_shows,
+    openCases: row.open_cases,
+    casesToday: row.cases_today,
+    dayKey: row.day_key,
+    lastAssignedAt: row.last_assigned_at === null ? null : Number(row.last_assigned_at),
+  };
+}
+
+/** The columns a Reviewer maps back to. */
+export function reviewerColumns(r: Reviewer, now: number) {
+  return {
+    status: r.status,
+    suspended_until: r.suspendedUntil,
+    votes: r.votes,
+    coherent_votes: r.coherentVotes,
+    no_shows: r.noShows,
+    consecutive_no_shows: r.consecutiveNoShows,
+    open_cases: r.openCases,
+    cases_today: r.casesToday,
+    day_key: r.dayKey,
+    last_assigned_at: r.lastAssignedAt,
+    updated_at: now,
+  };
+}
+
+export async function findReviewer(db: ReviewerDb, userId: number) {
+  const row = await db.selectFrom("reviewers").selectAll().where("user_id", "=", userId).executeTakeFirst();
+  if (!row) return undefined;
+  const profile = await db.selectFrom("profiles").selectAll().where("user_id", "=", userId).executeTakeFirst();
+  return { row, reviewer: toReviewer(row, profile) };
+}

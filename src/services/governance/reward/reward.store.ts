@@ -1,0 +1,101 @@
+import type { Generated, Kysely, Migration } from "kysely";
+
+export interface RewardTables {
+  accounts: { user_id: number; balance: number; updated_at: number };
+  /** Every coin movement; `ref` makes each grant and each redemption happen once. */
+  ledger: {
+    id: Generated<number>;
+    user_id: number;
+    amount: number;
+    kind: "GRANT" | "REDEEM";
+    ref: string;
+    balance_after: number;
+    at: number;
+  };
+  items: { id: Generated<number>; name: string; price: number; stock: number; created_at: number };
+  redemptions: {
+    id: string;
+    user_id: number;
+    item_id: number;
+    price: number;
+    idem_key: string;
+    balance_after: number;
+    at: number;
+  };
+}
+
+export type RewardDb = Kysely<RewardTables>;
+
+export const rewardMigrations: Record<string, Migration> = {
+  "0001_governance_reward": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("accounts")
+        .addColumn("user_id", "bigint", (c) => c.primaryKey())
+        .addColumn("balance", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("ledger")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("user_id", "bigint", (c) => c.notNull())
+        .addColumn("amount", "bigint", (c) => c.notNull())
+        .addColumn("kind", "varchar(16)", (c) => c.notNull())
+        .addColumn("ref", "varchar(128)", (c) => c.notNull().unique())
+        .addColumn("balance_after", "bigint", (c) => c.notNull())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("ledger_user").on("ledger").columns(["user_id", "id"]).execute();
+      await db.schema
+        .createTable("items")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("name", "varchar(100)", (c) => c.notNull())
+        .addColumn("price", "bigint", (c) => c.notNull())
+        .addColumn("stock", "bigint", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("redemptions")
+        .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+        .addColumn("user_id", "bigint", (c) => c.notNull())
+        .addColumn("item_id", "bigint", (c) => c.notNull())
+        .addColumn("price", "bigint", (c) => c.notNull())
+        .addColumn("idem_key", "varchar(100)", (c) => c.notNull().unique())
+        .addColumn("balance_after", "bigint", (c) => c.notNull())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+/**
+ * Moves a user's balance by `amount` and writes the ledger row, in the caller's transaction.
+ * The conditional update is what keeps a balance from going negative under concurrency.
+ * Returns the new balance, or null when the debit would overdraw.
+ */
+export async function moveCoins(
+  db: RewardDb,
+  userId: number,
+  amount: number,
+  kind: "GRANT" | "REDEEM",
+  ref: string,
+  now: number,
+): Promise<number | null> {
+  const account = await db.selectFrom("accounts").select("balance").where("user_id", "=", userId).executeTakeFirst();
+  if (!account) {
+    if (amount < 0) return null;
+    await db.insertInto("accounts").values({ user_id: userId, balance: amount, updated_at: now }).execute();
+  } else {
+    const result = await db
+      .updateTable("accounts")
+      .set((eb) => ({ balance: eb("balance", "+", amount), updated_at: now }))
+      .where("user_id", "=", userId)
+      .where("balance", ">=", -amount)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) return null;
+  }
+  const after = await db.selectFrom("accounts").select("balance").where("user_id", "=", userId).executeTakeFirstOrThrow();
+  const balance = Number(after.balance);
+  await db.insertInto("ledger").values({ user_id: userId, amount, kind, ref, balance_after: balance, at: now }).execute();
+  return balance;
+}
