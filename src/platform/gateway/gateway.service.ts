@@ -51,6 +51,8 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       const broker = this.broker;
       router = buildRouter(broker);
       app = Fastify({ logger: false, bodyLimit: config.bodyLimit, genReqId: () => randomUUID(), return503OnClosing: true });
+      // The API speaks JSON only; anything else is a 415, not a string handed to an action.
+      app.removeContentTypeParser("text/plain");
       app.addHook("onRequest", async (req, reply) => {
         const given = req.headers["x-request-id"];
         if (typeof given === "string" && REQUEST_ID.test(given)) req.id = given;

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestSystem, type TestSystem } from "../../../test/support/harness";
+import type { StreamMessage } from "../stream/stream";
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({ config: { bodyLimit: 1024 } });
+});
+afterAll(() => sys?.stop());
+
+describe("gateway", () => {
+  it("answers health, readiness and Prometheus metrics with ours and the broker's", async () => {
+    expect((await sys.api.get("/health")).body).toMatchObject({ status: "ok" });
+    expect((await sys.api.get("/ready")).status).toBe(200);
+    await sys.api.get("/api/governance/policies", sys.admin.token);
+    const metrics = await sys.api.get("/metrics");
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('bazaar_http_requests_total{method="GET",route="/api/governance/policies",status="200"}');
+    expect(metrics.body).toContain("moleculer_request_total");
+  });
+
+  it("echoes a caller's request id and makes one otherwise", async () => {
+    const mine = await sys.api.request("GET", "/health", { headers: { "x-request-id": "trace-abc.1" } });
+    expect(mine.status).toBe(200);
+    const res = await fetch(`${sys.node.url}/health`, { headers: { "x-request-id": "trace-abc.1" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-abc.1");
+    const made = await fetch(`${sys.node.url}/health`, { headers: { "x-request-id": "bad id with spaces" } });
+    expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("refuses unknown routes, bad tokens, missing roles and malformed bodies with 4xx codes", async () => {
+    expect((await sys.api.get("/api/nowhere")).body.error.code).toBe("ROUTE_NOT_FOUND");
+    expect((await sys.api.get("/elsewhere")).status).toBe(404);
+    expect((await sys.api.get("/api/me")).body.error.code).toBe("UNAUTHENTICATED");
+    expect((await sys.api.get("/api/me", "not.a.token")).body.error.code).toBe("INVALID_TOKEN");
+    const basic = await sys.api.request("GET", "/api/me", { headers: { authorization: "Basic abc" } });
+    expect(basic.status).toBe(401);
+    const user = await sys.user();
+    const forbidden = await sys.api.put("/api/governance/policies/SPAM", {}, user.token);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.error.code).toBe("FORBIDDEN");
+    const big = await sys.api.post("/api/auth/login", { username: "x", password: "y".repeat(2000) });
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe("BODY_TOO_LARGE");
+    const broken = await sys.api.request("POST", "/api/auth/login", { body: "{not json", headers: { "content-type": "application/json" } });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.code).toBe("INVALID_BODY");
+    const array = await sys.api.post("/api/auth/login", [1, 2]);
+    expect(array.body.error.code).toBe("INVALID_BODY");
+    const text = await sys.api.request("POST", "/api/auth/login", { body: "hello", headers: { "content-type": "text/plain" } });
+    expect(text.status).toBe(415);
+    expect(text.body.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+  });
+
+  it("expires tokens by the injected clock", async () => {
+    const user = await sys.user();
+    expect((await sys.api.get("/api/me", user.token)).status).toBe(200);
+    sys.clock.advance(3601_000);
+    const expired = await sys.api.get("/api/me", user.token);
+    expect(expired.status).toBe(401);
+    expect(expired.body.error.code).toBe("TOKEN_EXPIRED");
+  });
+
+  it("records an authenticated user as active, once per window, as a stream event", async () => {
+    const user = await sys.user();
+    const seen: StreamMessage[] = [];
+    const sub = await sys.node.platform.stream.consume({
+      durable: `probe${Date.now()}`,
+      subject: "identity.user.active",
+      handler: async (m) => {
+        seen.push(m);
+      },
+    });
+    for (let i = 0; i < 5; i++) await sys.api.get("/api/me", user.token);
+    for (let i = 0; i < 200 && !seen.some((m) => (m.data as { userId: number }).userId === user.id); i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    await sub.stop();
+    expect(seen.filter((m) => (m.data as { userId: number }).userId === user.id)).toHaveLength(1);
+  });
+});

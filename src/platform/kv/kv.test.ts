@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { engines } from "../../../test/support/harness";
+import { ManualClock } from "../clock/clock";
+import type { Kv } from "./kv";
+import { MemoryKv } from "./memory.kv";
+import { RedisKv } from "./redis.kv";
+
+/** One contract, both adapters: the embedded kv must behave like Redis. */
+function contract(name: string, make: () => { kv: Kv; advance: (ms: number) => Promise<void> }) {
+  describe(`kv contract: ${name}`, () => {
+    it("gets, sets, deletes, and expires keys", async () => {
+      const { kv, advance } = make();
+      expect(await kv.get("a")).toBeNull();
+      await kv.set("a", "1");
+      await kv.set("b", "2", 50);
+      expect(await kv.get("a")).toBe("1");
+      expect(await kv.get("b")).toBe("2");
+      await advance(80);
+      expect(await kv.get("b")).toBeNull();
+      await kv.del("a");
+      expect(await kv.get("a")).toBeNull();
+      await kv.close();
+    });
+    it("sets only when absent, until the key expires", async () => {
+      const { kv, advance } = make();
+      expect(await kv.setNX("n", "x", 50)).toBe(true);
+      expect(await kv.setNX("n", "y", 50)).toBe(false);
+      expect(await kv.get("n")).toBe("x");
+      await advance(80);
+      expect(await kv.setNX("n", "z", 50)).toBe(true);
+      await kv.close();
+    });
+    it("increments atomically, with the TTL set on creation only", async () => {
+      const { kv, advance } = make();
+      const results = await Promise.all(Array.from({ length: 50 }, () => kv.incrBy("c", 2, 60)));
+      expect(Math.max(...results)).toBe(100);
+      expect(new Set(results).size).toBe(50);
+      await advance(30);
+      expect(await kv.incrBy("c", 1, 60)).toBe(101);
+      await advance(50);
+      expect(await kv.incrBy("c", 1)).toBe(1);
+      await kv.close();
+    });
+  });
+}
+
+contract("memory", () => {
+  const clock = new ManualClock();
+  return { kv: new MemoryKv(clock, "p:"), advance: async (ms) => clock.advance(ms) };
+});
+
+if (engines.redis) {
+  contract("redis", () => ({
+    kv: new RedisKv(engines.redis!, `kvtest:${Math.random().toString(36).slice(2)}:`),
+    advance: (ms) => new Promise((r) => setTimeout(r, ms)),
+  }));
+}
+
+describe("memory kv housekeeping", () => {
+  it("keeps namespaces apart and sweeps expired keys as it writes", async () => {
+    const clock = new ManualClock();
+    const a = new MemoryKv(clock, "a:");
+    const b = new MemoryKv(clock, "b:");
+    await a.set("k", "1");
+    expect(await b.get("k")).toBeNull();
+    for (let i = 0; i < 10_000; i++) await a.set(`t${i}`, "v", 1);
+    clock.advance(2);
+    for (let i = 0; i < 10_000; i++) await a.set(`u${i}`, "v", 1);
+    expect((a as unknown as { entries: Map<string, unknown> }).entries.size).toBeLessThan(20_000);
+  });
+});

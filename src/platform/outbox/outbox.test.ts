@@ -1,0 +1,102 @@
+import type { Kysely } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanEngines, testConfig } from "../../../test/support/harness";
+import { ManualClock } from "../clock/clock";
+import { createPlatform, type Platform } from "../runtime/platform";
+import type { ServiceHost } from "../runtime/service-host";
+import type { StreamMessage } from "../stream/stream";
+import { handleOnce, type OutboxTables } from "./outbox";
+
+interface Tables extends OutboxTables {
+  notes: { id: string; body: string };
+}
+
+const migrations = {
+  "0001_notes": {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable("notes").addColumn("id", "varchar(40)", (c) => c.primaryKey()).addColumn("body", "text").execute();
+    },
+  },
+};
+
+let platform: Platform | undefined;
+const hosts: ServiceHost<Tables>[] = [];
+afterEach(async () => {
+  for (const h of hosts.splice(0)) await h.stop();
+  if (platform) {
+    await platform.close();
+    await cleanEngines(platform.config);
+    platform = undefined;
+  }
+});
+
+async function setup() {
+  platform = await createPlatform(testConfig(), { clock: new ManualClock(), processMetrics: false });
+  const writer = platform.host<Tables>("writer", migrations);
+  const reader = platform.host<Tables>("reader", migrations);
+  hosts.push(writer, reader);
+  return { writer, reader, platform };
+}
+
+describe("outbox and inbox", () => {
+  it("publishes exactly the events of committed transactions", async () => {
+    const { writer, reader } = await setup();
+    const seen: unknown[] = [];
+    reader.consume("notes.created", async (trx, m) => {
+      seen.push(m.data);
+      await trx.insertInto("notes").values({ id: (m.data as { id: string }).id, body: "copy" }).execute();
+    });
+    await writer.start();
+    await reader.start();
+    await writer.tx(async (trx, emit) => {
+      await trx.insertInto("notes").values({ id: "n1", body: "hello" }).execute();
+      emit("notes.created", { id: "n1" }, "evt-n1");
+    });
+    await expect(
+      writer.tx(async (trx, emit) => {
+        await trx.insertInto("notes").values({ id: "n2", body: "rolled back" }).execute();
+        emit("notes.created", { id: "n2" }, "evt-n2");
+        throw new Error("abort");
+      }),
+    ).rejects.toThrow("abort");
+    for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([{ id: "n1" }]);
+    expect(await reader.db.selectFrom("notes").select("id").execute()).toEqual([{ id: "n1" }]);
+    expect(await writer.db.selectFrom("outbox").selectAll().execute()).toEqual([]);
+  });
+
+  it("applies a redelivered message once", async () => {
+    const { reader, platform } = await setup();
+    await reader.start();
+    const message: StreamMessage = { id: "dup-1", subject: "s", data: {}, headers: {}, seq: 1 };
+    let applied = 0;
+    const apply = async (trx: Kysely<Tables>) => {
+      applied++;
+      await trx.insertInto("notes").values({ id: `x${applied}`, body: "" }).execute();
+    };
+    expect(await handleOnce(reader.store, "c", message, platform.clock.now(), apply)).toBe(true);
+    expect(await handleOnce(reader.store, "c", message, platform.clock.now(), apply)).toBe(false);
+    expect(await handleOnce(reader.store, "other", message, platform.clock.now(), apply)).toBe(true);
+    expect(applied).toBe(2);
+  });
+
+  it("redelivers, rather than drops, a message whose own write conflicts", async () => {
+    const { reader, platform } = await setup();
+    await reader.start();
+    await reader.db.insertInto("notes").values({ id: "taken", body: "" }).execute();
+    const message: StreamMessage = { id: "m-conflict", subject: "s", data: {}, headers: {}, seq: 1 };
+    await expect(
+      handleOnce(reader.store, "c", message, platform.clock.now(), async (trx) => {
+        await trx.insertInto("notes").values({ id: "taken", body: "" }).execute();
+      }),
+    ).rejects.toBeTruthy();
+    const inbox = await reader.db.selectFrom("inbox").selectAll().execute();
+    expect(inbox).toEqual([]);
+  });
+
+  it("refuses to use a database before the service started", async () => {
+    const { writer } = await setup();
+    expect(() => writer.db).toThrow(/before the service started/);
+  });
+});

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { connect } from "nats";
+import pino from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { engines } from "../../../test/support/harness";
+import { JetStreamStream } from "./jetstream.stream";
+import { SqliteStream } from "./sqlite.stream";
+import { retryDelay, type Stream, type StreamMessage } from "./stream";
+
+const logger = pino({ level: "silent" });
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+async function collect(stream: Stream, durable: string, subject: string, until: number, fail?: (m: StreamMessage) => boolean) {
+  const got: StreamMessage[] = [];
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  const sub = await stream.consume({
+    durable,
+    subject,
+    handler: async (m) => {
+      if (fail?.(m)) throw new Error("handler failed");
+      got.push(m);
+      if (got.length >= until) resolve();
+    },
+  });
+  await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} of ${until}`)), 15_000))]);
+  await sub.stop();
+  return got;
+}
+
+function contract(name: string, open: (ns: string) => Promise<Stream>) {
+  describe(`stream contract: ${name}`, () => {
+    it("delivers in order, once per id, with data and headers", async () => {
+      const ns = `s${Math.random().toString(36).slice(2, 8)}`;
+      const stream = await open(ns);
+      for (let i = 0; i < 20; i++) await stream.publish("orders.placed", { i }, { id: `m${i}`, headers: { trace: `t${i}` } });
+      await stream.publish("orders.placed", { i: 0 }, { id: "m0" });
+      await stream.publish("other.subject", { x: 1 }, { id: "o1" });
+      const got = await collect(stream, "c1", "orders.placed", 20);
+      expect(got.map((m) => (m.data as { i: number }).i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(got[3]).toMatchObject({ id: "m3", subject: "orders.placed", headers: { trace: "t3" } });
+      expect(got[19].seq).toBeGreaterThan(got[0].seq);
+      await stream.close();
+    });
+
+    it("keeps each durable consumer's position across restarts", async () => {
+      const ns = `s${Math.random().toString(36).slice(2, 8)}`;
+      let stream = await open(ns);
+      for (let i = 0; i < 5; i++) await stream.publish("a.b", { i }, { id: `k${i}` });
+      expect((await collect(stream, "pos", "a.b", 5)).length).toBe(5);
+      await stream.close();
+      stream = await open(ns);
+      for (let i = 5; i < 8; i++) await stream.publish("a.b", { i }, { id: `k${i}` });
+      const rest = await collect(stream, "pos", "a.b", 3);
+      expect(rest.map((m) => (m.data as { i: number }).i)).toEqual([5, 6, 7]);
+      const fresh = await collect(stream, "other-consumer", "a.b", 8);
+      expect(fresh).toHaveLength(8);
+      await stream.close();
+    });
+
+    it("redelivers a message whose handler failed", async () => {
+      const ns = `s${Math.random().toString(36).slice(2, 8)}`;
+      const stream = await open(ns);
+      await stream.publish("x.y", { n: 1 }, { id: "only" });
+      let failures = 0;
+      const got = await collect(stream, "retry", "x.y", 1, () => failures++ < 2);
+      expect(got).toHaveLength(1);
+      expect(failures).toBe(3);
+      await stream.close();
+    });
+  });
+}
+
+const root = mkdtempSync(path.join(tmpdir(), "bazaar-stream-"));
+dirs.push(root);
+contract("sqlite", async (ns) => new SqliteStream(path.join(root, ns), ns, logger));
+
+if (engines.nats) {
+  const namespaces: string[] = [];
+  contract("jetstream", (ns) => {
+    namespaces.push(ns);
+    return JetStreamStream.connect(engines.nats!, ns, logger);
+  });
+  afterAll(async () => {
+    const nc = await connect({ servers: engines.nats! });
+    const jsm = await nc.jetstreamManager();
+    for (const ns of new Set(namespaces)) await jsm.streams.delete(`BAZAAR_${ns.toUpperCase()}`).catch(() => undefined);
+    await nc.close();
+  });
+}
+
+describe("retry delay", () => {
+  it("backs off from 100 ms to a 5 s ceiling", () => {
+    expect(retryDelay(0)).toBe(100);
+    expect(retryDelay(3)).toBe(800);
+    expect(retryDelay(50)).toBe(5000);
+  });
+});

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestSystem, type TestSystem } from "../../../../test/support/harness";
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({ services: ["gateway", "identity"] });
+});
+afterAll(() => sys?.stop());
+
+describe("identity", () => {
+  it("registers, logs in and answers /api/me", async () => {
+    const reg = await sys.api.post("/api/auth/register", { username: "alice", password: "correct horse" });
+    expect(reg.status).toBe(201);
+    expect(reg.body).toEqual({ id: expect.any(Number), username: "alice" });
+    const login = await sys.api.post("/api/auth/login", { username: "alice", password: "correct horse" });
+    expect(login.body).toMatchObject({ expiresIn: 3600, user: { id: reg.body.id, username: "alice", roles: ["user"] } });
+    const me = await sys.api.get("/api/me", login.body.accessToken);
+    expect(me.body).toMatchObject({ id: reg.body.id, username: "alice", roles: ["user"] });
+  });
+
+  it("refuses taken names, weak passwords and bad names, writing nothing", async () => {
+    const before = await sys.call<number>("identity.count");
+    const taken = await sys.api.post("/api/auth/register", { username: "alice", password: "another one" });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error).toMatchObject({ code: "USERNAME_TAKEN", field: "username" });
+    const weak = await sys.api.post("/api/auth/register", { username: "bob", password: "short" });
+    expect(weak.body.error).toMatchObject({ code: "VALIDATION_FAILED", field: "password" });
+    const bad = await sys.api.post("/api/auth/register", { username: "Bob Smith", password: "long enough" });
+    expect(bad.body.error.field).toBe("username");
+    expect(await sys.call<number>("identity.count")).toBe(before);
+  });
+
+  it("answers a wrong password and an unknown user alike, and rate-limits an account", async () => {
+    await sys.user("carol");
+    const wrong = await sys.api.post("/api/auth/login", { username: "carol", password: "wrong-password" });
+    const unknown = await sys.api.post("/api/auth/login", { username: "nobody", password: "wrong-password" });
+    expect(wrong.status).toBe(401);
+    expect(unknown.body).toEqual(wrong.body);
+    let last = wrong;
+    for (let i = 0; i < 12; i++) last = await sys.api.post("/api/auth/login", { username: "carol", password: "wrong-password" });
+    expect(last.status).toBe(429);
+    expect(last.body.error.code).toBe("LOGIN_RATE_LIMITED");
+  });
+
+  it("lets an admin change roles, which new tokens carry", async () => {
+    const dave = await sys.user("dave");
+    const denied = await sys.api.put(`/api/admin/users/${dave.id}/roles`, { roles: ["operator"] }, dave.token);
+    expect(denied.status).toBe(403);
+    const granted = await sys.api.put(`/api/admin/users/${dave.id}/roles`, { roles: ["operator"] }, sys.admin.token);
+    expect(granted.body.roles).toEqual(["user", "operator"]);
+    const login = await sys.api.post("/api/auth/login", { username: "dave", password: "password-123" });
+    expect(login.body.user.roles).toEqual(["user", "operator"]);
+    const bogus = await sys.api.put(`/api/admin/users/${dave.id}/roles`, { roles: ["king"] }, sys.admin.token);
+    expect(bogus.body.error.field).toBe("roles.0");
+    expect((await sys.api.put("/api/admin/users/999999/roles", { roles: ["user"] }, sys.admin.token)).status).toBe(404);
+    expect((await sys.api.get("/api/admin/users/999999", sys.admin.token)).status).toBe(404);
+  });
+
+  it("bootstraps the admin once", async () => {
+    expect(await sys.call("identity.ensureAdmin", {})).toEqual({ created: false, username: "admin" });
+  });
+
+  it("imports users in bulk with one password", async () => {
+    const created = await sys.call<{ username: string }[]>("identity.importUsers", { usernames: ["bulk-1", "bulk-2"], password: "bulk-password" });
+    expect(created.map((u) => u.username)).toEqual(["bulk-1", "bulk-2"]);
+    expect((await sys.api.post("/api/auth/login", { username: "bulk-2", password: "bulk-password" })).status).toBe(200);
+    await expect(sys.call("identity.importUsers", { usernames: ["bulk-1"], password: "bulk-password" })).rejects.toMatchObject({ type: "USERNAME_TAKEN" });
+  });
+});

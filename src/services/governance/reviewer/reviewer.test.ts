@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { byId, enrolReviewers, type Member, panelOf, putPolicy, report, SPAM, vote } from "../../../../test/support/governance";
+import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+
+let sys: TestSystem;
+let pool: Member[];
+
+beforeAll(async () => {
+  // Tokens outlive the days this suite moves the clock through.
+  sys = await startTestSystem({ config: { tokenTtlSeconds: 90 * 86_400 } });
+  pool = await enrolReviewers(sys, 6);
+});
+afterAll(() => sys?.stop());
+
+const ids = () => pool.map((m) => m.id);
+const others = (keep: number[]) => ids().filter((id) => !keep.includes(id));
+
+describe("enrolment", () => {
+  it("enrols, grants the reviewer role, shows stats and opts out", async () => {
+    const u = await sys.user();
+    expect((await sys.api.get("/api/governance/reviewers/me", u.token)).body.error.code).toBe("NOT_ENROLLED");
+    const enrolled = await sys.api.post("/api/governance/reviewers/me/enrol", {}, u.token);
+    expect(enrolled.body).toMatchObject({ userId: u.id, status: "ACTIVE", votes: 0, accuracy: 0.8, openCases: 0 });
+    const me = await sys.api.get("/api/me", (await sys.api.login(u.username, "password-123")).token);
+    expect(me.body.roles).toContain("reviewer");
+    const out = await sys.api.post("/api/governance/reviewers/me/opt-out", {}, u.token);
+    expect(out.body.status).toBe("OPTED_OUT");
+    const back = await sys.api.post("/api/governance/reviewers/me/enrol", {}, u.token);
+    expect(back.body.status).toBe("ACTIVE");
+    await sys.api.post("/api/governance/reviewers/me/opt-out", {}, u.token);
+  });
+
+  it("keeps rules for operators and validates them", async () => {
+    const u = await sys.user();
+    expect((await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 1, minAccountAgeDays: 0, minAccuracy: 0 }, u.token)).status).toBe(403);
+    const bad = await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 1, minAccountAgeDays: 0, minAccuracy: 2 }, sys.admin.token);
+    expect(bad.body.error.field).toBe("minAccuracy");
+    const rules = await sys.api.get("/api/governance/reviewer-rules", sys.admin.token);
+    expect(rules.body).toMatchObject({ activeWithinDays: 0, maxOpenCases: 5 });
+  });
+});
+
+describe("reservations: the TCC branch barrier", () => {
+  it("draws, holds seats, and treats a repeated try, confirm or cancel as one", async () => {
+    const first = await sys.call("reviewer.tryChoose", { reservationId: "r1", caseId: "c1", count: 3, exclude: [] });
+    expect(first.reviewers).toHaveLength(3);
+    const again = await sys.call("reviewer.tryChoose", { reservationId: "r1", caseId: "c1", count: 3, exclude: [] });
+    expect(again).toEqual(first);
+    const chosen = first.reviewers[0];
+    const stats = await sys.api.get("/api/governance/reviewers/me", byId(pool, chosen).token);
+    expect(stats.body.openCases).toBe(1);
+    expect(await sys.call("reviewer.confirm", { reservationId: "r1" })).toEqual({ reservationId: "r1", status: "CONFIRMED" });
+    expect(await sys.call("reviewer.confirm", { reservationId: "r1" })).toEqual({ reservationId: "r1", status: "CONFIRMED" });
+    expect(await sys.call("reviewer.cancel", { reservationId: "r1" })).toEqual({ reservationId: "r1", status: "CONFIRMED" });
+    expect((await sys.api.get("/api/governance/reviewers/me", byId(pool, chosen).token)).body.openCases).toBe(1);
+  });
+
+  it("releases held seats on cancel, once", async () => {
+    const tried = await sys.call("reviewer.tryChoose", { reservationId: "r2", caseId: "c2", count: 2, exclude: [] });
+    const before = await Promise.all(tried.reviewers.map((id: number) => sys.api.get("/api/governance/reviewers/me", byId(pool, id).token)));
+    await sys.call("reviewer.cancel", { reservationId: "r2" });
+    await sys.call("reviewer.cancel", { reservationId: "r2" });
+    const after = await Promise.all(tried.reviewers.map((id: number) => sys.api.get("/api/governance/reviewers/me", byId(pool, id).token)));
+    for (let i = 0; i < after.length; i++) expect(after[i].body.openCases).toBe(before[i].body.openCases - 1);
+    await expect(sys.call("reviewer.confirm", { reservationId: "r2" })).rejects.toMatchObject({ type: "RESERVATION_CANCELLED" });
+  });
+
+  it("records an empty compensation and refuses the hanging try that arrives after it", async () => {
+    expect(await sys.call("reviewer.cancel", { reservationId: "r3" })).toEqual({ reservationId: "r3", status: "CANCELLED" });
+    await expect(sys.call("reviewer.tryChoose", { reservationId: "r3", caseId: "c3", count: 1, exclude: [] })).rejects.toMatchObject({
+      code: 409,
+      type: "RESERVATION_CANCELLED",
+    });
+    await expect(sys.call("reviewer.confirm", { reservationId: "never-tried" })).rejects.toMatchObject({ type: "RESERVATION_UNKNOWN" });
+  });
+
+  it("never draws an excluded user and refuses when too few are eligible, holding nothing", async () => {
+    const keep = ids().slice(0, 2);
+    const tried = await sys.call("reviewer.tryChoose", { reservationId: "r4", caseId: "c4", count: 2, exclude: others(keep) });
+    expect(tried.reviewers.sort()).toEqual([...keep].sort());
+    await sys.call("reviewer.cancel", { reservationId: "r4" });
+    await expect(sys.call("reviewer.tryChoose", { reservationId: "r5", caseId: "c5", count: 3, exclude: others(keep) })).rejects.toMatchObject({
+      type: "NOT_ENOUGH_REVIEWERS",
+    });
+    expect(await sys.call("reviewer.cancel", { reservationId: "r5" })).toMatchObject({ status: "CANCELLED" });
+  });
+
+  it("respects the open-case limit across draws", async () => {
+    await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 1 }, sys.admin.token);
+    const keep = ids().slice(2, 4);
+    const open = await Promise.all(keep.map((id) => sys.api.get("/api/governance/reviewers/me", byId(pool, id).token)));
+    if (open.every((o) => o.body.openCases === 0)) {
+      await sys.call("reviewer.tryChoose", { reservationId: "r6", caseId: "c6", count: 2, exclude: others(keep) });
+      await expect(sys.call("reviewer.tryChoose", { reservationId: "r7", caseId: "c7", count: 1, exclude: others(keep) })).rejects.toMatchObject({
+        type: "NOT_ENOUGH_REVIEWERS",
+      });
+      await sys.call("reviewer.cancel", { reservationId: "r6" });
+    }
+    const again = await sys.call("reviewer.tryChoose", { reservationId: "r8", caseId: "c8", count: 1, exclude: others(keep) });
+    expect(keep).toContain(again.reviewers[0]);
+    await sys.call("reviewer.cancel", { reservationId: "r8" });
+    await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0 }, sys.admin.token);
+  });
+
+  it("admits only recently active users when the rule asks for it", async () => {
+    await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 7, minAccountAgeDays: 0, minAccuracy: 0 }, sys.admin.token);
+    const idle = await sys.user();
+    await sys.api.post("/api/governance/reviewers/me/enrol", {}, idle.token);
+    sys.clock.advance(8 * 86_400_000);
+    const fresh = await enrolReviewers(sys, 1);
+    await sys.api.get("/api/me", fresh[0].token);
+    const chosen = await eventually(async () => {
+      try {
+        return await sys.call("reviewer.tryChoose", { reservationId: `r9-${Date.now()}`, caseId: "c9", count: 1, exclude: [] });
+      } catch {
+        return null;
+      }
+    });
+    expect(chosen.reviewers).toEqual([fresh[0].id]);
+    await sys.call("reviewer.cancel", { reservationId: chosen.reservationId });
+    pool.push(fresh[0], idle);
+    await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0 }, sys.admin.token);
+  });
+});
+
+describe("standing from results", () => {
+  it("scores coherent votes and suspends chronic non-responders", async () => {
+    await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0, suspendAfterNoShows: 1 }, sys.admin.token);
+    await putPolicy(sys, "SPAM", { ...SPAM, maxAlternates: 0 });
+    const reporter = await sys.user();
+    const author = await sys.user();
+    const opened = await report(sys, reporter, "standing-1", author.id);
+    const caseId = opened.body.caseId;
+    const panel = await panelOf(sys, caseId);
+    const [a, b, c] = panel.map((p) => byId(pool, p.reviewerId));
+    await vote(sys, a, caseId, "VIOLATION");
+    sys.clock.advance(61_000);
+    await sys.tick();
+    const late = await panelOf(sys, caseId);
+    expect(late.filter((p) => p.state === "TIMED_OUT").map((p) => p.reviewerId).sort()).toEqual([b.id, c.id].sort());
+    const suspended = await eventually(async () => {
+      const res = await sys.api.get("/api/governance/reviewers/me", b.token);
+      return res.body.status === "SUSPENDED" ? res.body : null;
+    });
+    expect(suspended.noShows).toBe(1);
+    expect((await sys.api.post("/api/governance/reviewers/me/enrol", {}, b.token)).body.error.code).toBe("REVIEWER_SUSPENDED");
+    await sys.api.post(`/api/governance/cases/${caseId}/decision`, { verdict: "UPHELD", reason: "clear spam" }, sys.admin.token);
+    const scored = await eventually(async () => {
+      const res = await sys.api.get("/api/governance/reviewers/me", a.token);
+      return res.body.votes === 1 ? res.body : null;
+    });
+    expect(scored.coherentVotes).toBe(1);
+    expect(scored.accuracy).toBeCloseTo(5 / 6, 3);
+    expect(scored.status).toBe("ACTIVE");
+  });
+});
