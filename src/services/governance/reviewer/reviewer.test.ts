@@ -109,7 +109,7 @@ describe("reservations: the TCC branch barrier", () => {
     sys.clock.advance(8 * 86_400_000);
     const fresh = await enrolReviewers(sys, 1);
     await sys.api.get("/api/me", fresh[0].token);
-    const chosen = await eventually(async () => {
+    const chosen = await eventually<{ reviewers: number[]; reservationId: string }>(async () => {
       try {
         return await sys.call("reviewer.tryChoose", { reservationId: `r9-${Date.now()}`, caseId: "c9", count: 1, exclude: [] });
       } catch {
