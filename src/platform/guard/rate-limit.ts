@@ -20,7 +20,7 @@ export class RateLimit {
 
   constructor(kv: Kv, private readonly rule: LimitRule, private readonly code: string) {
     const opts = {
-      keyPrefix: `rl:${rule.name}`,
+      keyPrefix: `${kv.prefix}rl:${rule.name}`,
       points: rule.points,
       duration: rule.durationSeconds,
       blockDuration: rule.blockSeconds ?? 0,

@@ -12,6 +12,8 @@ export interface Kv {
   del(key: string): Promise<void>;
   /** Atomic increment; the TTL applies when the key is created. */
   incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
+  /** Namespace prefix of every key, so tenants of one Redis never meet. */
+  readonly prefix: string;
   /** The Redis client behind a real adapter, for platform parts (shared rate limits) that need it. */
   readonly redis?: Redis;
   close(): Promise<void>;

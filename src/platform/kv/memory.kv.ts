@@ -13,7 +13,7 @@ export class MemoryKv implements Kv {
 
   constructor(
     private readonly clock: Clock,
-    private readonly prefix: string,
+    readonly prefix: string,
   ) {}
 
   private live(key: string): Entry | undefined {

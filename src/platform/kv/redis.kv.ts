@@ -10,7 +10,7 @@ return v`;
 export class RedisKv implements Kv {
   readonly redis: Redis;
 
-  constructor(url: string, private readonly prefix: string) {
+  constructor(url: string, readonly prefix: string) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3, enableOfflineQueue: true });
     this.redis.defineCommand("bazaarIncrTtl", { numberOfKeys: 1, lua: INCR_WITH_TTL });
   }

@@ -26,7 +26,7 @@ export function identityService(platform: Platform): ServiceSchema {
   const { clock, config, kv } = platform;
   const signer = TokenSigner.fromConfig(config);
   const perAccount = new RateLimit(kv, { name: "login-account", points: 10, durationSeconds: 300, blockSeconds: 300 }, "LOGIN_RATE_LIMITED");
-  const perIp = new RateLimit(kv, { name: "login-ip", points: 60, durationSeconds: 60 }, "LOGIN_RATE_LIMITED");
+  const perIp = new RateLimit(kv, { name: "login-ip", points: 300, durationSeconds: 60 }, "LOGIN_RATE_LIMITED");
   // Compared against when the username is unknown, so a miss costs as much as a wrong password.
   let decoyHash: Promise<string> | undefined;
 
