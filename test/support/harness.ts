@@ -82,6 +82,7 @@ export async function startTestSystem(options: { services?: string[]; config?: P
     processMetrics: false,
   });
   await node.broker.call("identity.ensureAdmin", { password: ADMIN_PASSWORD });
+  node.platform.readiness.ready = true;
   const api = new ApiClient(node.url!);
   const admin = await api.login("admin", ADMIN_PASSWORD);
   let counter = 0;

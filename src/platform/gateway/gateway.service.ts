@@ -82,7 +82,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       );
       app.get("/health", async () => ({ status: "ok", node: platform.nodeId }));
       app.get("/ready", async (_req, reply) =>
-        ready ? { status: "ready", node: platform.nodeId } : reply.code(503).send({ status: "starting" }),
+        ready && platform.readiness.ready ? { status: "ready", node: platform.nodeId } : reply.code(503).send({ status: "starting" }),
       );
       app.get("/metrics", async (_req, reply) => {
         reply.type("text/plain; version=0.0.4");
@@ -161,6 +161,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     },
     async stopped() {
       ready = false;
+      platform.readiness.ready = false;
       await app?.close();
     },
   };

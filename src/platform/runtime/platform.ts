@@ -26,6 +26,8 @@ export interface Platform {
   readonly stream: Stream;
   readonly metrics: Metrics;
   host<T>(service: string, migrations: Record<string, Migration>): ServiceHost<T>;
+  /** Readiness the gateway reports: set once the node has started and finished its bootstrap. */
+  readonly readiness: { ready: boolean };
   close(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     stream,
     metrics,
     host: (service, migrations) => new ServiceHost(platform, service, migrations),
+    readiness: { ready: false },
     async close() {
       await stream.close();
       await kv.close();

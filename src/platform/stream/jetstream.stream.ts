@@ -78,7 +78,8 @@ export class JetStreamStream implements Stream {
         filter_subject: `${this.namespace}.${options.subject}`,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: nanos(30_000),
+        // A killed consumer's unacknowledged messages come back after this long.
+        ack_wait: nanos(15_000),
         max_ack_pending: 1000,
       });
     }

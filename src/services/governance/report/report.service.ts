@@ -42,8 +42,8 @@ import {
   writeAudit,
 } from "./report.store";
 
-/** A reservation not applied within this long is abandoned and cancelled by the sweeper. */
-const TRY_ABANDONED_MS = 30_000;
+/** A reservation not applied within this long (the broker's request timeout plus margin) is abandoned and cancelled by the sweeper. */
+const TRY_ABANDONED_MS = 15_000;
 const CONFIRM_RETRY_MS = 5_000;
 const TICK_MS = 1_000;
 
