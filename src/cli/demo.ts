@@ -41,7 +41,7 @@ export async function runGovernanceDemo(): Promise<void> {
     say("what the reporter sees while voting runs (no panel, no tally)", { status: seen.status, tally: seen.tally ?? "hidden" });
 
     const full = (await api.get(`/api/governance/cases/${caseId}`, admin.token)).body;
-    say("the panel drawn (operator view)", { panel: full.panel.map((p: { reviewerId: number }) => p.reviewerId), seed: full.draw.seed, eligible: full.draw.candidates.length });
+    say("the panel drawn (operator view)", { panel: full.panel.map((p: { reviewerId: number }) => p.reviewerId), seed: full.draws[0].seed, eligible: full.draws[0].candidates.length });
 
     const voters: { name: string; token: string }[] = [];
     for (const seat of full.panel as { reviewerId: number }[]) {

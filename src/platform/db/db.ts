@@ -66,7 +66,7 @@ export async function openServiceDb<T>(
     file.pragma("journal_mode = WAL");
     file.pragma("synchronous = NORMAL");
     file.pragma("busy_timeout = 5000");
-    db = new Kysely<T>({ dialect: new SqliteDialect({ database: file }) });
+    db = new Kysely<T>({ dialect: new SqliteDialect({ database: withStatementCache(file) }) });
     dialect = "sqlite";
   }
   await migrate(db, migrations);
@@ -76,6 +76,27 @@ export async function openServiceDb<T>(
     name,
     forUpdate: (qb) => (dialect === "mysql" ? (qb.forUpdate() as typeof qb) : qb),
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * Kysely prepares every query anew, and preparing costs more than running a small statement;
+ * reusing prepared statements by SQL text roughly doubles throughput. Bounded, because `IN (…)`
+ * lists of varying length make distinct texts.
+ */
+function withStatementCache(file: SqliteDatabase.Database) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(sql: string) {
+      let statement = cache.get(sql);
+      if (!statement) {
+        if (cache.size >= 1000) cache.clear();
+        statement = file.prepare(sql);
+        cache.set(sql, statement);
+      }
+      return statement;
+    },
+    close: () => file.close(),
   };
 }
 

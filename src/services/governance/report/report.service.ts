@@ -123,8 +123,6 @@ export function reportService(platform: Platform): ServiceSchema {
           decision_reason: null,
           violation_votes: 0,
           no_violation_votes: 0,
-          seed: null,
-          candidates: null,
           reservation_id: null,
           reservation_state: null,
           reservation_at: null,
@@ -235,10 +233,21 @@ export function reportService(platform: Platform): ServiceSchema {
         .updateTable("cases")
         .set(
           kind === "panel"
-            ? { status: "VOTING", seed: chosen.seed, candidates: JSON.stringify(chosen.candidates), reservation_state: "APPLIED", reservation_at: at, updated_at: at }
+            ? { status: "VOTING", reservation_state: "APPLIED", reservation_at: at, updated_at: at }
             : { alternates_used: c.alternates_used + chosen.reviewers.length, reservation_state: "APPLIED", reservation_at: at, updated_at: at },
         )
         .where("id", "=", caseId)
+        .execute();
+      await trx
+        .insertInto("draws")
+        .values({
+          reservation_id: intent.reservationId,
+          case_id: caseId,
+          seed: chosen.seed,
+          candidates: JSON.stringify(chosen.candidates),
+          reviewers: JSON.stringify(chosen.reviewers),
+          drawn_at: at,
+        })
         .execute();
       for (const reviewerId of chosen.reviewers) {
         const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
@@ -443,7 +452,9 @@ export function reportService(platform: Platform): ServiceSchema {
 
   // ---------- views ----------
 
-  function caseView(c: CaseRow, panel: PanelRow[], reports: number, viewer: { id: number; operator: boolean }) {
+  type DrawRow = { seed: string; candidates: string; reviewers: string };
+
+  function caseView(c: CaseRow, panel: PanelRow[], reports: number, viewer: { id: number; operator: boolean }, draws: DrawRow[] = []) {
     const decided = !isOpen(c.status);
     const full = decided || viewer.operator;
     const mine = panel.find((p) => Number(p.reviewer_id) === viewer.id);
@@ -475,7 +486,7 @@ export function reportService(platform: Platform): ServiceSchema {
               decision: p.decision,
               votedAt: p.voted_at === null ? null : iso(p.voted_at),
             })),
-            draw: { seed: c.seed, candidates: c.candidates ? JSON.parse(c.candidates) : null },
+            draws: draws.map((d) => ({ seed: d.seed, reviewers: JSON.parse(d.reviewers), candidates: JSON.parse(d.candidates) })),
           }
         : {}),
       ...(mine ? { mySeat: { state: mine.state, deadlineAt: iso(mine.deadline_at), decision: mine.decision } } : {}),
@@ -485,11 +496,13 @@ export function reportService(platform: Platform): ServiceSchema {
   async function loadView(id: string, viewer: { id: number; operator: boolean }) {
     const c = await findCase(host.db, id);
     if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
-    const [panel, reports] = await Promise.all([
+    const full = !isOpen(c.status) || viewer.operator;
+    const [panel, reports, draws] = await Promise.all([
       panelOf(host.db, id),
       host.db.selectFrom("reports").select((eb) => eb.fn.countAll().as("n")).where("case_id", "=", id).executeTakeFirstOrThrow(),
+      full ? host.db.selectFrom("draws").select(["seed", "candidates", "reviewers"]).where("case_id", "=", id).orderBy("drawn_at").execute() : [],
     ]);
-    return caseView(c, panel, Number(reports.n), viewer);
+    return caseView(c, panel, Number(reports.n), viewer, draws);
   }
 
   return {
@@ -694,8 +707,6 @@ export function reportService(platform: Platform): ServiceSchema {
               decision_reason: null,
               violation_votes: 0,
               no_violation_votes: 0,
-              seed: null,
-              candidates: null,
               reservation_id: null,
               reservation_state: null,
               reservation_at: null,

@@ -44,8 +44,6 @@ export interface ReportTables {
     decision_reason: string | null;
     violation_votes: number;
     no_violation_votes: number;
-    seed: string | null;
-    candidates: string | null;
     /** Reviewer reservation in flight: TRYING before the try call, APPLIED once its seats are written. */
     reservation_id: string | null;
     reservation_state: "TRYING" | "APPLIED" | null;
@@ -73,6 +71,15 @@ export interface ReportTables {
     decision: Decision | null;
     comment: string | null;
     voted_at: number | null;
+  };
+  /** Every panel draw, with its seed and eligible list, so each seat can be re-derived. */
+  draws: {
+    reservation_id: string;
+    case_id: string;
+    seed: string;
+    candidates: string;
+    reviewers: string;
+    drawn_at: number;
   };
   audit: {
     id: Generated<number>;
@@ -135,8 +142,6 @@ export const reportMigrations: Record<string, Migration> = {
         .addColumn("decision_reason", "text")
         .addColumn("violation_votes", "integer", (c) => c.notNull())
         .addColumn("no_violation_votes", "integer", (c) => c.notNull())
-        .addColumn("seed", "varchar(64)")
-        .addColumn("candidates", "text")
         .addColumn("reservation_id", "varchar(64)")
         .addColumn("reservation_state", "varchar(16)")
         .addColumn("reservation_at", "bigint")
@@ -174,6 +179,16 @@ export const reportMigrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex("panel_reviewer_state").on("panel").columns(["reviewer_id", "state"]).execute();
       await db.schema.createIndex("panel_state_deadline").on("panel").columns(["state", "deadline_at"]).execute();
+      await db.schema
+        .createTable("draws")
+        .addColumn("reservation_id", "varchar(64)", (c) => c.primaryKey())
+        .addColumn("case_id", "varchar(40)", (c) => c.notNull())
+        .addColumn("seed", "varchar(64)", (c) => c.notNull())
+        .addColumn("candidates", "text", (c) => c.notNull())
+        .addColumn("reviewers", "text", (c) => c.notNull())
+        .addColumn("drawn_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("draws_case").on("draws").columns(["case_id", "drawn_at"]).execute();
       await db.schema
         .createTable("audit")
         .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())

@@ -144,8 +144,9 @@ describe("voting", () => {
     const { drawPanel } = await import("../reviewer/reviewer.domain");
     const opened = await report(sys, reporter, "draw-1", author.id);
     const view = await sys.api.get(`/api/governance/cases/${opened.body.caseId}`, sys.admin.token);
-    const { seed, candidates } = view.body.draw;
-    expect(drawPanel(candidates, 3, seed, new Set()).sort()).toEqual(view.body.panel.map((p: { reviewerId: number }) => p.reviewerId).sort());
+    const [{ seed, candidates, reviewers }] = view.body.draws;
+    expect(drawPanel(candidates, 3, seed, new Set())).toEqual(reviewers);
+    expect([...reviewers].sort()).toEqual(view.body.panel.map((p: { reviewerId: number }) => p.reviewerId).sort());
   });
 
   it("replaces reviewers who miss their deadline, up to the policy's limit, then expires the case", async () => {

@@ -1,0 +1,37 @@
+import { mkdtempSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import path from "node:path";
+import { loadConfig } from "../src/platform/runtime/config";
+import { startNode } from "../src/platform/runtime/system";
+import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../src/services/catalog";
+
+/** A fresh embedded system in this process, quiet, on a free port. */
+export async function benchNode() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "bazaar-bench-"));
+  const config = {
+    ...loadConfig({}, { ...process.env, BAZAAR_DATA_DIR: dataDir, BAZAAR_PORT: "0", BAZAAR_LOG_LEVEL: "warn", BAZAAR_NAMESPACE: "bench" }),
+    demo: false,
+  };
+  const node = await startNode(config, { catalogue, services: ALL_SERVICES, activityAction: ACTIVITY_ACTION });
+  node.platform.readiness.ready = true;
+  return { node, dataDir };
+}
+
+export function machine(): string {
+  return `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+export const operator = { meta: { user: { id: 0, username: "bench", roles: ["admin", "operator"] } } };
+
+export function userMeta(id: number, extra: object = {}) {
+  return { meta: { user: { id, username: `u${id}`, roles: ["user"] }, ...extra } };
+}
+
+/** Imports and enrols `n` reviewers; answers their ids. */
+export async function seedReviewers(broker: import("moleculer").ServiceBroker, n: number): Promise<number[]> {
+  const usernames = Array.from({ length: n }, (_, i) => `bench-${i}`);
+  const users = await broker.call<{ id: number }[], object>("identity.importUsers", { usernames, password: "bench-password" });
+  for (const u of users) await broker.call("reviewer.enrol", {}, userMeta(u.id));
+  await broker.call("reviewer.putRules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0, maxCasesPerDay: 0, cooldownSeconds: 0 }, operator);
+  return users.map((u) => u.id);
+}
