@@ -1,11 +1,18 @@
 import { governancePipeline } from "./governance-pipeline.bench";
+import { startup } from "./startup.bench";
 import { machine } from "./support";
+import { voteHttp } from "./vote-http.bench";
 
 /** `npm run bench`: runs every benchmark and prints one JSON line each, then a summary for BENCHMARKS.md. */
 async function main() {
   const only = process.argv[2];
   const results: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
+  if (!only || only === "startup") results.startup = await startup();
   if (!only || only === "pipeline") results.pipeline = await governancePipeline();
+  if (!only || only === "votes") {
+    results.votesHttp10 = await voteHttp(400, 10);
+    results.votesHttp32 = await voteHttp(400, 32);
+  }
   console.log(JSON.stringify(results, null, 2));
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { errors, jwtVerify, SignJWT } from "jose";
@@ -7,10 +7,11 @@ import { AppError } from "../runtime/errors";
 
 /** HS256 access tokens: identity signs them, every gateway verifies them with the same secret. */
 export class TokenSigner {
-  private readonly key: Uint8Array;
+  // A KeyObject made once: handing jose raw bytes makes it import the key on every call.
+  private readonly key: KeyObject;
 
   constructor(secret: string) {
-    this.key = new TextEncoder().encode(secret);
+    this.key = createSecretKey(Buffer.from(secret, "utf8"));
   }
 
   /** The configured secret, or one generated once into the data dir so processes on this host agree. */

@@ -99,11 +99,9 @@ export function reviewerService(platform: Platform): ServiceSchema {
       .execute();
   }
 
-  async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer, rules: PoolRules) => Reviewer) {
+  async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer) {
     const found = await findReviewer(db, userId);
-    if (!found) return;
-    const rules = await loadRules(db);
-    await save(db, found.reviewer, change(found.reviewer, rules));
+    if (found) await save(db, found.reviewer, change(found.reviewer));
   }
 
   function audit(emit: Emit, record: AuditRecorded) {
@@ -287,11 +285,13 @@ export function reviewerService(platform: Platform): ServiceSchema {
       host.consume(ReportEvents.replaced, async (trx, message) => {
         const e = message.data as SeatReplaced;
         const now = clock.now();
-        await applyToReviewer(trx, e.reviewerId, (r, rules) => applyOutcome(release(r), "NO_SHOW", rules, now));
+        const rules = await loadRules(trx);
+        await applyToReviewer(trx, e.reviewerId, (r) => applyOutcome(release(r), "NO_SHOW", rules, now));
       });
       host.consume(ReportEvents.decided, async (trx, message) => {
         const e = message.data as CaseDecided;
         const now = clock.now();
+        const rules = await loadRules(trx);
         for (const seat of e.panel) {
           if (seat.state !== "INVITED" && seat.state !== "VOTED") continue;
           const outcome: Outcome =
@@ -300,7 +300,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
               : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD")
                 ? "COHERENT"
                 : "INCOHERENT";
-          await applyToReviewer(trx, seat.reviewerId, (r, rules) => applyOutcome(release(r), outcome, rules, now));
+          await applyToReviewer(trx, seat.reviewerId, (r) => applyOutcome(release(r), outcome, rules, now));
         }
       });
     },

@@ -123,8 +123,13 @@ export function reviewerColumns(r: Reviewer, now: number) {
 }
 
 export async function findReviewer(db: ReviewerDb, userId: number) {
-  const row = await db.selectFrom("reviewers").selectAll().where("user_id", "=", userId).executeTakeFirst();
+  const row = await db
+    .selectFrom("reviewers")
+    .leftJoin("profiles", "profiles.user_id", "reviewers.user_id")
+    .selectAll("reviewers")
+    .select(["profiles.account_created_at", "profiles.last_active_at"])
+    .where("reviewers.user_id", "=", userId)
+    .executeTakeFirst();
   if (!row) return undefined;
-  const profile = await db.selectFrom("profiles").selectAll().where("user_id", "=", userId).executeTakeFirst();
-  return { row, reviewer: toReviewer(row, profile) };
+  return { row, reviewer: toReviewer(row, row) };
 }
