@@ -31,6 +31,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   const logger = platform.logger.child({ svc: "gateway" });
   const activityWindowMs = options.activityWindowMs ?? 10 * 60_000;
   let app: FastifyInstance;
+  const knownRoutes = new Map<string, RouteDef>();
   let router: Router = FindMyWay();
   let ready = false;
 
@@ -39,17 +40,17 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     settings: { port: config.port },
     events: {
       "$services.changed"(this: { broker: import("moleculer").ServiceBroker }) {
-        router = buildRouter(this.broker);
+        router = buildRouter(this.broker, knownRoutes);
       },
       "$broker.started"(this: { broker: import("moleculer").ServiceBroker }) {
-        router = buildRouter(this.broker);
+        router = buildRouter(this.broker, knownRoutes);
         ready = true;
       },
     },
     methods: {},
     async started() {
       const broker = this.broker;
-      router = buildRouter(broker);
+      router = buildRouter(broker, knownRoutes);
       app = Fastify({ logger: false, bodyLimit: config.bodyLimit, genReqId: () => randomUUID(), return503OnClosing: true });
       // The API speaks JSON only; anything else is a 415, not a string handed to an action.
       app.removeContentTypeParser("text/plain");
@@ -167,19 +168,17 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   };
 }
 
-function buildRouter(broker: import("moleculer").ServiceBroker): Router {
-  const router = FindMyWay({ ignoreTrailingSlash: true });
-  const seen = new Set<string>();
+/**
+ * Routes of every service seen so far. A route stays once seen: while no node offers its service the
+ * call fails as unavailable (503), which tells a client to retry, where a 404 would tell it to give up.
+ */
+function buildRouter(broker: import("moleculer").ServiceBroker, known: Map<string, RouteDef>): Router {
   const services = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, withActions: false }) as {
     settings?: { routes?: RouteDef[] };
   }[];
-  for (const service of services) {
-    for (const route of service.settings?.routes ?? []) {
-      const key = `${route.method} ${route.path}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      router.on(route.method, route.path, () => undefined, route);
-    }
-  }
+  for (const service of services)
+    for (const route of service.settings?.routes ?? []) known.set(`${route.method} ${route.path}`, route);
+  const router = FindMyWay({ ignoreTrailingSlash: true });
+  for (const route of known.values()) router.on(route.method, route.path, () => undefined, route);
   return router;
 }

@@ -111,6 +111,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
   return {
     name: "reviewer",
     settings: { routes: reviewerRoutes },
+    // Enrolment grants the role through identity; on a split cluster, wait until a node offers it.
+    dependencies: ["identity"],
     actions: {
       putRules: action(C.putRules, async (ctx) => {
         const operator = requireRole(ctx, "operator");

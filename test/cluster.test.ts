@@ -1,0 +1,95 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ApiClient } from "../src/platform/gateway/client";
+import { cleanEngines, engines, eventually, testConfig } from "./support/harness";
+
+/**
+ * Services split over two processes that find each other through NATS: the gateway and identity in
+ * one, governance in the other. Runs where a NATS URL is configured (CI's real-engine pass).
+ */
+const config = testConfig();
+const children: ChildProcess[] = [];
+
+afterAll(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  await cleanEngines(config);
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function node(services: string, port: number, name: string): ChildProcess {
+  const log = createWriteStream(path.join(config.dataDir, `${name}.log`));
+  const child = spawn(process.execPath, [path.resolve("bin/bazaar.js"), "node", "--services", services], {
+    env: {
+      ...process.env,
+      BAZAAR_PORT: String(port),
+      BAZAAR_DATA_DIR: config.dataDir,
+      BAZAAR_NAMESPACE: config.namespace,
+      BAZAAR_NODE_ID: `${config.namespace}-${name}`,
+      BAZAAR_ADMIN_PASSWORD: "cluster-admin-password",
+      BAZAAR_JWT_SECRET: "cluster-secret",
+      BAZAAR_DEMO: "0",
+      BAZAAR_LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  children.push(child);
+  return child;
+}
+
+describe.runIf(engines.nats)("services on separate nodes over NATS", () => {
+  it("serves governance through a gateway on another node, and answers 503 while that node is down", async () => {
+    const port = await freePort();
+    node("gateway,identity", port, "edge");
+    let governance = node("report,reviewer,reward", 0, "governance");
+    const api = new ApiClient(`http://127.0.0.1:${port}`);
+    const admin = await eventually(() => api.login("admin", "cluster-admin-password").catch(() => null), 30_000);
+    for (const probe of ["/api/governance/policies", "/api/governance/reviewer-rules", "/api/rewards/items"])
+      await eventually(async () => (await api.get(probe, admin.token)).status === 200, 30_000);
+
+    await api.put("/api/governance/policies/SPAM", { panelSize: 1, votesToDecide: 1, voteTimeoutSeconds: 60, caseTimeoutSeconds: 600, maxAlternates: 0, coinsPerVote: 2, coinsPerCoherentVote: 1 }, admin.token);
+    await api.post("/api/auth/register", { username: "judge", password: "password-123" });
+    const judge = await api.login("judge", "password-123");
+    expect((await api.post("/api/governance/reviewers/me/enrol", {}, judge.token)).status).toBe(200);
+    await api.post("/api/auth/register", { username: "reporter", password: "password-123" });
+    const reporter = await api.login("reporter", "password-123");
+    const opened = await api.post(
+      "/api/governance/reports",
+      { reportType: "SPAM", target: { type: "COMMENT", id: "c-1", authorId: admin.id }, reason: "spam" },
+      reporter.token,
+      randomUUID(),
+    );
+    expect(opened.body.status).toBe("VOTING");
+    const voted = await api.post(`/api/governance/cases/${opened.body.caseId}/votes`, { decision: "VIOLATION" }, judge.token);
+    expect(voted.body.caseStatus).toBe("UPHELD");
+    await eventually(async () => (await api.get("/api/rewards/me", judge.token)).body.balance === 3, 15_000);
+
+    await new Promise<void>((resolve) => {
+      governance.once("exit", () => resolve());
+      governance.kill("SIGTERM");
+    });
+    const down = await eventually(async () => {
+      const res = await api.get("/api/rewards/me", judge.token);
+      return res.status >= 500 ? res : null;
+    }, 30_000);
+    expect(down.status).toBe(503);
+    expect(down.body.error.code).toBe("SERVICE_UNAVAILABLE");
+
+    governance = node("report,reviewer,reward", 0, "governance-2");
+    await eventually(async () => (await api.get("/api/rewards/me", judge.token)).status === 200, 30_000);
+    expect((await api.get("/api/rewards/me", judge.token)).body.balance).toBe(3);
+  }, 120_000);
+});
