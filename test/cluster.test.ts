@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../src/platform/gateway/client";
+import { freePort } from "./support/net";
 import { cleanEngines, engines, eventually, testConfig } from "./support/harness";
 
 /**
@@ -18,15 +18,6 @@ afterAll(async () => {
   for (const c of children) c.kill("SIGKILL");
   await cleanEngines(config);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function node(services: string, port: number, name: string): ChildProcess {
   const log = createWriteStream(path.join(config.dataDir, `${name}.log`));

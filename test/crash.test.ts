@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../src/platform/gateway/client";
 import { grantsFor } from "../src/services/governance/reward/reward.domain";
+import { freePort } from "./support/net";
 import { cleanEngines, testConfig } from "./support/harness";
 
 /**
@@ -20,15 +20,6 @@ afterAll(async () => {
   child?.kill("SIGKILL");
   await cleanEngines(config);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function startChild(port: number): Promise<ApiClient> {
   const log = createWriteStream(path.join(config.dataDir, "child.log"), { flags: "a" });
