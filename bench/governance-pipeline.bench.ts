@@ -8,12 +8,13 @@ import { benchNode, operator, seedReviewers, userMeta } from "./support";
 export async function governancePipeline(cases = 2000, inFlight = 32) {
   const { node } = await benchNode();
   const { broker } = node;
-  const reviewers = await seedReviewers(broker, 200);
+  const reviewers = await seedReviewers(broker, Number(process.env.BENCH_REVIEWERS ?? 200));
   await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: 5, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
   const reporter = 1_000_000;
   let votes = 0;
   let next = 0;
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   const worker = async () => {
     while (next < cases) {
       const n = next++;
@@ -39,6 +40,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32) {
     await new Promise((r) => setTimeout(r, 20));
   }
   const rewardedAt = process.hrtime.bigint();
+  const cpu = process.cpuUsage(cpuBefore);
   await node.stop();
   const decidedSeconds = Number(decidedAt - started) / 1e9;
   const totalSeconds = Number(rewardedAt - started) / 1e9;
@@ -48,5 +50,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32) {
     decidedCasesPerSecond: Math.round(cases / decidedSeconds),
     votesPerSecond: Math.round(votes / decidedSeconds),
     rewardedCasesPerSecond: Math.round(cases / totalSeconds),
+    /** CPU time per case, the steadier figure on a shared machine. */
+    cpuMsPerCase: Math.round(((cpu.user + cpu.system) / 1000 / cases) * 100) / 100,
   };
 }

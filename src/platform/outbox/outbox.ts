@@ -116,8 +116,9 @@ export class OutboxRelay {
   async relayBatch(): Promise<number> {
     const rows = await this.sdb.db.selectFrom("outbox").selectAll().orderBy("seq").limit(256).execute();
     if (rows.length === 0) return 0;
-    for (const row of rows)
-      await this.stream.publish(row.subject, JSON.parse(row.payload), { id: row.event_id, headers: JSON.parse(row.headers) });
+    await this.stream.publishAll(
+      rows.map((row) => ({ subject: row.subject, data: JSON.parse(row.payload), id: row.event_id, headers: JSON.parse(row.headers) })),
+    );
     await this.sdb.db.deleteFrom("outbox").where("seq", "<=", rows[rows.length - 1].seq).execute();
     return rows.length;
   }

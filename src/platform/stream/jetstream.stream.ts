@@ -11,7 +11,7 @@ import {
   nanos,
 } from "nats";
 import type { Logger } from "pino";
-import { type ConsumeOptions, type PublishOptions, retryDelay, type Stream, type Subscription } from "./stream";
+import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, retryDelay, type Stream, type Subscription } from "./stream";
 
 const codec = JSONCodec();
 
@@ -66,6 +66,12 @@ export class JetStreamStream implements Stream {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
     await this.js.publish(`${this.namespace}.${subject}`, codec.encode(data), { msgID: options.id, headers: h });
+  }
+
+  async publishAll(messages: OutgoingMessage[]): Promise<void> {
+    // Pipelined on one connection, so the server stores them in this order; a failure retries the
+    // whole batch, and msgID dedup drops the ones already stored.
+    await Promise.all(messages.map((m) => this.publish(m.subject, m.data, m)));
   }
 
   async consume(options: ConsumeOptions): Promise<Subscription> {

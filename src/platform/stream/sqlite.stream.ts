@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import type { Logger } from "pino";
-import { type ConsumeOptions, type PublishOptions, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
+import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
 
 interface Row {
   seq: number;
@@ -51,9 +51,19 @@ export class SqliteStream implements Stream {
   }
 
   async publish(subject: string, data: unknown, options: PublishOptions): Promise<void> {
-    this.insert.run(subject, options.id, JSON.stringify(data), JSON.stringify(options.headers ?? {}), Date.now());
-    this.appended.emit(subject);
+    await this.publishAll([{ subject, data, ...options }]);
   }
+
+  async publishAll(messages: OutgoingMessage[]): Promise<void> {
+    this.appendAll(messages);
+    for (const subject of new Set(messages.map((m) => m.subject))) this.appended.emit(subject);
+  }
+
+  private readonly appendAll = (messages: OutgoingMessage[]) =>
+    this.file.transaction(() => {
+      const at = Date.now();
+      for (const m of messages) this.insert.run(m.subject, m.id, JSON.stringify(m.data), JSON.stringify(m.headers ?? {}), at);
+    })();
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
     const { durable, subject, handler } = options;
@@ -81,8 +91,11 @@ export class SqliteStream implements Stream {
           await sleep(250);
           continue;
         }
+        // The position is stored once per page: after a crash the page's handled messages come
+        // again, and the consumers' inbox drops them.
+        let handled = from;
         for (const row of rows) {
-          if (stopped) return;
+          if (stopped) break;
           const message: StreamMessage = {
             id: row.msg_id,
             subject: row.subject,
@@ -93,13 +106,16 @@ export class SqliteStream implements Stream {
           try {
             await handler(message);
             attempt = 0;
-            this.advance.run(durable, subject, row.seq);
+            handled = row.seq;
           } catch (err) {
             this.logger.warn({ err, durable, subject, seq: row.seq, attempt }, "stream handler failed; redelivering");
+            if (handled > from) this.advance.run(durable, subject, handled);
             await sleep(retryDelay(attempt++));
+            handled = from;
             break;
           }
         }
+        if (handled > from) this.advance.run(durable, subject, handled);
       }
     };
     const running = loop();

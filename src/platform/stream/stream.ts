@@ -29,8 +29,15 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+export interface OutgoingMessage extends PublishOptions {
+  subject: string;
+  data: unknown;
+}
+
 export interface Stream {
   publish(subject: string, data: unknown, options: PublishOptions): Promise<void>;
+  /** Publishes in order; resolves when all are stored (one write for the embedded log). */
+  publishAll(messages: OutgoingMessage[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Subscription>;
   close(): Promise<void>;
 }

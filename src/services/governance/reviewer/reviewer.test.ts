@@ -87,19 +87,20 @@ describe("reservations: the TCC branch barrier", () => {
 
   it("respects the open-case limit across draws", async () => {
     await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 1 }, sys.admin.token);
-    const keep = ids().slice(2, 4);
-    const open = await Promise.all(keep.map((id) => sys.api.get("/api/governance/reviewers/me", byId(pool, id).token)));
-    if (open.every((o) => o.body.openCases === 0)) {
-      await sys.call("reviewer.tryChoose", { reservationId: "r6", caseId: "c6", count: 2, exclude: others(keep) });
-      await expect(sys.call("reviewer.tryChoose", { reservationId: "r7", caseId: "c7", count: 1, exclude: others(keep) })).rejects.toMatchObject({
-        type: "NOT_ENOUGH_REVIEWERS",
-      });
-      await sys.call("reviewer.cancel", { reservationId: "r6" });
-    }
-    const again = await sys.call("reviewer.tryChoose", { reservationId: "r8", caseId: "c8", count: 1, exclude: others(keep) });
+    const fresh = await enrolReviewers(sys, 2);
+    const keep = fresh.map((m) => m.id);
+    const exclude = ids();
+    const both = await sys.call("reviewer.tryChoose", { reservationId: "r6", caseId: "c6", count: 2, exclude });
+    expect([...both.reviewers].sort()).toEqual([...keep].sort());
+    await expect(sys.call("reviewer.tryChoose", { reservationId: "r7", caseId: "c7", count: 1, exclude })).rejects.toMatchObject({
+      type: "NOT_ENOUGH_REVIEWERS",
+    });
+    await sys.call("reviewer.cancel", { reservationId: "r6" });
+    const again = await sys.call("reviewer.tryChoose", { reservationId: "r8", caseId: "c8", count: 1, exclude });
     expect(keep).toContain(again.reviewers[0]);
     await sys.call("reviewer.cancel", { reservationId: "r8" });
     await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0 }, sys.admin.token);
+    pool.push(...fresh);
   });
 
   it("admits only recently active users when the rule asks for it", async () => {
