@@ -70,7 +70,8 @@ export function reportService(platform: Platform): ServiceSchema {
 
   // ---------- intake ----------
 
-  async function fileReport(db: ReportDb, input: NewReport, emit: Emit) {
+  /** Files a report, opening a case if none is open on the target; with `reserve`, also records the intent to seat its panel. */
+  async function fileReport(db: ReportDb, input: NewReport, emit: Emit, reserve: boolean) {
     const now = clock.now();
     const requestHash = createHash("sha256")
       .update(JSON.stringify([input.reportType, input.target, input.reason, input.evidence ?? []]))
@@ -80,7 +81,7 @@ export function reportService(platform: Platform): ServiceSchema {
       if (existing.request_hash !== requestHash)
         throw conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different report", "Idempotency-Key");
       const c = await findCase(db, existing.case_id);
-      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, created: false };
+      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, intent: null };
     }
     const policyRow = await db.selectFrom("policies").selectAll().where("report_type", "=", input.reportType).executeTakeFirst();
     if (!policyRow) throw badRequest("UNKNOWN_REPORT_TYPE", `no vote policy for report type ${input.reportType}`, "reportType");
@@ -89,12 +90,11 @@ export function reportService(platform: Platform): ServiceSchema {
     const open = await db.selectFrom("cases").select(["id", "status"]).where("open_key", "=", key).executeTakeFirst();
     const reportId = newId(now);
     let caseId = open?.id;
-    let status = open?.status ?? "OPEN";
+    const status = open?.status ?? "OPEN";
+    let intent: Intent | null = null;
     if (!caseId) {
       caseId = newId(now);
-      await db
-        .insertInto("cases")
-        .values({
+      const row: CaseRow = {
           id: caseId,
           report_type: policy.reportType,
           target_type: input.target.type,
@@ -111,6 +111,7 @@ export function reportService(platform: Platform): ServiceSchema {
           vote_timeout_s: policy.voteTimeoutSeconds,
           max_alternates: policy.maxAlternates,
           alternates_used: 0,
+          seats_owed: policy.panelSize,
           coins_per_vote: policy.coinsPerVote,
           coins_per_coherent_vote: policy.coinsPerCoherentVote,
           appeal_window_s: policy.appealWindowSeconds,
@@ -128,8 +129,9 @@ export function reportService(platform: Platform): ServiceSchema {
           reservation_at: null,
           attempts: 0,
           updated_at: now,
-        })
-        .execute();
+      };
+      await db.insertInto("cases").values(row).execute();
+      if (reserve) intent = await intendToSeat(db, row, [input.reporterId, input.target.authorId]);
       emit(ReportEvents.opened, { caseId, reportType: policy.reportType, target: input.target, round: 1 }, `case-opened:${caseId}`);
     }
     await db
@@ -146,7 +148,7 @@ export function reportService(platform: Platform): ServiceSchema {
         created_at: now,
       })
       .execute();
-    return { caseId, reportId, status, created: !open };
+    return { caseId, reportId, status, intent };
   }
 
   /** Retries a transaction that lost a race on a unique key (two first reports on one target). */
@@ -175,26 +177,40 @@ export function reportService(platform: Platform): ServiceSchema {
     return [...ids];
   }
 
+  interface Intent {
+    reservationId: string;
+    count: number;
+    exclude: number[];
+  }
+
   /**
-   * Seats `count` reviewers on a case: record intent (TRYING), try at the reviewer service, write
-   * the seats (APPLIED) in one transaction, confirm. A crash anywhere leaves a state the sweeper
-   * finishes: TRYING is cancelled, APPLIED is confirmed.
+   * Records, in the caller's transaction, that a reservation for the case's empty seats is about to
+   * be tried (TRYING), so a crash before it is applied leaves something the sweeper can cancel.
    */
-  async function seat(caseId: string, count: (c: CaseRow, db: ReportDb) => Promise<number>, kind: "panel" | "alternate") {
+  async function intendToSeat(db: ReportDb, c: CaseRow, exclude: number[]): Promise<Intent | null> {
+    if (!isOpen(c.status) || c.reservation_id || c.seats_owed <= 0) return null;
     const now = clock.now();
-    const intent = await host.tx(async (trx) => {
-      const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
-      if (!c || !isOpen(c.status) || c.reservation_id) return null;
-      const n = await count(c, trx);
-      if (n <= 0) return null;
-      const reservationId = `${caseId}:${c.attempts + 1}`;
-      await trx
-        .updateTable("cases")
-        .set({ reservation_id: reservationId, reservation_state: "TRYING", reservation_at: now, attempts: c.attempts + 1, updated_at: now })
-        .where("id", "=", caseId)
-        .execute();
-      return { reservationId, count: n, exclude: await excludedFor(trx, c) };
-    });
+    const reservationId = `${c.id}:${c.attempts + 1}`;
+    await db
+      .updateTable("cases")
+      .set({ reservation_id: reservationId, reservation_state: "TRYING", reservation_at: now, attempts: c.attempts + 1, updated_at: now })
+      .where("id", "=", c.id)
+      .execute();
+    return { reservationId, count: c.seats_owed, exclude };
+  }
+
+  /**
+   * Fills a case's empty seats: intent (TRYING), try at the reviewer service, the seats written in
+   * one transaction (APPLIED), confirm. A crash anywhere leaves a state the sweeper finishes:
+   * TRYING is cancelled, APPLIED is confirmed. Returns whether seats were filled.
+   */
+  async function seat(caseId: string, given?: Intent): Promise<boolean> {
+    const intent =
+      given ??
+      (await host.tx(async (trx) => {
+        const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+        return c ? intendToSeat(trx, c, await excludedFor(trx, c)) : null;
+      }));
     if (!intent) return false;
     let chosen: ChooseResult;
     try {
@@ -229,13 +245,17 @@ export function reportService(platform: Platform): ServiceSchema {
           })),
         )
         .execute();
+      const alternates = c.status === "VOTING" ? chosen.reviewers.length : 0;
       await trx
         .updateTable("cases")
-        .set(
-          kind === "panel"
-            ? { status: "VOTING", reservation_state: "APPLIED", reservation_at: at, updated_at: at }
-            : { alternates_used: c.alternates_used + chosen.reviewers.length, reservation_state: "APPLIED", reservation_at: at, updated_at: at },
-        )
+        .set({
+          status: "VOTING",
+          seats_owed: c.seats_owed - chosen.reviewers.length,
+          alternates_used: c.alternates_used + alternates,
+          reservation_state: "APPLIED",
+          reservation_at: at,
+          updated_at: at,
+        })
         .where("id", "=", caseId)
         .execute();
       await trx
@@ -281,17 +301,6 @@ export function reportService(platform: Platform): ServiceSchema {
       .where("reservation_id", "=", reservationId)
       .execute();
   }
-
-  const panelSeats = async (c: CaseRow) => c.panel_size;
-  const owedAlternates = async (c: CaseRow, db: ReportDb) => {
-    const row = await db
-      .selectFrom("panel")
-      .select((eb) => eb.fn.countAll().as("n"))
-      .where("case_id", "=", c.id)
-      .where("state", "=", "REPLACED")
-      .executeTakeFirstOrThrow();
-    return Math.min(Number(row.n), c.max_alternates) - c.alternates_used;
-  };
 
   // ---------- verdicts ----------
 
@@ -377,29 +386,17 @@ export function reportService(platform: Platform): ServiceSchema {
 
     const needSeats = await host.db
       .selectFrom("cases")
-      .select(["id", "status", "attempts", "reservation_at"])
+      .select(["id", "attempts", "reservation_at"])
+      .where("seats_owed", ">", 0)
+      .where("status", "in", ["OPEN", "VOTING"])
       .where("reservation_id", "is", null)
-      .where((eb) =>
-        eb.or([
-          eb("status", "=", "OPEN"),
-          eb.and([
-            eb("status", "=", "VOTING"),
-            eb(
-              eb.selectFrom("panel").select((s) => s.fn.countAll().as("n")).whereRef("panel.case_id", "=", "cases.id").where("panel.state", "=", "REPLACED"),
-              ">",
-              eb.ref("cases.alternates_used"),
-            ),
-            eb("cases.alternates_used", "<", eb.ref("cases.max_alternates")),
-          ]),
-        ]),
-      )
       .limit(200)
       .execute();
     for (const c of needSeats) {
       // Back off on cases that keep finding no reviewers: 1 s, 2 s, 4 s … up to a minute.
       const wait = Math.min(60_000, 1000 * 2 ** Math.max(0, c.attempts - 1));
       if (c.attempts > 0 && c.reservation_at !== null && now - c.reservation_at < wait) continue;
-      const seated = await seat(c.id, c.status === "OPEN" ? panelSeats : owedAlternates, c.status === "OPEN" ? "panel" : "alternate").catch(
+      const seated = await seat(c.id).catch(
         (err) => {
           host.logger.warn({ err, caseId: c.id }, "seating failed; will retry");
           return false;
@@ -420,9 +417,13 @@ export function reportService(platform: Platform): ServiceSchema {
       const late = panel.filter((p) => p.state === "INVITED" && p.deadline_at <= now);
       const replacedSoFar = panel.filter((p) => p.state === "REPLACED").length;
       let alternatesLeft = c.max_alternates - replacedSoFar;
+      let owed = c.seats_owed;
       for (const p of late) {
         const alternate = alternatesLeft > 0;
-        if (alternate) alternatesLeft--;
+        if (alternate) {
+          alternatesLeft--;
+          owed++;
+        }
         await trx
           .updateTable("panel")
           .set({ state: alternate ? "REPLACED" : "TIMED_OUT" })
@@ -433,6 +434,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const replaced: SeatReplaced = { caseId, reviewerId: Number(p.reviewer_id), alternate };
         emit(ReportEvents.replaced, replaced, `seat-retired:${caseId}:${p.reviewer_id}`);
       }
+      if (owed !== c.seats_owed) await trx.updateTable("cases").set({ seats_owed: owed, updated_at: now }).where("id", "=", caseId).execute();
       return late.length;
     });
   }
@@ -546,17 +548,16 @@ export function reportService(platform: Platform): ServiceSchema {
         const key = requireIdempotencyKey(ctx);
         const filed = await withConflictRetry(() =>
           host.tx((trx, emit) =>
-            fileReport(trx, { ...ctx.params, reporterId: user.id, source: "api", dedupKey: `api:${user.id}:${key}` }, emit),
+            fileReport(trx, { ...ctx.params, reporterId: user.id, source: "api", dedupKey: `api:${user.id}:${key}` }, emit, true),
           ),
         );
-        let status = filed.status;
-        if (filed.created) {
-          await seat(filed.caseId, panelSeats, "panel").catch((err) =>
-            host.logger.warn({ err, caseId: filed.caseId }, "panel not seated yet; the sweeper retries"),
-          );
-          status = (await findCase(host.db, filed.caseId))!.status;
-        }
-        return { caseId: filed.caseId, reportId: filed.reportId, status };
+        const seated =
+          filed.intent &&
+          (await seat(filed.caseId, filed.intent).catch((err) => {
+            host.logger.warn({ err, caseId: filed.caseId }, "panel not seated yet; the sweeper retries");
+            return false;
+          }));
+        return { caseId: filed.caseId, reportId: filed.reportId, status: seated ? "VOTING" : filed.status };
       }),
 
       get: action(C.get, async (ctx) => {
@@ -698,6 +699,7 @@ export function reportService(platform: Platform): ServiceSchema {
               panel_size: appeal.panelSize,
               votes_to_decide: appeal.votesToDecide,
               alternates_used: 0,
+              seats_owed: appeal.panelSize,
               opened_at: now,
               deadline_at: now + (c.deadline_at - c.opened_at),
               decided_at: null,
@@ -732,9 +734,11 @@ export function reportService(platform: Platform): ServiceSchema {
           emit(ReportEvents.opened, { caseId: newCaseId, reportType: c.report_type, target: { type: c.target_type, id: c.target_id }, round: 2 }, `case-opened:${newCaseId}`);
           return newCaseId;
         });
-        await seat(appealId, panelSeats, "panel").catch((err) => host.logger.warn({ err, caseId: appealId }, "appeal panel not seated yet"));
-        const c = (await findCase(host.db, appealId))!;
-        return { caseId: appealId, appealOf: id, status: c.status };
+        const seated = await seat(appealId).catch((err) => {
+          host.logger.warn({ err, caseId: appealId }, "appeal panel not seated yet; the sweeper retries");
+          return false;
+        });
+        return { caseId: appealId, appealOf: id, status: seated ? "VOTING" : "OPEN" };
       }),
 
       audit: action(C.audit, async (ctx) => {
@@ -777,7 +781,8 @@ export function reportService(platform: Platform): ServiceSchema {
         }
         const r = parsed.data;
         try {
-          await fileReport(trx, { ...r, source: `stream:${r.source}`, dedupKey: `stream:${r.source}:${r.externalId}` }, emit);
+          // Seated by the sweeper once this transaction commits.
+          await fileReport(trx, { ...r, source: `stream:${r.source}`, dedupKey: `stream:${r.source}:${r.externalId}` }, emit, false);
         } catch (err) {
           if (!(err instanceof AppError) || Number(err.code) >= 500) throw err;
           host.logger.error({ id: message.id, code: err.type, message: err.message }, "rejected external report");

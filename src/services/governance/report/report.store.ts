@@ -32,6 +32,8 @@ export interface ReportTables {
     vote_timeout_s: number;
     max_alternates: number;
     alternates_used: number;
+    /** Seats waiting for a reviewer: the whole panel at first, one more for each seat passed to an alternate. */
+    seats_owed: number;
     coins_per_vote: number;
     coins_per_coherent_vote: number;
     appeal_window_s: number;
@@ -130,6 +132,7 @@ export const reportMigrations: Record<string, Migration> = {
         .addColumn("vote_timeout_s", "integer", (c) => c.notNull())
         .addColumn("max_alternates", "integer", (c) => c.notNull())
         .addColumn("alternates_used", "integer", (c) => c.notNull())
+        .addColumn("seats_owed", "integer", (c) => c.notNull())
         .addColumn("coins_per_vote", "integer", (c) => c.notNull())
         .addColumn("coins_per_coherent_vote", "integer", (c) => c.notNull())
         .addColumn("appeal_window_s", "integer", (c) => c.notNull())
@@ -150,6 +153,7 @@ export const reportMigrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex("cases_status_deadline").on("cases").columns(["status", "deadline_at"]).execute();
       await db.schema.createIndex("cases_target").on("cases").columns(["target_type", "target_id", "id"]).execute();
+      await db.schema.createIndex("cases_seats_owed").on("cases").columns(["seats_owed", "status"]).execute();
       await db.schema.createIndex("cases_reservation").on("cases").columns(["reservation_state", "reservation_at"]).execute();
       await db.schema
         .createTable("reports")
