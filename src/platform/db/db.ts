@@ -1,13 +1,19 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
+import { performance } from "node:perf_hooks";
 import {
   Kysely,
+  type KyselyPlugin,
   type Migration,
   type MigrationProvider,
   Migrator,
   MysqlDialect,
   SqliteDialect,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
   type SelectQueryBuilder,
   type Transaction,
 } from "kysely";
@@ -66,7 +72,7 @@ export async function openServiceDb<T>(
     file.pragma("journal_mode = WAL");
     file.pragma("synchronous = NORMAL");
     file.pragma("busy_timeout = 5000");
-    db = new Kysely<T>({ dialect: new SqliteDialect({ database: withStatementCache(file) }) });
+    db = new Kysely<T>({ dialect: new SqliteDialect({ database: withStatementCache(file) }), plugins: [yieldToEventLoop] });
     dialect = "sqlite";
   }
   await migrate(db, migrations);
@@ -78,6 +84,24 @@ export async function openServiceDb<T>(
     close: () => db.destroy(),
   };
 }
+
+let lastYield = performance.now();
+
+/**
+ * better-sqlite3 answers synchronously and Kysely resolves at once, so a long transaction would run
+ * start to end in microtasks and hold HTTP requests and timers behind it. After 2 ms of that, the
+ * next query result waits for one turn of the event loop.
+ */
+const yieldToEventLoop: KyselyPlugin = {
+  transformQuery: (args: PluginTransformQueryArgs): RootOperationNode => args.node,
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<any>> {
+    if (performance.now() - lastYield > 2) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
+    return args.result;
+  },
+};
 
 /**
  * Kysely prepares every query anew, and preparing costs more than running a small statement;

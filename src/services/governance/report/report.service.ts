@@ -624,20 +624,27 @@ export function reportService(platform: Platform): ServiceSchema {
           const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
-          const member = await trx
-            .selectFrom("panel")
-            .selectAll()
-            .where("case_id", "=", id)
-            .where("reviewer_id", "=", user.id)
-            .executeTakeFirst();
-          const refusal = voteRefusal(c.status, member && { state: member.state, deadlineAt: member.deadline_at }, now);
-          if (refusal) throw new AppError(refusal.status, refusal.code, refusal.message);
-          await trx
-            .updateTable("panel")
-            .set({ state: "VOTED", decision, comment: comment ?? null, voted_at: now })
-            .where("case_id", "=", id)
-            .where("reviewer_id", "=", user.id)
-            .execute();
+          // The common case in one statement: an invited seat, in time, on a voting case. Only a
+          // refused vote reads the seat to say why.
+          const cast =
+            c.status === "VOTING" &&
+            Number(
+              (
+                await trx
+                  .updateTable("panel")
+                  .set({ state: "VOTED", decision, comment: comment ?? null, voted_at: now })
+                  .where("case_id", "=", id)
+                  .where("reviewer_id", "=", user.id)
+                  .where("state", "=", "INVITED")
+                  .where("deadline_at", ">", now)
+                  .executeTakeFirst()
+              ).numUpdatedRows,
+            ) === 1;
+          if (!cast) {
+            const member = await trx.selectFrom("panel").selectAll().where("case_id", "=", id).where("reviewer_id", "=", user.id).executeTakeFirst();
+            const refusal = voteRefusal(c.status, member && { state: member.state, deadlineAt: member.deadline_at }, now);
+            throw refusal ? new AppError(refusal.status, refusal.code, refusal.message) : conflict("VOTE_NOT_CAST", "the vote could not be cast");
+          }
           const tally = addVote({ violation: c.violation_votes, noViolation: c.no_violation_votes }, decision);
           await trx
             .updateTable("cases")

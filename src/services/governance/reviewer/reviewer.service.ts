@@ -25,10 +25,12 @@ import {
 } from "./reviewer.domain";
 import {
   findReviewer,
+  findReviewers,
   reviewerColumns,
   type ReviewerDb,
   reviewerMigrations,
   type ReviewerTables,
+  reviewerPool,
   toReviewer,
 } from "./reviewer.store";
 
@@ -203,13 +205,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
               return { reservationId, reviewers: JSON.parse(existing.reviewers), seed: existing.seed, candidates: JSON.parse(existing.candidates) };
             const rules = await loadRules(trx);
             const excluded = new Set(exclude);
-            const rows = await trx
-              .selectFrom("reviewers")
-              .leftJoin("profiles", "profiles.user_id", "reviewers.user_id")
-              .selectAll("reviewers")
-              .select(["profiles.account_created_at", "profiles.last_active_at"])
-              .where("reviewers.status", "!=", "OPTED_OUT")
-              .execute();
+            const rows = await reviewerPool(trx);
             const pool = new Map<number, Reviewer>();
             const candidates: Candidate[] = [];
             for (const row of rows) {
@@ -294,15 +290,19 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const e = message.data as CaseDecided;
         const now = clock.now();
         const rules = await loadRules(trx);
-        for (const seat of e.panel) {
-          if (seat.state !== "INVITED" && seat.state !== "VOTED") continue;
+        const seated = e.panel.filter((seat) => seat.state === "INVITED" || seat.state === "VOTED");
+        if (seated.length === 0) return;
+        const reviewers = await findReviewers(trx, seated.map((seat) => seat.reviewerId));
+        for (const seat of seated) {
+          const before = reviewers.get(seat.reviewerId);
+          if (!before) continue;
           const outcome: Outcome =
             seat.decision === null || e.verdict === "EXPIRED"
               ? "ABSTAINED"
               : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD")
                 ? "COHERENT"
                 : "INCOHERENT";
-          await applyToReviewer(trx, seat.reviewerId, (r) => applyOutcome(release(r), outcome, rules, now));
+          await save(trx, before, applyOutcome(release(before), outcome, rules, now));
         }
       });
     },

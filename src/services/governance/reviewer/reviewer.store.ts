@@ -122,14 +122,28 @@ export function reviewerColumns(r: Reviewer, now: number) {
   };
 }
 
-export async function findReviewer(db: ReviewerDb, userId: number) {
-  const row = await db
+function withProfiles(db: ReviewerDb) {
+  return db
     .selectFrom("reviewers")
     .leftJoin("profiles", "profiles.user_id", "reviewers.user_id")
     .selectAll("reviewers")
-    .select(["profiles.account_created_at", "profiles.last_active_at"])
-    .where("reviewers.user_id", "=", userId)
-    .executeTakeFirst();
+    .select(["profiles.account_created_at", "profiles.last_active_at"]);
+}
+
+/** Enrolled reviewers with their activity facts. */
+export async function findReviewers(db: ReviewerDb, userIds: number[]): Promise<Map<number, Reviewer>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await withProfiles(db).where("reviewers.user_id", "in", userIds).execute();
+  return new Map(rows.map((row) => [Number(row.user_id), toReviewer(row, row)]));
+}
+
+/** Every reviewer who has not opted out: the pool a draw filters. */
+export function reviewerPool(db: ReviewerDb) {
+  return withProfiles(db).where("reviewers.status", "!=", "OPTED_OUT").execute();
+}
+
+export async function findReviewer(db: ReviewerDb, userId: number) {
+  const row = await withProfiles(db).where("reviewers.user_id", "=", userId).executeTakeFirst();
   if (!row) return undefined;
   return { row, reviewer: toReviewer(row, row) };
 }

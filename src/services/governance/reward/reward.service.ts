@@ -85,7 +85,7 @@ export function rewardService(platform: Platform): ServiceSchema {
               .executeTakeFirst();
             if (Number(taken.numUpdatedRows) !== 1) throw new AppError(409, "OUT_OF_STOCK", "this item is out of stock");
             const redemptionId = newId(now);
-            const balance = await moveCoins(trx, user.id, -price, "REDEEM", `redeem:${redemptionId}`, now);
+            const balance = await moveCoins(host.store, trx, user.id, -price, "REDEEM", `redeem:${redemptionId}`, now);
             if (balance === null) throw new AppError(409, "INSUFFICIENT_COINS", `the item costs ${price} coins`);
             await trx
               .insertInto("redemptions")
@@ -107,11 +107,13 @@ export function rewardService(platform: Platform): ServiceSchema {
       host.consume(ReportEvents.decided, async (trx, message) => {
         const decided = message.data as CaseDecided;
         const now = clock.now();
-        for (const grant of grantsFor(decided)) {
-          const ref = `grant:${decided.caseId}:${grant.userId}`;
-          const already = await trx.selectFrom("ledger").select("id").where("ref", "=", ref).executeTakeFirst();
-          if (!already) await moveCoins(trx, grant.userId, grant.amount, "GRANT", ref, now);
-        }
+        const grants = grantsFor(decided).map((g) => ({ ...g, ref: `grant:${decided.caseId}:${g.userId}` }));
+        if (grants.length === 0) return;
+        // The inbox drops redeliveries; the refs also hold against the same verdict arriving under another event id.
+        const paid = new Set(
+          (await trx.selectFrom("ledger").select("ref").where("ref", "in", grants.map((g) => g.ref)).execute()).map((l) => l.ref),
+        );
+        for (const g of grants) if (!paid.has(g.ref)) await moveCoins(host.store, trx, g.userId, g.amount, "GRANT", g.ref, now);
       });
     },
     async started() {

@@ -1,4 +1,5 @@
 import type { Generated, Kysely, Migration } from "kysely";
+import type { ServiceDb } from "../../../platform/db/db";
 
 export interface RewardTables {
   accounts: { user_id: number; balance: number; updated_at: number };
@@ -69,11 +70,12 @@ export const rewardMigrations: Record<string, Migration> = {
 };
 
 /**
- * Moves a user's balance by `amount` and writes the ledger row, in the caller's transaction.
- * The conditional update is what keeps a balance from going negative under concurrency.
- * Returns the new balance, or null when the debit would overdraw.
+ * Moves a user's balance by `amount` and writes the ledger row, in the caller's transaction. The
+ * account row is locked (MySQL) or the writer is alone (SQLite), so the balance read is the one
+ * updated. Returns the new balance, or null when a debit would overdraw.
  */
 export async function moveCoins(
+  sdb: ServiceDb<RewardTables>,
   db: RewardDb,
   userId: number,
   amount: number,
@@ -81,21 +83,11 @@ export async function moveCoins(
   ref: string,
   now: number,
 ): Promise<number | null> {
-  const account = await db.selectFrom("accounts").select("balance").where("user_id", "=", userId).executeTakeFirst();
-  if (!account) {
-    if (amount < 0) return null;
-    await db.insertInto("accounts").values({ user_id: userId, balance: amount, updated_at: now }).execute();
-  } else {
-    const result = await db
-      .updateTable("accounts")
-      .set((eb) => ({ balance: eb("balance", "+", amount), updated_at: now }))
-      .where("user_id", "=", userId)
-      .where("balance", ">=", -amount)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) return null;
-  }
-  const after = await db.selectFrom("accounts").select("balance").where("user_id", "=", userId).executeTakeFirstOrThrow();
-  const balance = Number(after.balance);
+  const account = await sdb.forUpdate(db.selectFrom("accounts").select("balance").where("user_id", "=", userId)).executeTakeFirst();
+  const balance = Number(account?.balance ?? 0) + amount;
+  if (balance < 0) return null;
+  if (account) await db.updateTable("accounts").set({ balance, updated_at: now }).where("user_id", "=", userId).execute();
+  else await db.insertInto("accounts").values({ user_id: userId, balance, updated_at: now }).execute();
   await db.insertInto("ledger").values({ user_id: userId, amount, kind, ref, balance_after: balance, at: now }).execute();
   return balance;
 }
