@@ -9,6 +9,8 @@ import { AppError } from "../runtime/errors";
 export class TokenSigner {
   // A KeyObject made once: handing jose raw bytes makes it import the key on every call.
   private readonly key: KeyObject;
+  /** Tokens already verified, with their expiry: a client sends the same token on every request. */
+  private readonly verified = new Map<string, { user: AuthUser; expiresAt: number }>();
 
   constructor(secret: string) {
     this.key = createSecretKey(Buffer.from(secret, "utf8"));
@@ -41,6 +43,13 @@ export class TokenSigner {
   }
 
   async verify(token: string, nowMs: number): Promise<AuthUser> {
+    const known = this.verified.get(token);
+    if (known && known.expiresAt > nowMs) return known.user;
+    if (this.verified.size >= 50_000) this.verified.clear();
+    return this.verifySignature(token, nowMs);
+  }
+
+  private async verifySignature(token: string, nowMs: number): Promise<AuthUser> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ["HS256"],
@@ -50,8 +59,11 @@ export class TokenSigner {
         (ROLES as readonly string[]).includes(r),
       );
       const id = Number(payload.sub);
-      if (!Number.isSafeInteger(id) || typeof payload.username !== "string") throw new Error("malformed claims");
-      return { id, username: payload.username, roles };
+      if (!Number.isSafeInteger(id) || typeof payload.username !== "string" || typeof payload.exp !== "number")
+        throw new Error("malformed claims");
+      const user: AuthUser = { id, username: payload.username, roles };
+      this.verified.set(token, { user, expiresAt: payload.exp * 1000 });
+      return user;
     } catch (err) {
       const expired = err instanceof errors.JWTExpired;
       throw new AppError(401, expired ? "TOKEN_EXPIRED" : "INVALID_TOKEN", expired ? "the access token has expired" : "the access token is invalid");
