@@ -151,6 +151,20 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "ER_DUP_ENTRY";
 }
 
+/**
+ * Runs `work` again when it lost a race on a unique key (two first writers of one natural key); the
+ * retry reads what the winner wrote.
+ */
+export async function retryOnUniqueViolation<R>(work: () => Promise<R>, attempts = 3): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!isUniqueViolation(err) || attempt >= attempts) throw err;
+    }
+  }
+}
+
 /** Row counts come back as bigint from some drivers and DECIMAL strings from others. */
 export function toInt(value: unknown): number {
   return value === null || value === undefined ? 0 : Number(value);

@@ -47,7 +47,6 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         ready = true;
       },
     },
-    methods: {},
     async started() {
       const broker = this.broker;
       router = buildRouter(broker, knownRoutes);

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
-import { isUniqueViolation } from "../../../platform/db/db";
+import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
@@ -149,17 +149,6 @@ export function reportService(platform: Platform): ServiceSchema {
       })
       .execute();
     return { caseId, reportId, status, intent };
-  }
-
-  /** Retries a transaction that lost a race on a unique key (two first reports on one target). */
-  async function withConflictRetry<R>(work: () => Promise<R>): Promise<R> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await work();
-      } catch (err) {
-        if (!isUniqueViolation(err) || attempt >= 3) throw err;
-      }
-    }
   }
 
   // ---------- reviewer reservations (try / confirm / cancel) ----------
@@ -546,7 +535,7 @@ export function reportService(platform: Platform): ServiceSchema {
       submit: action(C.submit, async (ctx) => {
         const user = requireUser(ctx);
         const key = requireIdempotencyKey(ctx);
-        const filed = await withConflictRetry(() =>
+        const filed = await retryOnUniqueViolation(() =>
           host.tx((trx, emit) =>
             fileReport(trx, { ...ctx.params, reporterId: user.id, source: "api", dedupKey: `api:${user.id}:${key}` }, emit, true),
           ),

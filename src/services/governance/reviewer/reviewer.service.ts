@@ -1,5 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import type { ServiceSchema } from "moleculer";
+import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
@@ -30,9 +31,12 @@ import {
   type ReviewerDb,
   reviewerMigrations,
   type ReviewerTables,
-  reviewerPool,
+  DRAW_KEY_SPACE,
+  poolWindow,
   toReviewer,
 } from "./reviewer.store";
+
+const POOL_WINDOW = 64;
 
 /** Raised when a reviewer row changed under a draw; the whole try is retried. */
 class DrawRace extends Error {}
@@ -87,6 +91,36 @@ export function reviewerService(platform: Platform): ServiceSchema {
     }
   }
 
+  /**
+   * Eligible candidates for a draw: walks the pool in draw-key order from a random point, a window
+   * at a time, until it has eight per seat (at least 40) or has seen everyone. The cost follows the
+   * panel size, not the pool size; draw keys are random, so who registered together is not drawn together.
+   */
+  async function sampleEligible(db: ReviewerDb, count: number, excluded: ReadonlySet<number>, now: number) {
+    const rules = await loadRules(db);
+    const wanted = Math.max(count * 8, 40);
+    const pivot = randomInt(DRAW_KEY_SPACE);
+    const pool = new Map<number, Reviewer>();
+    const candidates: Candidate[] = [];
+    for (const [start, end] of [
+      [pivot, DRAW_KEY_SPACE],
+      [0, pivot],
+    ]) {
+      for (let from = start; candidates.length < wanted; ) {
+        const rows = await poolWindow(db, from, end, POOL_WINDOW);
+        for (const row of rows) {
+          const r = toReviewer(row, row);
+          if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
+          pool.set(r.userId, r);
+          candidates.push({ userId: r.userId, weight: weightOf(r) });
+        }
+        if (rows.length < POOL_WINDOW) break;
+        from = Number(rows[rows.length - 1].draw_key) + 1;
+      }
+    }
+    return { pool, candidates };
+  }
+
   async function touchProfile(db: ReviewerDb, userId: number, createdAt: number | null, activeAt: number | null) {
     const existing = await db.selectFrom("profiles").selectAll().where("user_id", "=", userId).executeTakeFirst();
     if (!existing) {
@@ -139,7 +173,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         await ctx.call("identity.grantRole", { userId: user.id, role: "reviewer" });
         const now = clock.now();
-        return host.tx(async (trx) => {
+        // A retry covers a draw-key collision and a concurrent second enrolment alike.
+        return retryOnUniqueViolation(() => host.tx(async (trx) => {
           const found = await findReviewer(trx, user.id);
           if (!found) {
             await trx
@@ -147,6 +182,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
               .values({
                 user_id: user.id,
                 status: "ACTIVE",
+                draw_key: randomInt(DRAW_KEY_SPACE),
                 enrolled_at: now,
                 suspended_until: null,
                 votes: 0,
@@ -167,7 +203,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
           if (found.row.status !== "ACTIVE")
             await trx.updateTable("reviewers").set({ status: "ACTIVE", suspended_until: null, updated_at: now }).where("user_id", "=", user.id).execute();
           return view({ ...found.reviewer, status: "ACTIVE", suspendedUntil: null });
-        });
+        }));
       }),
 
       optOut: action(C.optOut, async (ctx) => {
@@ -203,17 +239,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
               throw conflict("RESERVATION_CANCELLED", `reservation ${reservationId} was cancelled before this try arrived`);
             if (existing)
               return { reservationId, reviewers: JSON.parse(existing.reviewers), seed: existing.seed, candidates: JSON.parse(existing.candidates) };
-            const rules = await loadRules(trx);
-            const excluded = new Set(exclude);
-            const rows = await reviewerPool(trx);
-            const pool = new Map<number, Reviewer>();
-            const candidates: Candidate[] = [];
-            for (const row of rows) {
-              const r = toReviewer(row, row);
-              if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
-              pool.set(r.userId, r);
-              candidates.push({ userId: r.userId, weight: weightOf(r) });
-            }
+            const { pool, candidates } = await sampleEligible(trx, count, new Set(exclude), now);
             if (candidates.length < count)
               throw new AppError(409, "NOT_ENOUGH_REVIEWERS", `${candidates.length} eligible reviewers, ${count} needed`);
             const seed = randomBytes(16).toString("hex");

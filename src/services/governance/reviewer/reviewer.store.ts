@@ -5,6 +5,8 @@ export interface ReviewerTables {
   reviewers: {
     user_id: number;
     status: ReviewerStatus;
+    /** Random and unique: where the reviewer sits in the order draws walk the pool. */
+    draw_key: number;
     enrolled_at: number;
     suspended_until: number | null;
     votes: number;
@@ -47,6 +49,7 @@ export const reviewerMigrations: Record<string, Migration> = {
         .createTable("reviewers")
         .addColumn("user_id", "bigint", (c) => c.primaryKey())
         .addColumn("status", "varchar(16)", (c) => c.notNull())
+        .addColumn("draw_key", "bigint", (c) => c.notNull().unique())
         .addColumn("enrolled_at", "bigint", (c) => c.notNull())
         .addColumn("suspended_until", "bigint")
         .addColumn("votes", "integer", (c) => c.notNull())
@@ -137,9 +140,18 @@ export async function findReviewers(db: ReviewerDb, userIds: number[]): Promise<
   return new Map(rows.map((row) => [Number(row.user_id), toReviewer(row, row)]));
 }
 
-/** Every reviewer who has not opted out: the pool a draw filters. */
-export function reviewerPool(db: ReviewerDb) {
-  return withProfiles(db).where("reviewers.status", "!=", "OPTED_OUT").execute();
+export const DRAW_KEY_SPACE = 2 ** 31;
+
+/** Up to `limit` reviewers who have not opted out, in draw-key order within [from, to). */
+export function poolWindow(db: ReviewerDb, from: number, to: number, limit: number) {
+  return withProfiles(db)
+    .select("reviewers.draw_key")
+    .where("reviewers.status", "!=", "OPTED_OUT")
+    .where("reviewers.draw_key", ">=", from)
+    .where("reviewers.draw_key", "<", to)
+    .orderBy("reviewers.draw_key")
+    .limit(limit)
+    .execute();
 }
 
 export async function findReviewer(db: ReviewerDb, userId: number) {
