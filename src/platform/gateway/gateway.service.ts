@@ -8,6 +8,8 @@ import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
 import { TokenSigner } from "./jwt";
+import { version as VERSION } from "../../../package.json";
+import { openApiDocument } from "./openapi";
 import type { RouteDef } from "./routes";
 
 export interface GatewayOptions {
@@ -20,6 +22,7 @@ export interface GatewayOptions {
 type Router = ReturnType<typeof FindMyWay>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
 
 /**
  * The HTTP edge: Fastify inside a Moleculer service. Routes come from the `routes` setting of every
@@ -88,6 +91,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         reply.type("text/plain; version=0.0.4");
         return `${await metrics.registry.metrics()}\n${options.brokerMetrics.text()}`;
       });
+      app.get("/api/openapi.json", async () => openApiDocument([...knownRoutes.values()], VERSION));
       app.route({ method: ["GET", "POST", "PUT", "DELETE"], url: "/api/*", handler: dispatch });
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address() as AddressInfo;

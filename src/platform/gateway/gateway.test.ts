@@ -19,6 +19,20 @@ describe("gateway", () => {
     expect(metrics.body).toContain("moleculer_request_total");
   });
 
+  it("publishes an OpenAPI document built from the contracts", async () => {
+    const doc = (await sys.api.get("/api/openapi.json")).body;
+    expect(doc.openapi).toBe("3.1.0");
+    const vote = doc.paths["/api/governance/cases/{id}/votes"].post;
+    expect(vote.operationId).toBe("report.vote");
+    expect(vote.parameters).toEqual([expect.objectContaining({ name: "id", in: "path", required: true })]);
+    expect(vote.requestBody.content["application/json"].schema.properties.decision.enum).toEqual(["VIOLATION", "NO_VIOLATION"]);
+    expect(vote.security).toEqual([{ bearer: [] }]);
+    const list = doc.paths["/api/governance/cases"].get;
+    expect(list.parameters.map((p: { name: string }) => p.name)).toContain("reporterId");
+    expect(doc.paths["/api/auth/login"].post.security).toBeUndefined();
+    expect(doc.paths["/api/governance/policies/{reportType}"].put.description).toMatch(/operator/);
+  });
+
   it("echoes a caller's request id and makes one otherwise", async () => {
     const mine = await sys.api.request("GET", "/health", { headers: { "x-request-id": "trace-abc.1" } });
     expect(mine.status).toBe(200);

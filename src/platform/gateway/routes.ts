@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { Role } from "../runtime/action";
 
 /**
@@ -12,4 +13,14 @@ export interface RouteDef {
   auth: "public" | "user" | Role[];
   /** Status of a successful answer (200 unless set). */
   status?: number;
+  /** JSON Schema of the action's params, for the OpenAPI document; filled from the contract. */
+  input?: Record<string, unknown>;
+}
+
+/** Attaches each route's params schema, taken from the contract entry named like the action. */
+export function routesWithSchemas(routes: RouteDef[], contract: Record<string, z.ZodType>): RouteDef[] {
+  return routes.map((route) => {
+    const schema = contract[route.action.slice(route.action.indexOf(".") + 1)];
+    return schema ? { ...route, input: z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown> } : route;
+  });
 }

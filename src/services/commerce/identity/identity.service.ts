@@ -6,6 +6,7 @@ import { RateLimit } from "../../../platform/guard/rate-limit";
 import { action, type AuthUser, requireUser } from "../../../platform/runtime/action";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import {
   IdentityContract as C,
@@ -57,7 +58,7 @@ export function identityService(platform: Platform): ServiceSchema {
 
   return {
     name: "identity",
-    settings: { routes: identityRoutes },
+    settings: { routes: routesWithSchemas(identityRoutes, C) },
     actions: {
       register: action(C.register, async (ctx) => {
         const passwordHash = await hash(ctx.params.password);

@@ -4,6 +4,7 @@ import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import type { ChooseResult } from "../reviewer/reviewer.contract";
@@ -498,7 +499,7 @@ export function reportService(platform: Platform): ServiceSchema {
 
   return {
     name: "report",
-    settings: { routes: reportRoutes },
+    settings: { routes: routesWithSchemas(reportRoutes, C) },
     actions: {
       putPolicy: action(C.putPolicy, async (ctx) => {
         const operator = requireRole(ctx, "operator");

@@ -3,6 +3,7 @@ import type { ServiceSchema } from "moleculer";
 import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import { type UserActive, type UserRegistered, IdentityEvents } from "../../commerce/identity/identity.contract";
@@ -146,7 +147,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
   return {
     name: "reviewer",
-    settings: { routes: reviewerRoutes },
+    settings: { routes: routesWithSchemas(reviewerRoutes, C) },
     // Enrolment grants the role through identity; on a split cluster, wait until a node offers it.
     dependencies: ["identity"],
     actions: {

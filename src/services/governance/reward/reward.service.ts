@@ -3,6 +3,7 @@ import { action, requireIdempotencyKey, requireRole, requireUser } from "../../.
 import { isUniqueViolation } from "../../../platform/db/db";
 import { AppError, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import { type CaseDecided, ReportEvents } from "../report/report.contract";
 import { type Redemption, RewardContract as C, rewardRoutes } from "./reward.contract";
@@ -28,7 +29,7 @@ export function rewardService(platform: Platform): ServiceSchema {
 
   return {
     name: "reward",
-    settings: { routes: rewardRoutes },
+    settings: { routes: routesWithSchemas(rewardRoutes, C) },
     actions: {
       balance: action(C.balance, async (ctx) => {
         const user = requireUser(ctx);
