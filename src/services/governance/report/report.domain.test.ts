@@ -90,7 +90,7 @@ describe("who may vote", () => {
 });
 
 describe("appeals", () => {
-  const upheld = { status: "UPHELD" as const, round: 1, appealedBy: null, decidedAt: 10_000, targetAuthorId: 7, appealWindowSeconds: 60 };
+  const upheld = { status: "UPHELD" as const, round: 1, decidedBy: "PANEL" as const, appealedBy: null, decidedAt: 10_000, targetAuthorId: 7, appealWindowSeconds: 60 };
   it("seats twice the panel plus one, deciding by majority", () => {
     expect(appealPanel(3)).toEqual({ panelSize: 7, votesToDecide: 4 });
     expect(appealPanel(5)).toEqual({ panelSize: 11, votesToDecide: 6 });
@@ -103,6 +103,7 @@ describe("appeals", () => {
     expect(appealRefusal(upheld, 7, 10_000 + 60_001)?.code).toBe("APPEAL_WINDOW_CLOSED");
     expect(appealRefusal({ ...upheld, appealedBy: "x" }, 7, 10_001)?.code).toBe("ALREADY_APPEALED");
     expect(appealRefusal({ ...upheld, round: 2 }, 7, 10_001)?.code).toBe("APPEAL_IS_FINAL");
+    expect(appealRefusal({ ...upheld, decidedBy: "OPERATOR" }, 7, 10_001)?.code).toBe("OPERATOR_DECISION_FINAL");
     expect(appealRefusal({ ...upheld, status: "REJECTED" }, 7, 10_001)?.code).toBe("NOTHING_TO_APPEAL");
     expect(appealRefusal({ ...upheld, status: "VOTING", decidedAt: null }, 7, 10_001)?.code).toBe("NOTHING_TO_APPEAL");
     expect(appealRefusal({ ...upheld, decidedAt: null }, 7, 10_001)?.code).toBe("APPEAL_WINDOW_CLOSED");

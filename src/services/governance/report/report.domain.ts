@@ -106,13 +106,23 @@ export function appealPanel(panelSize: number): { panelSize: number; votesToDeci
 export type AppealRefusal = { status: 403 | 409; code: string; message: string };
 
 export function appealRefusal(
-  c: { status: CaseStatus; round: number; appealedBy: string | null; decidedAt: number | null; targetAuthorId: number; appealWindowSeconds: number },
+  c: {
+    status: CaseStatus;
+    round: number;
+    decidedBy: DecidedBy | null;
+    appealedBy: string | null;
+    decidedAt: number | null;
+    targetAuthorId: number;
+    appealWindowSeconds: number;
+  },
   userId: number,
   now: number,
 ): AppealRefusal | null {
   if (userId !== c.targetAuthorId)
     return { status: 403, code: "NOT_TARGET_AUTHOR", message: "only the author of the reported content may appeal" };
   if (c.round > 1) return { status: 409, code: "APPEAL_IS_FINAL", message: "an appeal's decision is final" };
+  if (c.decidedBy === "OPERATOR")
+    return { status: 409, code: "OPERATOR_DECISION_FINAL", message: "an operator's decision is binding and cannot be appealed" };
   if (c.status !== "UPHELD")
     return { status: 409, code: "NOTHING_TO_APPEAL", message: `only an UPHELD case can be appealed; this one is ${c.status}` };
   if (c.appealedBy) return { status: 409, code: "ALREADY_APPEALED", message: "this case has already been appealed" };

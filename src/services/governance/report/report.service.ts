@@ -671,6 +671,7 @@ export function reportService(platform: Platform): ServiceSchema {
             {
               status: c.status,
               round: c.round,
+              decidedBy: c.decided_by,
               appealedBy: c.appealed_by,
               decidedAt: c.decided_at,
               targetAuthorId: Number(c.target_author_id),

@@ -195,6 +195,10 @@ describe("operators and appeals", () => {
     const audit = await sys.api.get("/api/governance/audit?limit=100", sys.admin.token);
     expect(audit.body.items.find((a: { action: string; subject: string }) => a.action === "case.decide" && a.subject === `case:${opened.body.caseId}`)).toBeTruthy();
     expect((await sys.api.get("/api/governance/audit", reporter.token)).status).toBe(403);
+    const upheld = await report(sys, reporter, "op-2", author.id);
+    await sys.api.post(`/api/governance/cases/${upheld.body.caseId}/decision`, { verdict: "UPHELD", reason: "counterfeit" }, sys.admin.token);
+    const appeal = await sys.api.post(`/api/governance/cases/${upheld.body.caseId}/appeal`, { reason: "no" }, author.token);
+    expect(appeal.body.error.code).toBe("OPERATOR_DECISION_FINAL");
   });
 
   it("lets the author appeal once; a disjoint panel of 2n+1 decides for good", async () => {
