@@ -23,6 +23,13 @@ export class Metrics {
       registers: [this.registry],
     });
   }
+
+  /** A business counter, made on first use; services on one node share it by name. */
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Counter<L>;
+    return new Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ export class ServiceHost<T> {
   private relay?: OutboxRelay;
   private readonly handlers: { subject: string; handler: StreamHandler<T> }[] = [];
   private readonly subscriptions: Subscription[] = [];
+  private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
   readonly logger: Logger;
 
   constructor(
@@ -43,6 +44,17 @@ export class ServiceHost<T> {
     this.handlers.push({ subject, handler });
   }
 
+  /** Sees the events of every committed transaction (metrics count facts this way, never a rolled-back one). */
+  onCommitted(observer: (events: OutgoingEvent[]) => void): void {
+    this.observers.push(observer);
+  }
+
+  private committed(events: OutgoingEvent[]): void {
+    if (events.length === 0) return;
+    this.relay?.kick();
+    for (const observe of this.observers) observe(events);
+  }
+
   async start(): Promise<void> {
     const { config } = this.platform;
     this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...this.migrations });
@@ -60,7 +72,7 @@ export class ServiceHost<T> {
               await handler(trx, message, emit);
               await writeOutbox(trx, events, this.platform.clock.now());
             });
-            if (applied && events.length > 0) this.relay!.kick();
+            if (applied) this.committed(events);
           },
         }),
       );
@@ -75,7 +87,7 @@ export class ServiceHost<T> {
       await writeOutbox(trx, events, this.platform.clock.now());
       return value;
     });
-    if (events.length > 0) this.relay?.kick();
+    this.committed(events);
     return result;
   }
 

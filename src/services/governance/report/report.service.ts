@@ -66,6 +66,12 @@ export function reportService(platform: Platform): ServiceSchema {
   const host = platform.host<ReportTables>("report", reportMigrations);
   const { clock } = platform;
   let broker: ServiceBroker;
+  const counted = {
+    opened: platform.metrics.counter("bazaar_governance_cases_opened_total", "cases opened, by round (1 first, 2 appeal)", ["round"]),
+    decided: platform.metrics.counter("bazaar_governance_cases_decided_total", "cases decided, by verdict and by whom", ["verdict", "decided_by"]),
+    votes: platform.metrics.counter("bazaar_governance_votes_total", "votes cast", ["decision"]),
+    retired: platform.metrics.counter("bazaar_governance_seats_retired_total", "seats whose reviewer missed the deadline", ["alternate"]),
+  };
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<unknown> | undefined;
 
@@ -610,7 +616,7 @@ export function reportService(platform: Platform): ServiceSchema {
       vote: action(C.vote, async (ctx) => {
         const user = requireUser(ctx);
         const { id, decision, comment } = ctx.params;
-        return host.tx(async (trx, emit) => {
+        const answer = await host.tx(async (trx, emit) => {
           const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
@@ -645,6 +651,8 @@ export function reportService(platform: Platform): ServiceSchema {
           if (verdict) await finalize(trx, c, verdict, "PANEL", null, emit);
           return { caseId: id, decision, votedAt: iso(now), caseStatus: verdict ?? c.status };
         });
+        counted.votes.inc({ decision });
+        return answer;
       }),
 
       decide: action(C.decide, async (ctx) => {
@@ -770,6 +778,15 @@ export function reportService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
+      host.onCommitted((events) => {
+        for (const e of events) {
+          if (e.subject === ReportEvents.opened) counted.opened.inc({ round: (e.data as { round: number }).round });
+          else if (e.subject === ReportEvents.decided) {
+            const d = e.data as CaseDecided;
+            counted.decided.inc({ verdict: d.verdict, decided_by: d.decidedBy });
+          } else if (e.subject === ReportEvents.replaced) counted.retired.inc({ alternate: String((e.data as SeatReplaced).alternate) });
+        }
+      });
       host.consume(ReportEvents.submitted, async (trx, message, emit) => {
         const parsed = ExternalReport.safeParse(message.data);
         if (!parsed.success) {

@@ -138,6 +138,10 @@ describe("voting", () => {
     const view = await sys.api.get(`/api/governance/cases/${caseId}`, reporter.token);
     expect(view.body).toMatchObject({ status: "UPHELD", verdict: "UPHELD", decidedBy: "PANEL", tally: { violation: 2, noViolation: 0 } });
     expect(view.body.panel.find((p: { reviewerId: number }) => p.reviewerId === c.id).decision).toBeNull();
+    const metrics = (await sys.api.get("/metrics")).body as string;
+    expect(metrics).toMatch(/bazaar_governance_cases_decided_total\{verdict="UPHELD",decided_by="PANEL"\} [1-9]/);
+    expect(metrics).toMatch(/bazaar_governance_votes_total\{decision="VIOLATION"\} [1-9]/);
+    expect(metrics).toMatch(/bazaar_governance_cases_opened_total\{round="1"\} [1-9]/);
   });
 
   it("stores the draw so the panel can be re-derived", async () => {

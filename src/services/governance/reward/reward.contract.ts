@@ -14,6 +14,16 @@ export const RewardContract = {
   redeem: z.object({ itemId: z.coerce.number().int().positive() }),
 };
 
+export const RewardEvents = {
+  /** One per decided case that paid anyone: who got how many coins. */
+  paid: "reward.case.paid",
+} as const;
+
+export interface CasePaid {
+  caseId: string;
+  grants: { userId: number; amount: number; coherent: boolean }[];
+}
+
 export interface Redemption {
   redemptionId: string;
   itemId: number;

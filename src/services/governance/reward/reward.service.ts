@@ -6,7 +6,7 @@ import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import { type CaseDecided, ReportEvents } from "../report/report.contract";
-import { type Redemption, RewardContract as C, rewardRoutes } from "./reward.contract";
+import { type CasePaid, type Redemption, RewardContract as C, RewardEvents, rewardRoutes } from "./reward.contract";
 import { grantsFor, redemptionRefusal } from "./reward.domain";
 import { moveCoins, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
 
@@ -14,6 +14,8 @@ import { moveCoins, type RewardDb, rewardMigrations, type RewardTables } from ".
 export function rewardService(platform: Platform): ServiceSchema {
   const host = platform.host<RewardTables>("reward", rewardMigrations);
   const { clock } = platform;
+  const coinsGranted = platform.metrics.counter("bazaar_reward_coins_granted_total", "coins granted to reviewers", ["coherent"]);
+  const redemptions = platform.metrics.counter("bazaar_reward_redemptions_total", "points-mall redemptions", []);
 
   const iso = (ms: number) => new Date(Number(ms)).toISOString();
 
@@ -71,7 +73,7 @@ export function rewardService(platform: Platform): ServiceSchema {
         const prior = await priorRedemption(host.db, idemKey);
         if (prior) return prior;
         try {
-          return await host.tx(async (trx) => {
+          const redeemed = await host.tx(async (trx) => {
             const now = clock.now();
             const item = await host.store.forUpdate(trx.selectFrom("items").selectAll().where("id", "=", ctx.params.itemId)).executeTakeFirst();
             if (!item) throw notFound("ITEM_NOT_FOUND", `no item ${ctx.params.itemId}`);
@@ -94,6 +96,8 @@ export function rewardService(platform: Platform): ServiceSchema {
               .execute();
             return { redemptionId, itemId: Number(item.id), price, balance, at: iso(now) };
           });
+          redemptions.inc();
+          return redeemed;
         } catch (err) {
           // The same key raced in from another request; its result is the answer.
           if (isUniqueViolation(err)) {
@@ -105,7 +109,13 @@ export function rewardService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
-      host.consume(ReportEvents.decided, async (trx, message) => {
+      host.onCommitted((events) => {
+        for (const e of events) {
+          if (e.subject !== RewardEvents.paid) continue;
+          for (const g of (e.data as CasePaid).grants) coinsGranted.inc({ coherent: String(g.coherent) }, g.amount);
+        }
+      });
+      host.consume(ReportEvents.decided, async (trx, message, emit) => {
         const decided = message.data as CaseDecided;
         const now = clock.now();
         const grants = grantsFor(decided).map((g) => ({ ...g, ref: `grant:${decided.caseId}:${g.userId}` }));
@@ -114,7 +124,12 @@ export function rewardService(platform: Platform): ServiceSchema {
         const paid = new Set(
           (await trx.selectFrom("ledger").select("ref").where("ref", "in", grants.map((g) => g.ref)).execute()).map((l) => l.ref),
         );
-        for (const g of grants) if (!paid.has(g.ref)) await moveCoins(host.store, trx, g.userId, g.amount, "GRANT", g.ref, now);
+        const due = grants.filter((g) => !paid.has(g.ref));
+        for (const g of due) await moveCoins(host.store, trx, g.userId, g.amount, "GRANT", g.ref, now);
+        if (due.length > 0) {
+          const event: CasePaid = { caseId: decided.caseId, grants: due.map(({ userId, amount, coherent }) => ({ userId, amount, coherent })) };
+          emit(RewardEvents.paid, event, `case-paid:${decided.caseId}`);
+        }
       });
     },
     async started() {

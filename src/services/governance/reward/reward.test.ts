@@ -32,6 +32,7 @@ describe("grants", () => {
     await vote(sys, c, caseId, "VIOLATION");
     await eventually(async () => (await balance(a)) === 8 && (await balance(b)) === 5 && (await balance(c)) === 8);
     earners = [a, c];
+    await eventually(async () => /bazaar_reward_coins_granted_total\{coherent="true"\} 16/.test((await sys.api.get("/metrics")).body));
 
     const panel = await panelOf(sys, caseId);
     const redelivered: CaseDecided = {
