@@ -671,7 +671,7 @@ export function reportService(platform: Platform): ServiceSchema {
       appeal: action(C.appeal, async (ctx) => {
         const user = requireUser(ctx);
         const { id, reason } = ctx.params;
-        const appealId = await host.tx(async (trx, emit) => {
+        const appeal = await host.tx(async (trx, emit) => {
           const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
@@ -689,11 +689,9 @@ export function reportService(platform: Platform): ServiceSchema {
             now,
           );
           if (refusal) throw new AppError(refusal.status, refusal.code, refusal.message);
-          const appeal = appealPanel(c.panel_size);
+          const seats = appealPanel(c.panel_size);
           const newCaseId = newId(now);
-          await trx
-            .insertInto("cases")
-            .values({
+          const appealCase: CaseRow = {
               ...c,
               id: newCaseId,
               first_reporter_id: user.id,
@@ -702,10 +700,10 @@ export function reportService(platform: Platform): ServiceSchema {
               appeal_of: c.id,
               appealed_by: null,
               open_key: null,
-              panel_size: appeal.panelSize,
-              votes_to_decide: appeal.votesToDecide,
+              panel_size: seats.panelSize,
+              votes_to_decide: seats.votesToDecide,
               alternates_used: 0,
-              seats_owed: appeal.panelSize,
+              seats_owed: seats.panelSize,
               opened_at: now,
               deadline_at: now + (c.deadline_at - c.opened_at),
               decided_at: null,
@@ -720,8 +718,8 @@ export function reportService(platform: Platform): ServiceSchema {
               reservation_at: null,
               attempts: 0,
               updated_at: now,
-            })
-            .execute();
+          };
+          await trx.insertInto("cases").values(appealCase).execute();
           await trx
             .insertInto("reports")
             .values({
@@ -738,9 +736,11 @@ export function reportService(platform: Platform): ServiceSchema {
             .execute();
           await trx.updateTable("cases").set({ appealed_by: newCaseId, updated_at: now }).where("id", "=", c.id).execute();
           emit(ReportEvents.opened, { caseId: newCaseId, reportType: c.report_type, target: { type: c.target_type, id: c.target_id }, round: 2 }, `case-opened:${newCaseId}`);
-          return newCaseId;
+          // The intent is taken here, so the sweeper cannot start seating the same case first.
+          return { id: newCaseId, intent: await intendToSeat(trx, appealCase, await excludedFor(trx, appealCase)) };
         });
-        const seated = await seat(appealId).catch((err) => {
+        const appealId = appeal.id;
+        const seated = await seat(appealId, appeal.intent ?? undefined).catch((err) => {
           host.logger.warn({ err, caseId: appealId }, "appeal panel not seated yet; the sweeper retries");
           return false;
         });

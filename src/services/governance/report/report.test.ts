@@ -144,6 +144,25 @@ describe("voting", () => {
     expect(metrics).toMatch(/bazaar_governance_cases_opened_total\{round="1"\} [1-9]/);
   });
 
+  it("decides once when the whole panel votes at the same moment", async () => {
+    const opened = await report(sys, reporter, "race-1", author.id);
+    const panel = await panelOf(sys, opened.body.caseId);
+    const answers = await Promise.all(panel.map((p) => vote(sys, byId(reviewers, p.reviewerId), opened.body.caseId, "VIOLATION")));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 201, 409]);
+    expect(answers.filter((a) => a.body.caseStatus === "UPHELD")).toHaveLength(1);
+    const view = await sys.api.get(`/api/governance/cases/${opened.body.caseId}`, sys.admin.token);
+    expect(view.body.tally).toEqual({ violation: 2, noViolation: 0 });
+  });
+
+  it("opens one case when several first reports on a target arrive together", async () => {
+    const reporters = [reporter, author, ...(await Promise.all([sys.user(), sys.user(), sys.user()]))];
+    const answers = await Promise.all(reporters.map((r) => report(sys, r, "race-2", 424242)));
+    expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(answers.map((a) => a.body.caseId)).size).toBe(1);
+    const view = await sys.api.get(`/api/governance/cases/${answers[0].body.caseId}`, sys.admin.token);
+    expect(view.body.reports).toBe(5);
+  });
+
   it("stores the draw so the panel can be re-derived", async () => {
     const { drawPanel } = await import("../reviewer/reviewer.domain");
     const opened = await report(sys, reporter, "draw-1", author.id);
@@ -215,7 +234,7 @@ describe("operators and appeals", () => {
     expect(notAuthor.body.error.code).toBe("NOT_TARGET_AUTHOR");
     const appeal = await sys.api.post(`/api/governance/cases/${caseId}/appeal`, { reason: "it is a different phone each time" }, author.token);
     expect(appeal.status).toBe(201);
-    expect(appeal.body).toMatchObject({ appealOf: caseId, status: "VOTING" });
+    expect(appeal.body, JSON.stringify(appeal.body)).toMatchObject({ appealOf: caseId, status: "VOTING" });
     const twice = await sys.api.post(`/api/governance/cases/${caseId}/appeal`, { reason: "again" }, author.token);
     expect(twice.body.error.code).toBe("ALREADY_APPEALED");
 
