@@ -6,6 +6,7 @@ import {
   canTransition,
   isCoherent,
   isOpen,
+  mayInspect,
   openKey,
   policyProblem,
   verdictOf,
@@ -25,6 +26,16 @@ describe("case lifecycle", () => {
       for (const to of ["OPEN", "VOTING", "UPHELD", "REJECTED", "EXPIRED"] as const) expect(canTransition(done, to)).toBe(false);
     }
     expect(isOpen("OPEN") && isOpen("VOTING")).toBe(true);
+  });
+});
+
+describe("independence", () => {
+  it("shows panel and tally to operators always, to everyone else only once decided", () => {
+    for (const status of ["OPEN", "VOTING"] as const) {
+      expect(mayInspect(status, false)).toBe(false);
+      expect(mayInspect(status, true)).toBe(true);
+    }
+    for (const status of ["UPHELD", "REJECTED", "EXPIRED"] as const) expect(mayInspect(status, false)).toBe(true);
   });
 });
 

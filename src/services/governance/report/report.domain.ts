@@ -42,6 +42,14 @@ export function isOpen(status: CaseStatus): boolean {
   return status === "OPEN" || status === "VOTING";
 }
 
+/**
+ * Whether a viewer may see a case's panel, tally and draws: operators always, everyone else only once
+ * it is decided, so no panelist learns how others voted while their own vote is open.
+ */
+export function mayInspect(status: CaseStatus, viewerIsOperator: boolean): boolean {
+  return viewerIsOperator || !isOpen(status);
+}
+
 /** Why a policy cannot work, or null. A majority threshold keeps both sides from winning at once. */
 export function policyProblem(p: Omit<Policy, "reportType">): { field: keyof Policy; message: string } | null {
   if (p.votesToDecide > p.panelSize) return { field: "votesToDecide", message: "cannot exceed panelSize" };

@@ -24,6 +24,7 @@ import {
   appealRefusal,
   type DecidedBy,
   isOpen,
+  mayInspect,
   openKey,
   policyProblem,
   type TargetType,
@@ -453,8 +454,7 @@ export function reportService(platform: Platform): ServiceSchema {
   type DrawRow = { seed: string; candidates: string; reviewers: string };
 
   function caseView(c: CaseRow, panel: PanelRow[], reports: number, viewer: { id: number; operator: boolean }, draws: DrawRow[] = []) {
-    const decided = !isOpen(c.status);
-    const full = decided || viewer.operator;
+    const full = mayInspect(c.status, viewer.operator);
     const mine = panel.find((p) => Number(p.reviewer_id) === viewer.id);
     return {
       id: c.id,
@@ -494,7 +494,7 @@ export function reportService(platform: Platform): ServiceSchema {
   async function loadView(id: string, viewer: { id: number; operator: boolean }) {
     const c = await findCase(host.db, id);
     if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
-    const full = !isOpen(c.status) || viewer.operator;
+    const full = mayInspect(c.status, viewer.operator);
     const [panel, reports, draws] = await Promise.all([
       panelOf(host.db, id),
       host.db.selectFrom("reports").select((eb) => eb.fn.countAll().as("n")).where("case_id", "=", id).executeTakeFirstOrThrow(),
