@@ -609,7 +609,7 @@ export function reportService(platform: Platform): ServiceSchema {
           target: { type: s.target_type, id: s.target_id },
           invitedAt: iso(s.invited_at),
           deadline: iso(s.deadline_at),
-          reasons: reasons.filter((r) => r.case_id === s.id).slice(0, 5).map((r) => r.reason),
+          ...firstReasons(reasons.filter((r) => r.case_id === s.id).map((r) => r.reason)),
         }));
       }),
 
@@ -822,6 +822,11 @@ export function reportService(platform: Platform): ServiceSchema {
       await host.stop();
     },
   };
+}
+
+/** The first report's reason, and up to five reasons given, oldest first. */
+function firstReasons(all: string[]): { reason: string | null; reasons: string[] } {
+  return { reason: all[0] ?? null, reasons: all.slice(0, 5) };
 }
 
 function iso(ms: number): string {

@@ -116,7 +116,9 @@ describe("voting", () => {
     const [a, b, c] = panel.map((p) => byId(reviewers, p.reviewerId));
 
     const tasks = await sys.api.get("/api/governance/tasks", a.token);
-    expect(tasks.body.map((t: { caseId: string }) => t.caseId)).toContain(caseId);
+    const task = tasks.body.find((t: { caseId: string }) => t.caseId === caseId);
+    expect(task).toMatchObject({ reportType: "SPAM", target: { type: "LISTING", id: "vote-1" }, reason: "spam listing", reasons: ["spam listing"] });
+    expect(Date.parse(task.deadline)).toBeGreaterThan(sys.clock.now());
 
     expect((await vote(sys, a, caseId, "VIOLATION")).status).toBe(201);
     const seen = await sys.api.get(`/api/governance/cases/${caseId}`, b.token);
