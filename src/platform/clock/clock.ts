@@ -15,3 +15,8 @@ export class ManualClock implements Clock {
     this.current += ms;
   }
 }
+
+/** Instants travel as epoch milliseconds inside, and as ISO-8601 in API answers. */
+export function iso(ms: number): string {
+  return new Date(Number(ms)).toISOString();
+}

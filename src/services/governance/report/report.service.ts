@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { iso } from "../../../platform/clock/clock";
 import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
@@ -35,6 +36,7 @@ import {
 import {
   type CaseRow,
   findCase,
+  freshCase,
   type PanelRow,
   panelOf,
   policyFromRow,
@@ -103,40 +105,25 @@ export function reportService(platform: Platform): ServiceSchema {
     if (!caseId) {
       caseId = newId(now);
       const row: CaseRow = {
-          id: caseId,
-          report_type: policy.reportType,
-          target_type: input.target.type,
-          target_id: input.target.id,
-          target_author_id: input.target.authorId,
-          first_reporter_id: input.reporterId,
-          status: "OPEN",
-          round: 1,
-          appeal_of: null,
-          appealed_by: null,
-          open_key: key,
-          panel_size: policy.panelSize,
-          votes_to_decide: policy.votesToDecide,
-          vote_timeout_s: policy.voteTimeoutSeconds,
-          max_alternates: policy.maxAlternates,
-          alternates_used: 0,
-          seats_owed: policy.panelSize,
-          coins_per_vote: policy.coinsPerVote,
-          coins_per_coherent_vote: policy.coinsPerCoherentVote,
-          appeal_window_s: policy.appealWindowSeconds,
-          opened_at: now,
-          deadline_at: now + policy.caseTimeoutSeconds * 1000,
-          decided_at: null,
-          verdict: null,
-          final_verdict: null,
-          decided_by: null,
-          decision_reason: null,
-          violation_votes: 0,
-          no_violation_votes: 0,
-          reservation_id: null,
-          reservation_state: null,
-          reservation_at: null,
-          attempts: 0,
-          updated_at: now,
+        ...freshCase(now),
+        id: caseId,
+        report_type: policy.reportType,
+        target_type: input.target.type,
+        target_id: input.target.id,
+        target_author_id: input.target.authorId,
+        first_reporter_id: input.reporterId,
+        round: 1,
+        appeal_of: null,
+        open_key: key,
+        panel_size: policy.panelSize,
+        votes_to_decide: policy.votesToDecide,
+        vote_timeout_s: policy.voteTimeoutSeconds,
+        max_alternates: policy.maxAlternates,
+        seats_owed: policy.panelSize,
+        coins_per_vote: policy.coinsPerVote,
+        coins_per_coherent_vote: policy.coinsPerCoherentVote,
+        appeal_window_s: policy.appealWindowSeconds,
+        deadline_at: now + policy.caseTimeoutSeconds * 1000,
       };
       await db.insertInto("cases").values(row).execute();
       if (reserve) intent = await intendToSeat(db, row, [input.reporterId, input.target.authorId]);
@@ -692,32 +679,17 @@ export function reportService(platform: Platform): ServiceSchema {
           const seats = appealPanel(c.panel_size);
           const newCaseId = newId(now);
           const appealCase: CaseRow = {
-              ...c,
-              id: newCaseId,
-              first_reporter_id: user.id,
-              status: "OPEN",
-              round: 2,
-              appeal_of: c.id,
-              appealed_by: null,
-              open_key: null,
-              panel_size: seats.panelSize,
-              votes_to_decide: seats.votesToDecide,
-              alternates_used: 0,
-              seats_owed: seats.panelSize,
-              opened_at: now,
-              deadline_at: now + (c.deadline_at - c.opened_at),
-              decided_at: null,
-              verdict: null,
-              final_verdict: null,
-              decided_by: null,
-              decision_reason: null,
-              violation_votes: 0,
-              no_violation_votes: 0,
-              reservation_id: null,
-              reservation_state: null,
-              reservation_at: null,
-              attempts: 0,
-              updated_at: now,
+            ...c,
+            ...freshCase(now),
+            id: newCaseId,
+            first_reporter_id: user.id,
+            round: 2,
+            appeal_of: c.id,
+            open_key: null,
+            panel_size: seats.panelSize,
+            votes_to_decide: seats.votesToDecide,
+            seats_owed: seats.panelSize,
+            deadline_at: now + (c.deadline_at - c.opened_at),
           };
           await trx.insertInto("cases").values(appealCase).execute();
           await trx
@@ -827,8 +799,4 @@ export function reportService(platform: Platform): ServiceSchema {
 /** The first report's reason, and up to five reasons given, oldest first. */
 function firstReasons(all: string[]): { reason: string | null; reasons: string[] } {
   return { reason: all[0] ?? null, reasons: all.slice(0, 5) };
-}
-
-function iso(ms: number): string {
-  return new Date(Number(ms)).toISOString();
 }

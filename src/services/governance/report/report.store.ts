@@ -220,6 +220,28 @@ export function policyFromRow(row: PolicyRow): Policy {
   };
 }
 
+/** The columns every new case, first round or appeal, starts with: open, untallied, nothing in flight. */
+export function freshCase(now: number) {
+  return {
+    status: "OPEN" as const,
+    appealed_by: null,
+    alternates_used: 0,
+    opened_at: now,
+    decided_at: null,
+    verdict: null,
+    final_verdict: null,
+    decided_by: null,
+    decision_reason: null,
+    violation_votes: 0,
+    no_violation_votes: 0,
+    reservation_id: null,
+    reservation_state: null,
+    reservation_at: null,
+    attempts: 0,
+    updated_at: now,
+  };
+}
+
 export function findCase(db: ReportDb, id: string) {
   return db.selectFrom("cases").selectAll().where("id", "=", id).executeTakeFirst();
 }

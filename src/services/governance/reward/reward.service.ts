@@ -1,4 +1,5 @@
 import type { ServiceSchema } from "moleculer";
+import { iso } from "../../../platform/clock/clock";
 import { action, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { AppError, notFound } from "../../../platform/runtime/errors";
@@ -16,8 +17,6 @@ export function rewardService(platform: Platform): ServiceSchema {
   const { clock } = platform;
   const coinsGranted = platform.metrics.counter("bazaar_reward_coins_granted_total", "coins granted to reviewers", ["coherent"]);
   const redemptions = platform.metrics.counter("bazaar_reward_redemptions_total", "points-mall redemptions", []);
-
-  const iso = (ms: number) => new Date(Number(ms)).toISOString();
 
   async function balanceOf(db: RewardDb, userId: number): Promise<number> {
     const row = await db.selectFrom("accounts").select("balance").where("user_id", "=", userId).executeTakeFirst();
