@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hash, verify } from "@node-rs/argon2";
 import type { ServiceSchema } from "moleculer";
+import { iso } from "../../../platform/clock/clock";
 import { TokenSigner } from "../../../platform/gateway/jwt";
 import { RateLimit } from "../../../platform/guard/rate-limit";
 import { action, type AuthUser, requireUser } from "../../../platform/runtime/action";
@@ -35,7 +36,7 @@ export function identityService(platform: Platform): ServiceSchema {
     id: Number(u.id),
     username: u.username,
     roles: decodeRoles(u.roles),
-    createdAt: new Date(Number(u.created_at)).toISOString(),
+    createdAt: iso(u.created_at),
   });
 
   async function createUsers(usernames: string[], passwordHash: string, roles: string[]) {
@@ -50,7 +51,7 @@ export function identityService(platform: Platform): ServiceSchema {
         const id = Number(result.insertId);
         const event: UserRegistered = { userId: id, username, createdAt: now };
         emit(IdentityEvents.registered, event, `user-registered:${id}`);
-        created.push({ id, username, roles: encodeRoles(roles).split(","), createdAt: new Date(now).toISOString() });
+        created.push({ id, username, roles: encodeRoles(roles).split(","), createdAt: iso(now) });
       }
       return created;
     });

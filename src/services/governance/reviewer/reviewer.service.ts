@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from "node:crypto";
 import type { ServiceSchema } from "moleculer";
+import { iso } from "../../../platform/clock/clock";
 import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
@@ -57,7 +58,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
     return {
       userId: r.userId,
       status: effectiveStatus(r, now),
-      suspendedUntil: effectiveStatus(r, now) === "SUSPENDED" && r.suspendedUntil ? new Date(r.suspendedUntil).toISOString() : null,
+      suspendedUntil: effectiveStatus(r, now) === "SUSPENDED" && r.suspendedUntil ? iso(r.suspendedUntil) : null,
       votes: r.votes,
       coherentVotes: r.coherentVotes,
       accuracy: accuracyPermille(r) / 1000,
@@ -200,7 +201,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
             return view((await findReviewer(trx, user.id))!.reviewer);
           }
           const status = effectiveStatus(found.reviewer, now);
-          if (status === "SUSPENDED") throw conflict("REVIEWER_SUSPENDED", `suspended until ${new Date(found.reviewer.suspendedUntil!).toISOString()}`);
+          if (status === "SUSPENDED") throw conflict("REVIEWER_SUSPENDED", `suspended until ${iso(found.reviewer.suspendedUntil!)}`);
           if (found.row.status !== "ACTIVE")
             await trx.updateTable("reviewers").set({ status: "ACTIVE", suspended_until: null, updated_at: now }).where("user_id", "=", user.id).execute();
           return view({ ...found.reviewer, status: "ACTIVE", suspendedUntil: null });
