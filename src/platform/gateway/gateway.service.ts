@@ -2,15 +2,24 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { version as VERSION } from "../../../package.json";
 import type { BrokerMetricsReporter } from "../observability/metrics";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
 import { TokenSigner } from "./jwt";
-import { version as VERSION } from "../../../package.json";
 import { openApiDocument } from "./openapi";
 import type { RouteDef } from "./routes";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    startedAt: bigint;
+    /** The matched API route's pattern, the label of its metrics. */
+    routePath?: string;
+    user?: AuthUser;
+  }
+}
 
 export interface GatewayOptions {
   brokerMetrics: BrokerMetricsReporter;
@@ -22,7 +31,6 @@ export interface GatewayOptions {
 type Router = ReturnType<typeof FindMyWay>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 
 /**
  * The HTTP edge: Fastify inside a Moleculer service. Routes come from the `routes` setting of every
@@ -42,10 +50,10 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     name: "gateway",
     settings: { port: config.port },
     events: {
-      "$services.changed"(this: { broker: import("moleculer").ServiceBroker }) {
+      "$services.changed"(this: { broker: ServiceBroker }) {
         router = buildRouter(this.broker, knownRoutes);
       },
-      "$broker.started"(this: { broker: import("moleculer").ServiceBroker }) {
+      "$broker.started"(this: { broker: ServiceBroker }) {
         router = buildRouter(this.broker, knownRoutes);
         ready = true;
       },
@@ -54,17 +62,20 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       const broker = this.broker;
       router = buildRouter(broker, knownRoutes);
       app = Fastify({ logger: false, bodyLimit: config.bodyLimit, genReqId: () => randomUUID(), return503OnClosing: true });
+      app.decorateRequest("startedAt", 0n);
+      app.decorateRequest("routePath", undefined);
+      app.decorateRequest("user", undefined);
       // The API speaks JSON only; anything else is a 415, not a string handed to an action.
       app.removeContentTypeParser("text/plain");
       app.addHook("onRequest", async (req, reply) => {
         const given = req.headers["x-request-id"];
         if (typeof given === "string" && REQUEST_ID.test(given)) req.id = given;
         reply.header("x-request-id", req.id);
-        (req as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+        req.startedAt = process.hrtime.bigint();
       });
       app.addHook("onResponse", async (req, reply) => {
-        const route = (req as { routePath?: string }).routePath ?? req.routeOptions.url ?? "unmatched";
-        const seconds = Number(process.hrtime.bigint() - ((req as { startedAt?: bigint }).startedAt ?? 0n)) / 1e9;
+        const route = req.routePath ?? req.routeOptions.url ?? "unmatched";
+        const seconds = Number(process.hrtime.bigint() - req.startedAt) / 1e9;
         metrics.httpRequests.inc({ method: req.method, route, status: reply.statusCode });
         metrics.httpDuration.observe({ method: req.method, route }, seconds);
         logger.info(
@@ -74,7 +85,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
             route,
             status: reply.statusCode,
             ms: Math.round(seconds * 1e4) / 10,
-            user: (req as { user?: AuthUser }).user?.id,
+            user: req.user?.id,
           },
           "http",
         );
@@ -105,7 +116,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           return reply.code(404).send({ error: { code: "ROUTE_NOT_FOUND", message: `no route ${req.method} ${path}` } });
         }
         const route = found.store as RouteDef;
-        (req as { routePath?: string }).routePath = route.path;
+        req.routePath = route.path;
         const user = await authenticate(req);
         if (route.auth !== "public") {
           if (!user) throw new AppError(401, "UNAUTHENTICATED", "this route needs a bearer token");
@@ -134,7 +145,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         const match = /^Bearer\s+(\S+)$/i.exec(header);
         if (!match) throw new AppError(401, "INVALID_TOKEN", "Authorization must be 'Bearer <token>'");
         const user = await signer.verify(match[1], clock.now());
-        (req as { user?: AuthUser }).user = user;
+        req.user = user;
         if (options.activityAction) recordActivity(user);
         return user;
       }
@@ -175,7 +186,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
  * Routes of every service seen so far. A route stays once seen: while no node offers its service the
  * call fails as unavailable (503), which tells a client to retry, where a 404 would tell it to give up.
  */
-function buildRouter(broker: import("moleculer").ServiceBroker, known: Map<string, RouteDef>): Router {
+function buildRouter(broker: ServiceBroker, known: Map<string, RouteDef>): Router {
   const services = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, withActions: false }) as {
     settings?: { routes?: RouteDef[] };
   }[];
