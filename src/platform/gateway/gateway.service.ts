@@ -80,7 +80,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         metrics.httpDuration.observe({ method: req.method, route }, seconds);
         logger.info(
           {
-            reqId: req.id,
+            traceId: req.id,
             method: req.method,
             route,
             status: reply.statusCode,
@@ -170,7 +170,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           return reply.code(statusCode).send({ error: { code, message: (err as Error).message } });
         }
         const { status, body } = toHttpError(err);
-        if (status >= 500) logger.error({ err, reqId: req.id }, "request failed");
+        if (status >= 500) logger.error({ err, traceId: req.id }, "request failed");
         return reply.code(status).send(body);
       }
     },

@@ -100,3 +100,12 @@ describe("outbox and inbox", () => {
     expect(() => writer.db).toThrow(/before the service started/);
   });
 });
+
+describe("service logs", () => {
+  it("carry the trace id of the request the work belongs to", async () => {
+    const { writer } = await setup();
+    const bound = writer.loggerFor({ requestID: "trace-7" }) as unknown as { bindings(): Record<string, unknown> };
+    expect(bound.bindings()).toMatchObject({ svc: "writer", traceId: "trace-7" });
+    expect(writer.loggerFor({})).toBe(writer.logger);
+  });
+});

@@ -30,6 +30,11 @@ export class ServiceHost<T> {
     this.logger = platform.logger.child({ svc: name });
   }
 
+  /** The service's logger for work done on behalf of a request: every line carries its trace id. */
+  loggerFor(ctx: { requestID?: string | null }): Logger {
+    return ctx.requestID ? this.logger.child({ traceId: ctx.requestID }) : this.logger;
+  }
+
   get store(): ServiceDb<T> {
     if (!this.sdb) throw new Error(`${this.name}: database used before the service started`);
     return this.sdb;

@@ -537,7 +537,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const seated =
           filed.intent &&
           (await seat(filed.caseId, filed.intent).catch((err) => {
-            host.logger.warn({ err, caseId: filed.caseId }, "panel not seated yet; the sweeper retries");
+            host.loggerFor(ctx).warn({ err, caseId: filed.caseId }, "panel not seated yet; the sweeper retries");
             return false;
           }));
         return { caseId: filed.caseId, reportId: filed.reportId, status: seated ? "VOTING" : filed.status };
@@ -713,7 +713,7 @@ export function reportService(platform: Platform): ServiceSchema {
         });
         const appealId = appeal.id;
         const seated = await seat(appealId, appeal.intent ?? undefined).catch((err) => {
-          host.logger.warn({ err, caseId: appealId }, "appeal panel not seated yet; the sweeper retries");
+          host.loggerFor(ctx).warn({ err, caseId: appealId }, "appeal panel not seated yet; the sweeper retries");
           return false;
         });
         return { caseId: appealId, appealOf: id, status: seated ? "VOTING" : "OPEN" };
