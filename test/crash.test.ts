@@ -156,8 +156,10 @@ describe("crash safety", () => {
         open += tasks.length;
         for (const task of tasks) await api.post(`/api/governance/cases/${task.caseId}/votes`, { decision: "VIOLATION" }, reviewer.token);
       }
-      const pending = await api.get("/api/governance/cases?status=OPEN", admin.token);
-      if (open === 0 && pending.body.items.length === 0) break;
+      // Done only when no case is still open or voting: one may be seated between the two looks.
+      const waiting = await api.get("/api/governance/cases?status=OPEN", admin.token);
+      const voting = await api.get("/api/governance/cases?status=VOTING", admin.token);
+      if (open === 0 && waiting.body.items.length === 0 && voting.body.items.length === 0) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const expected = new Map<number, number>();
