@@ -5,6 +5,7 @@ import path from "node:path";
 import Redis from "ioredis";
 import { createConnection } from "mysql2/promise";
 import { connect } from "nats";
+import pg from "pg";
 import { ManualClock } from "../../src/platform/clock/clock";
 import { ApiClient } from "../../src/platform/gateway/client";
 import { type BazaarConfig, loadConfig } from "../../src/platform/runtime/config";
@@ -34,7 +35,14 @@ export function testConfig(overrides: Partial<BazaarConfig> = {}): BazaarConfig 
 
 /** Drops what a test left in the engines: its databases, its JetStream stream, its Redis keys, its data dir. */
 export async function cleanEngines(config: BazaarConfig): Promise<void> {
-  if (config.dbUrl) {
+  if (config.dbUrl?.startsWith("postgres")) {
+    const url = new URL(config.dbUrl);
+    const client = new pg.Client({ host: url.hostname, port: Number(url.port || 5432), user: url.username || "postgres", password: url.password, database: "postgres" });
+    await client.connect();
+    const found = await client.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [`bazaar\\_${config.namespace}\\_%`]);
+    for (const row of found.rows as { datname: string }[]) await client.query(`DROP DATABASE "${row.datname}" WITH (FORCE)`);
+    await client.end();
+  } else if (config.dbUrl) {
     const url = new URL(config.dbUrl);
     const conn = await createConnection({ host: url.hostname, port: Number(url.port || 3306), user: url.username || "root", password: url.password });
     const [rows] = await conn.query(`SHOW DATABASES LIKE 'bazaar\\_${config.namespace}\\_%'`);

@@ -3,12 +3,17 @@ import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { performance } from "node:perf_hooks";
 import {
+  type ColumnDefinitionBuilder,
+  type CreateTableBuilder,
+  type InsertQueryBuilder,
   Kysely,
   type KyselyPlugin,
   type Migration,
   type MigrationProvider,
   Migrator,
   MysqlDialect,
+  PostgresAdapter,
+  PostgresDialect,
   SqliteDialect,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
@@ -18,8 +23,13 @@ import {
   type Transaction,
 } from "kysely";
 import { createConnection, createPool } from "mysql2";
+import pg from "pg";
 
-export type DialectName = "sqlite" | "mysql";
+// int8 (bigint, count(*)) and numeric arrive as strings from pg; our integers are safe integers.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export type DialectName = "sqlite" | "mysql" | "postgres";
 
 /** A service's own database: nothing else reads or writes it. */
 export interface ServiceDb<T> {
@@ -28,6 +38,8 @@ export interface ServiceDb<T> {
   readonly name: string;
   /** Row lock for read-modify-write in a transaction (SQLite serialises writers, so it needs none). */
   forUpdate<QB extends SelectQueryBuilder<any, any, any>>(qb: QB): QB;
+  /** Runs an insert of one row and answers its generated `id` (MySQL reports it; the others return it). */
+  insertId(qb: InsertQueryBuilder<any, any, any>): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -48,10 +60,20 @@ export async function openServiceDb<T>(
   const name = `bazaar_${options.namespace}_${service}`;
   let db: Kysely<T>;
   let dialect: DialectName;
-  if (options.dbUrl) {
-    const url = new URL(options.dbUrl);
+  const url = options.dbUrl ? new URL(options.dbUrl) : undefined;
+  if (url && (url.protocol === "postgres:" || url.protocol === "postgresql:")) {
+    const connection = {
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      user: decodeURIComponent(url.username || "postgres"),
+      password: decodeURIComponent(url.password),
+    };
+    await createPostgresDatabaseIfMissing(connection, name);
+    db = new Kysely<T>({ dialect: new PostgresDialect({ pool: new pg.Pool({ ...connection, database: name, max: 10 }) }) });
+    dialect = "postgres";
+  } else if (url) {
     if (url.protocol !== "mysql:" && url.protocol !== "mariadb:")
-      throw new Error(`BAZAAR_DB_URL: unsupported scheme ${url.protocol} (use mysql://)`);
+      throw new Error(`BAZAAR_DB_URL: unsupported scheme ${url.protocol} (use mysql:// or postgres://)`);
     const connection = {
       host: url.hostname,
       port: Number(url.port || 3306),
@@ -80,7 +102,12 @@ export async function openServiceDb<T>(
     db,
     dialect,
     name,
-    forUpdate: (qb) => (dialect === "mysql" ? (qb.forUpdate() as typeof qb) : qb),
+    forUpdate: (qb) => (dialect === "sqlite" ? qb : (qb.forUpdate() as typeof qb)),
+    async insertId(qb) {
+      if (dialect === "mysql") return Number((await qb.executeTakeFirstOrThrow()).insertId);
+      const row = (await qb.returning("id").executeTakeFirstOrThrow()) as { id: number };
+      return Number(row.id);
+    },
     close: () => db.destroy(),
   };
 }
@@ -136,6 +163,36 @@ async function createDatabaseIfMissing(
   }
 }
 
+async function createPostgresDatabaseIfMissing(
+  connection: { host: string; port: number; user: string; password: string },
+  name: string,
+): Promise<void> {
+  const client = new pg.Client({ ...connection, database: "postgres" });
+  await client.connect();
+  try {
+    const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (found.rowCount === 0) {
+      // 42P04: another process created it between our look and our create.
+      await client.query(`CREATE DATABASE "${name}"`).catch((err: { code?: string }) => {
+        if (err.code !== "42P04") throw err;
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Adds an auto-numbered primary key `column`: `serial` on PostgreSQL, AUTOINCREMENT elsewhere. */
+export function withAutoId<TB extends string, C extends string>(
+  db: Kysely<any>,
+  table: CreateTableBuilder<TB, never>,
+  column: C,
+): CreateTableBuilder<TB, C> {
+  return db.getExecutor().adapter instanceof PostgresAdapter
+    ? table.addColumn(column, "bigserial", (c) => c.primaryKey())
+    : table.addColumn(column, "integer", (c: ColumnDefinitionBuilder) => c.primaryKey().autoIncrement());
+}
+
 async function migrate<T>(db: Kysely<T>, migrations: Record<string, Migration>): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
@@ -148,7 +205,7 @@ async function migrate<T>(db: Kysely<T>, migrations: Record<string, Migration>):
 /** A duplicate key on insert: the natural idempotency signal on every engine. */
 export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
-  return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "ER_DUP_ENTRY";
+  return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "ER_DUP_ENTRY" || code === "23505";
 }
 
 /**

@@ -1,15 +1,13 @@
 import { type Generated, type Kysely, type Migration, sql } from "kysely";
 import type { Logger } from "pino";
-import { isUniqueViolation, type ServiceDb } from "../db/db";
+import { isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
 import type { Stream, StreamMessage } from "../stream/stream";
 
 /** Outbox and inbox tables live in every service's own database, created by its first migration. */
 export const platformMigrations: Record<string, Migration> = {
   "0000_platform_outbox_inbox": {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable("outbox")
-        .addColumn("seq", "integer", (c) => c.primaryKey().autoIncrement())
+      await withAutoId(db, db.schema.createTable("outbox"), "seq")
         .addColumn("event_id", "varchar(64)", (c) => c.notNull().unique())
         .addColumn("subject", "varchar(128)", (c) => c.notNull())
         .addColumn("payload", "text", (c) => c.notNull())

@@ -34,7 +34,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "dataDir", env: "BAZAAR_DATA_DIR", flag: "data-dir", kind: "string", help: "directory of the embedded stores (default ./data)" },
   { key: "namespace", env: "BAZAAR_NAMESPACE", flag: "namespace", kind: "string", help: "environment isolation: broker namespace, database and subject prefix (default dev)" },
   { key: "nodeId", env: "BAZAAR_NODE_ID", flag: "node-id", kind: "string", help: "this process's node id (default host-pid)" },
-  { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
+  { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ or postgres://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },
   { key: "adminPassword", env: "BAZAAR_ADMIN_PASSWORD", flag: "admin-password", kind: "string", help: "password of the bootstrap admin account (default: random, printed once)" },

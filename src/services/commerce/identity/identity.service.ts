@@ -44,11 +44,9 @@ export function identityService(platform: Platform): ServiceSchema {
     return host.tx(async (trx, emit) => {
       const created: UserView[] = [];
       for (const username of usernames) {
-        const result = await trx
-          .insertInto("users")
-          .values({ username, password_hash: passwordHash, roles: encodeRoles(roles), created_at: now, last_active_at: null })
-          .executeTakeFirstOrThrow();
-        const id = Number(result.insertId);
+        const id = await host.store.insertId(
+          trx.insertInto("users").values({ username, password_hash: passwordHash, roles: encodeRoles(roles), created_at: now, last_active_at: null }),
+        );
         const event: UserRegistered = { userId: id, username, createdAt: now };
         emit(IdentityEvents.registered, event, `user-registered:${id}`);
         created.push({ id, username, roles: encodeRoles(roles).split(","), createdAt: iso(now) });

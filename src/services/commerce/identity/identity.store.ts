@@ -1,4 +1,5 @@
 import type { Generated, Kysely, Migration, Selectable } from "kysely";
+import { withAutoId } from "../../../platform/db/db";
 
 export interface IdentityTables {
   users: {
@@ -14,9 +15,7 @@ export interface IdentityTables {
 export const identityMigrations: Record<string, Migration> = {
   "0001_users": {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable("users")
-        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      await withAutoId(db, db.schema.createTable("users"), "id")
         .addColumn("username", "varchar(32)", (c) => c.notNull().unique())
         .addColumn("password_hash", "varchar(255)", (c) => c.notNull())
         .addColumn("roles", "varchar(128)", (c) => c.notNull())

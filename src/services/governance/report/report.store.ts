@@ -1,4 +1,5 @@
 import type { Generated, Kysely, Migration, Selectable } from "kysely";
+import { withAutoId } from "../../../platform/db/db";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
 export interface ReportTables {
@@ -193,9 +194,7 @@ export const reportMigrations: Record<string, Migration> = {
         .addColumn("drawn_at", "bigint", (c) => c.notNull())
         .execute();
       await db.schema.createIndex("draws_case").on("draws").columns(["case_id", "drawn_at"]).execute();
-      await db.schema
-        .createTable("audit")
-        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      await withAutoId(db, db.schema.createTable("audit"), "id")
         .addColumn("actor_id", "bigint", (c) => c.notNull())
         .addColumn("action", "varchar(64)", (c) => c.notNull())
         .addColumn("subject", "varchar(128)", (c) => c.notNull())

@@ -59,8 +59,8 @@ export function rewardService(platform: Platform): ServiceSchema {
         const operator = requireRole(ctx, "operator");
         const now = clock.now();
         return host.tx(async (trx, emit) => {
-          const result = await trx.insertInto("items").values({ ...ctx.params, created_at: now }).executeTakeFirstOrThrow();
-          const item = { id: Number(result.insertId), ...ctx.params };
+          const id = await host.store.insertId(trx.insertInto("items").values({ ...ctx.params, created_at: now }));
+          const item = { id, ...ctx.params };
           emit(ReportEvents.audit, { actorId: operator.id, action: "mall-item.create", subject: `item:${item.id}`, detail: item, at: now });
           return item;
         });

@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Migration } from "kysely";
-import type { ServiceDb } from "../../../platform/db/db";
+import { type ServiceDb, withAutoId } from "../../../platform/db/db";
 
 export interface RewardTables {
   accounts: { user_id: number; balance: number; updated_at: number };
@@ -36,9 +36,7 @@ export const rewardMigrations: Record<string, Migration> = {
         .addColumn("balance", "bigint", (c) => c.notNull())
         .addColumn("updated_at", "bigint", (c) => c.notNull())
         .execute();
-      await db.schema
-        .createTable("ledger")
-        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      await withAutoId(db, db.schema.createTable("ledger"), "id")
         .addColumn("user_id", "bigint", (c) => c.notNull())
         .addColumn("amount", "bigint", (c) => c.notNull())
         .addColumn("kind", "varchar(16)", (c) => c.notNull())
@@ -47,9 +45,7 @@ export const rewardMigrations: Record<string, Migration> = {
         .addColumn("at", "bigint", (c) => c.notNull())
         .execute();
       await db.schema.createIndex("ledger_user").on("ledger").columns(["user_id", "id"]).execute();
-      await db.schema
-        .createTable("items")
-        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      await withAutoId(db, db.schema.createTable("items"), "id")
         .addColumn("name", "varchar(100)", (c) => c.notNull())
         .addColumn("price", "bigint", (c) => c.notNull())
         .addColumn("stock", "bigint", (c) => c.notNull())
