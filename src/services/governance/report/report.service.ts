@@ -380,12 +380,10 @@ export function reportService(platform: Platform): ServiceSchema {
       // Back off on cases that keep finding no reviewers: 1 s, 2 s, 4 s … up to a minute.
       const wait = Math.min(60_000, 1000 * 2 ** Math.max(0, c.attempts - 1));
       if (c.attempts > 0 && c.reservation_at !== null && now - c.reservation_at < wait) continue;
-      const seated = await seat(c.id).catch(
-        (err) => {
-          host.logger.warn({ err, caseId: c.id }, "seating failed; will retry");
-          return false;
-        },
-      );
+      const seated = await seat(c.id).catch((err) => {
+        host.logger.warn({ err, caseId: c.id }, "seating failed; will retry");
+        return false;
+      });
       if (seated) done.seated++;
     }
     return done;
