@@ -6,10 +6,10 @@ import {
   canTransition,
   isCoherent,
   isOpen,
-  mayInspect,
   openKey,
   policyProblem,
   verdictOf,
+  visibility,
   voteRefusal,
 } from "./report.domain";
 
@@ -30,12 +30,15 @@ describe("case lifecycle", () => {
 });
 
 describe("independence", () => {
-  it("shows panel and tally to operators always, to everyone else only once decided", () => {
+  it("shows nothing of an open case but to operators, the outcome once decided, identities only to operators", () => {
     for (const status of ["OPEN", "VOTING"] as const) {
-      expect(mayInspect(status, false)).toBe(false);
-      expect(mayInspect(status, true)).toBe(true);
+      expect(visibility(status, false)).toBe("NONE");
+      expect(visibility(status, true)).toBe("FULL");
     }
-    for (const status of ["UPHELD", "REJECTED", "EXPIRED"] as const) expect(mayInspect(status, false)).toBe(true);
+    for (const status of ["UPHELD", "REJECTED", "EXPIRED"] as const) {
+      expect(visibility(status, false)).toBe("OUTCOME");
+      expect(visibility(status, true)).toBe("FULL");
+    }
   });
 });
 

@@ -43,11 +43,17 @@ export function isOpen(status: CaseStatus): boolean {
 }
 
 /**
- * Whether a viewer may see a case's panel, tally and draws: operators always, everyone else only once
- * it is decided, so no panelist learns how others voted while their own vote is open.
+ * What a viewer may see of a case beyond its status and verdict:
+ * - NONE while it is open, for everyone but operators: no panelist learns how others vote;
+ * - OUTCOME once decided: the tally and each seat's state and decision, but not who sat where, so the
+ *   reported author cannot single out reviewers;
+ * - FULL for operators, always: reviewer ids and the draws (seed and eligible list) to audit them.
  */
-export function mayInspect(status: CaseStatus, viewerIsOperator: boolean): boolean {
-  return viewerIsOperator || !isOpen(status);
+export type Visibility = "NONE" | "OUTCOME" | "FULL";
+
+export function visibility(status: CaseStatus, viewerIsOperator: boolean): Visibility {
+  if (viewerIsOperator) return "FULL";
+  return isOpen(status) ? "NONE" : "OUTCOME";
 }
 
 /** Why a policy cannot work, or null. A majority threshold keeps both sides from winning at once. */

@@ -25,12 +25,12 @@ import {
   appealRefusal,
   type DecidedBy,
   isOpen,
-  mayInspect,
   openKey,
   policyProblem,
   type TargetType,
   type Verdict,
   verdictOf,
+  visibility,
   voteRefusal,
 } from "./report.domain";
 import {
@@ -439,7 +439,7 @@ export function reportService(platform: Platform): ServiceSchema {
   type DrawRow = { seed: string; candidates: string; reviewers: string };
 
   function caseView(c: CaseRow, panel: PanelRow[], reports: number, viewer: { id: number; operator: boolean }, draws: DrawRow[] = []) {
-    const full = mayInspect(c.status, viewer.operator);
+    const seen = visibility(c.status, viewer.operator);
     const mine = panel.find((p) => Number(p.reviewer_id) === viewer.id);
     return {
       id: c.id,
@@ -458,19 +458,21 @@ export function reportService(platform: Platform): ServiceSchema {
       decidedBy: c.decided_by,
       decisionReason: c.decision_reason,
       rules: { panelSize: c.panel_size, votesToDecide: c.votes_to_decide, maxAlternates: c.max_alternates },
-      ...(full
-        ? {
+      ...(seen === "NONE"
+        ? {}
+        : {
             tally: { violation: c.violation_votes, noViolation: c.no_violation_votes },
             panel: panel.map((p) => ({
-              reviewerId: Number(p.reviewer_id),
+              ...(seen === "FULL" ? { reviewerId: Number(p.reviewer_id) } : {}),
               state: p.state,
               invitedAt: iso(p.invited_at),
               deadlineAt: iso(p.deadline_at),
               decision: p.decision,
               votedAt: p.voted_at === null ? null : iso(p.voted_at),
             })),
-            draws: draws.map((d) => ({ seed: d.seed, reviewers: JSON.parse(d.reviewers), candidates: JSON.parse(d.candidates) })),
-          }
+          }),
+      ...(seen === "FULL"
+        ? { draws: draws.map((d) => ({ seed: d.seed, reviewers: JSON.parse(d.reviewers), candidates: JSON.parse(d.candidates) })) }
         : {}),
       ...(mine ? { mySeat: { state: mine.state, deadlineAt: iso(mine.deadline_at), decision: mine.decision } } : {}),
     };
@@ -479,7 +481,7 @@ export function reportService(platform: Platform): ServiceSchema {
   async function loadView(id: string, viewer: { id: number; operator: boolean }) {
     const c = await findCase(host.db, id);
     if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
-    const full = mayInspect(c.status, viewer.operator);
+    const full = visibility(c.status, viewer.operator) === "FULL";
     const [panel, reports, draws] = await Promise.all([
       panelOf(host.db, id),
       host.db.selectFrom("reports").select((eb) => eb.fn.countAll().as("n")).where("case_id", "=", id).executeTakeFirstOrThrow(),

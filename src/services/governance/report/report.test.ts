@@ -141,7 +141,12 @@ describe("voting", () => {
 
     const view = await sys.api.get(`/api/governance/cases/${caseId}`, reporter.token);
     expect(view.body).toMatchObject({ status: "UPHELD", verdict: "UPHELD", decidedBy: "PANEL", tally: { violation: 2, noViolation: 0 } });
-    expect(view.body.panel.find((p: { reviewerId: number }) => p.reviewerId === c.id).decision).toBeNull();
+    // After the decision others see the outcome seat by seat, never who sat where.
+    expect(view.body.panel.map((p: { decision: string | null }) => p.decision).sort()).toEqual(["VIOLATION", "VIOLATION", null].sort());
+    for (const seat of view.body.panel) expect(seat.reviewerId).toBeUndefined();
+    expect(view.body.draws).toBeUndefined();
+    const audited = await sys.api.get(`/api/governance/cases/${caseId}`, sys.admin.token);
+    expect(audited.body.panel.find((p: { reviewerId: number }) => p.reviewerId === c.id).decision).toBeNull();
     const metrics = (await sys.api.get("/metrics")).body as string;
     expect(metrics).toMatch(/bazaar_governance_cases_decided_total\{verdict="UPHELD",decided_by="PANEL"\} [1-9]/);
     expect(metrics).toMatch(/bazaar_governance_votes_total\{decision="VIOLATION"\} [1-9]/);
