@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { RouteDef } from "../../../platform/gateway/routes";
+import { pageInput } from "../../../platform/runtime/action";
 import type { Candidate, ReviewerStatus } from "./reviewer.domain";
 
 const days = z.number().int().min(0).max(3650);
@@ -33,6 +34,14 @@ export const ReviewerContract = {
   confirm: z.object({ reservationId }),
   cancel: z.object({ reservationId }),
   stats: z.object({}),
+  list: z.object({ status: z.enum(["ACTIVE", "SUSPENDED", "OPTED_OUT"]).optional(), ...pageInput }),
+  /** Operator action: suspend for `days` (default: the rules' suspension period) or reinstate. */
+  setStatus: z.object({
+    id: z.coerce.number().int().positive(),
+    status: z.enum(["ACTIVE", "SUSPENDED"]),
+    days: z.number().int().min(1).max(3650).optional(),
+    reason: z.string().trim().min(1).max(500),
+  }),
 };
 
 export interface ChooseResult {
@@ -62,4 +71,6 @@ export const reviewerRoutes: RouteDef[] = [
   { method: "POST", path: "/api/governance/reviewers/me/enrol", action: "reviewer.enrol", auth: "user" },
   { method: "POST", path: "/api/governance/reviewers/me/opt-out", action: "reviewer.optOut", auth: "user" },
   { method: "GET", path: "/api/governance/reviewers/me", action: "reviewer.me", auth: "user" },
+  { method: "GET", path: "/api/governance/reviewers", action: "reviewer.list", auth: ["operator"] },
+  { method: "POST", path: "/api/governance/reviewers/:id/status", action: "reviewer.setStatus", auth: ["operator"] },
 ];

@@ -35,6 +35,7 @@ import {
   type ReviewerTables,
   DRAW_KEY_SPACE,
   poolWindow,
+  reviewerPage,
   toReviewer,
 } from "./reviewer.store";
 
@@ -222,6 +223,36 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const found = await findReviewer(host.db, requireUser(ctx).id);
         if (!found) throw notFound("NOT_ENROLLED", "you are not enrolled as a reviewer");
         return view(found.reviewer);
+      }),
+
+      list: action(C.list, async (ctx) => {
+        requireRole(ctx, "operator");
+        const { status, limit, cursor } = ctx.params;
+        const rows = await reviewerPage(host.db, status, cursor ? Number(cursor) : undefined, limit + 1);
+        const page = rows.slice(0, limit);
+        return {
+          items: page.map((row) => view(toReviewer(row, row))),
+          nextCursor: rows.length > limit ? String(page[page.length - 1].user_id) : null,
+        };
+      }),
+
+      setStatus: action(C.setStatus, async (ctx) => {
+        const operator = requireRole(ctx, "operator");
+        const { id, status, days, reason } = ctx.params;
+        return host.tx(async (trx, emit) => {
+          const found = await findReviewer(trx, id);
+          if (!found) throw notFound("NOT_ENROLLED", `user ${id} is not enrolled as a reviewer`);
+          if (found.reviewer.status === "OPTED_OUT") throw conflict("REVIEWER_OPTED_OUT", "the reviewer opted out; only they can enrol again");
+          const now = clock.now();
+          const rules = await loadRules(trx);
+          const after: Reviewer =
+            status === "SUSPENDED"
+              ? { ...found.reviewer, status, suspendedUntil: now + (days ?? rules.suspensionDays) * 86_400_000 }
+              : { ...found.reviewer, status, suspendedUntil: null, consecutiveNoShows: 0 };
+          await save(trx, found.reviewer, after);
+          audit(emit, { actorId: operator.id, action: `reviewer.${status === "SUSPENDED" ? "suspend" : "reinstate"}`, subject: `reviewer:${id}`, detail: { days, reason }, at: now });
+          return view(after);
+        });
       }),
 
       stats: action(C.stats, async () => {

@@ -154,6 +154,14 @@ export function poolWindow(db: ReviewerDb, from: number, to: number, limit: numb
     .execute();
 }
 
+/** Reviewers newest first, optionally of one status, after the cursor (a user id). */
+export function reviewerPage(db: ReviewerDb, status: ReviewerStatus | undefined, cursor: number | undefined, limit: number) {
+  let q = withProfiles(db);
+  if (status) q = q.where("reviewers.status", "=", status);
+  if (cursor !== undefined) q = q.where("reviewers.user_id", "<", cursor);
+  return q.orderBy("reviewers.user_id", "desc").limit(limit).execute();
+}
+
 export async function findReviewer(db: ReviewerDb, userId: number) {
   const row = await withProfiles(db).where("reviewers.user_id", "=", userId).executeTakeFirst();
   if (!row) return undefined;

@@ -40,6 +40,36 @@ describe("enrolment", () => {
   });
 });
 
+describe("operators", () => {
+  it("list reviewers by status, suspend and reinstate them with a reason, audited", async () => {
+    const target = pool[0];
+    const denied = await sys.api.post(`/api/governance/reviewers/${target.id}/status`, { status: "SUSPENDED", reason: "x" }, pool[1].token);
+    expect(denied.status).toBe(403);
+    const noReason = await sys.api.post(`/api/governance/reviewers/${target.id}/status`, { status: "SUSPENDED" }, sys.admin.token);
+    expect(noReason.body.error.field).toBe("reason");
+    const suspended = await sys.api.post(`/api/governance/reviewers/${target.id}/status`, { status: "SUSPENDED", days: 2, reason: "vote buying" }, sys.admin.token);
+    expect(suspended.body).toMatchObject({ userId: target.id, status: "SUSPENDED" });
+    expect(Date.parse(suspended.body.suspendedUntil) - sys.clock.now()).toBe(2 * 86_400_000);
+    const list = await sys.api.get("/api/governance/reviewers?status=SUSPENDED", sys.admin.token);
+    expect(list.body.items.map((r: { userId: number }) => r.userId)).toContain(target.id);
+    await expect(sys.call("reviewer.tryChoose", { reservationId: "op-1", caseId: "op", count: 1, exclude: ids().filter((id) => id !== target.id) })).rejects.toMatchObject({
+      type: "NOT_ENOUGH_REVIEWERS",
+    });
+    const back = await sys.api.post(`/api/governance/reviewers/${target.id}/status`, { status: "ACTIVE", reason: "cleared" }, sys.admin.token);
+    expect(back.body.status).toBe("ACTIVE");
+    const audit = await eventually(async () => {
+      const res = await sys.api.get("/api/governance/audit?limit=100", sys.admin.token);
+      return res.body.items.some((a: { action: string }) => a.action === "reviewer.reinstate") ? res.body.items : null;
+    });
+    expect(audit.find((a: { action: string }) => a.action === "reviewer.suspend")).toMatchObject({ subject: `reviewer:${target.id}`, detail: { days: 2, reason: "vote buying" } });
+    expect((await sys.api.post("/api/governance/reviewers/999999/status", { status: "ACTIVE", reason: "x" }, sys.admin.token)).status).toBe(404);
+    const page = await sys.api.get("/api/governance/reviewers?limit=2", sys.admin.token);
+    expect(page.body.items).toHaveLength(2);
+    const next = await sys.api.get(`/api/governance/reviewers?limit=2&cursor=${page.body.nextCursor}`, sys.admin.token);
+    expect(next.body.items[0].userId).toBeLessThan(page.body.items[1].userId);
+  });
+});
+
 describe("reservations: the TCC branch barrier", () => {
   it("draws, holds seats, and treats a repeated try, confirm or cancel as one", async () => {
     const first = await sys.call("reviewer.tryChoose", { reservationId: "r1", caseId: "c1", count: 3, exclude: [] });
