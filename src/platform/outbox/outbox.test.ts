@@ -81,6 +81,16 @@ describe("outbox and inbox", () => {
     expect(applied).toBe(2);
   });
 
+  it("forgets inbox rows only once their messages are past the log's retention", async () => {
+    const { reader, platform } = await setup();
+    await reader.start();
+    const message: StreamMessage = { id: "aged", subject: "s", data: {}, headers: {}, seq: 1 };
+    await handleOnce(reader.store, "c", message, platform.clock.now(), async () => undefined);
+    expect(await reader.pruneInbox()).toBe(0);
+    (platform.clock as ManualClock).advance(8 * 86_400_000 + 1);
+    expect(await reader.pruneInbox()).toBe(1);
+  });
+
   it("redelivers, rather than drops, a message whose own write conflicts", async () => {
     const { reader, platform } = await setup();
     await reader.start();

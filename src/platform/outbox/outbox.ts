@@ -172,3 +172,9 @@ async function inboxHas(sdb: ServiceDb<any>, consumer: string, eventId: string):
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/** Forgets inbox rows older than `before`: their messages have left the log and cannot be redelivered. */
+export async function pruneInbox(sdb: ServiceDb<any>, before: number): Promise<number> {
+  const result = await (sdb.db as Kysely<OutboxTables>).deleteFrom("inbox").where("handled_at", "<", before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

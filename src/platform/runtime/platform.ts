@@ -46,7 +46,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
   const kv: Kv = config.redisUrl ? new RedisKv(config.redisUrl, prefix) : new MemoryKv(clock, prefix);
   const stream: Stream = config.natsUrl
     ? await JetStreamStream.connect(config.natsUrl, config.namespace, logger)
-    : new SqliteStream(config.dataDir, config.namespace, logger);
+    : new SqliteStream(config.dataDir, config.namespace, logger, clock);
   const metrics = new Metrics(options.processMetrics ?? true);
   const platform: Platform = {
     config,

@@ -1,8 +1,8 @@
 import type { Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
 import { openServiceDb, type ServiceDb } from "../db/db";
-import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, writeOutbox } from "../outbox/outbox";
-import type { StreamMessage, Subscription } from "../stream/stream";
+import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
+import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
 import { newId } from "./ids";
 import type { Platform } from "./platform";
 
@@ -20,6 +20,7 @@ export class ServiceHost<T> {
   private readonly handlers: { subject: string; handler: StreamHandler<T> }[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
+  private housekeeping?: NodeJS.Timeout;
   readonly logger: Logger;
 
   constructor(
@@ -65,6 +66,10 @@ export class ServiceHost<T> {
     this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...this.migrations });
     this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger);
     this.relay.start();
+    this.housekeeping = setInterval(() => {
+      this.pruneInbox().catch((err) => this.logger.warn({ err }, "inbox pruning failed"));
+    }, 3_600_000);
+    this.housekeeping.unref();
     for (const { subject, handler } of this.handlers) {
       this.subscriptions.push(
         await this.platform.stream.consume({
@@ -100,7 +105,13 @@ export class ServiceHost<T> {
     return (subject, data, id) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()) });
   }
 
+  /** Drops inbox rows a day past the log's retention (the day covers clock skew between nodes). */
+  pruneInbox(): Promise<number> {
+    return pruneInbox(this.store, this.platform.clock.now() - RETENTION_MS - 86_400_000);
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.housekeeping);
     for (const s of this.subscriptions.splice(0)) await s.stop();
     await this.relay?.stop();
     await this.sdb?.close();

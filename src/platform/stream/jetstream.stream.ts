@@ -11,7 +11,7 @@ import {
   nanos,
 } from "nats";
 import type { Logger } from "pino";
-import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, retryDelay, type Stream, type Subscription } from "./stream";
+import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type Subscription } from "./stream";
 
 const codec = JSONCodec();
 
@@ -47,9 +47,11 @@ export class JetStreamStream implements Stream {
       name: this.streamName,
       subjects: [`${this.namespace}.>`],
       duplicate_window: nanos(10 * 60_000),
+      max_age: nanos(RETENTION_MS),
     };
     try {
-      await this.jsm.streams.info(this.streamName);
+      const info = await this.jsm.streams.info(this.streamName);
+      if (info.config.max_age !== config.max_age) await this.jsm.streams.update(this.streamName, { ...info.config, max_age: config.max_age });
     } catch {
       try {
         await this.jsm.streams.add(config);

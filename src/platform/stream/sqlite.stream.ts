@@ -3,7 +3,17 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import type { Logger } from "pino";
-import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
+import type { Clock } from "../clock/clock";
+import {
+  type ConsumeOptions,
+  type OutgoingMessage,
+  type PublishOptions,
+  RETENTION_MS,
+  retryDelay,
+  type Stream,
+  type StreamMessage,
+  type Subscription,
+} from "./stream";
 
 interface Row {
   seq: number;
@@ -26,7 +36,15 @@ export class SqliteStream implements Stream {
   private readonly advance: SqliteDatabase.Statement;
   private readonly subscriptions = new Set<Subscription>();
 
-  constructor(dataDir: string, namespace: string, private readonly logger: Logger) {
+  private readonly expire: SqliteDatabase.Statement;
+  private readonly pruneTimer: NodeJS.Timeout;
+
+  constructor(
+    dataDir: string,
+    namespace: string,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {
     mkdirSync(dataDir, { recursive: true });
     this.file = new SqliteDatabase(path.join(dataDir, `bazaar_${namespace}_stream.sqlite`));
     this.file.pragma("journal_mode = WAL");
@@ -45,6 +63,10 @@ export class SqliteStream implements Stream {
     );
     this.page = this.file.prepare("SELECT * FROM messages WHERE subject = ? AND seq > ? ORDER BY seq LIMIT 256");
     this.position = this.file.prepare("SELECT seq FROM cursors WHERE durable = ? AND subject = ?");
+    this.expire = this.file.prepare("DELETE FROM messages WHERE at < ?");
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), 3_600_000);
+    this.pruneTimer.unref();
     this.advance = this.file.prepare(
       "INSERT INTO cursors (durable, subject, seq) VALUES (?, ?, ?) ON CONFLICT (durable, subject) DO UPDATE SET seq = excluded.seq",
     );
@@ -61,7 +83,7 @@ export class SqliteStream implements Stream {
 
   private readonly appendAll = (messages: OutgoingMessage[]) =>
     this.file.transaction(() => {
-      const at = Date.now();
+      const at = this.clock.now();
       for (const m of messages) this.insert.run(m.subject, m.id, JSON.stringify(m.data), JSON.stringify(m.headers ?? {}), at);
     })();
 
@@ -132,7 +154,13 @@ export class SqliteStream implements Stream {
     return subscription;
   }
 
+  /** Drops messages past the retention period; answers how many went. */
+  prune(): number {
+    return this.expire.run(this.clock.now() - RETENTION_MS).changes;
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.pruneTimer);
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     this.file.close();
   }

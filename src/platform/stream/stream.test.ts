@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { engines } from "../../../test/support/harness";
 import { JetStreamStream } from "./jetstream.stream";
 import { SqliteStream } from "./sqlite.stream";
-import { retryDelay, type Stream, type StreamMessage } from "./stream";
+import { ManualClock, systemClock } from "../clock/clock";
+import { RETENTION_MS, retryDelay, type Stream, type StreamMessage } from "./stream";
 
 const logger = pino({ level: "silent" });
 const dirs: string[] = [];
@@ -76,7 +77,21 @@ function contract(name: string, open: (ns: string) => Promise<Stream>) {
 
 const root = mkdtempSync(path.join(tmpdir(), "bazaar-stream-"));
 dirs.push(root);
-contract("sqlite", async (ns) => new SqliteStream(path.join(root, ns), ns, logger));
+contract("sqlite", async (ns) => new SqliteStream(path.join(root, ns), ns, logger, systemClock));
+
+describe("sqlite log retention", () => {
+  it("drops messages older than the retention period", async () => {
+    const clock = new ManualClock();
+    const stream = new SqliteStream(path.join(root, "retention"), "retention", logger, clock);
+    await stream.publish("a.b", { n: 1 }, { id: "old" });
+    clock.advance(RETENTION_MS + 1);
+    await stream.publish("a.b", { n: 2 }, { id: "new" });
+    expect(stream.prune()).toBe(1);
+    const got = await collect(stream, "late-reader", "a.b", 1);
+    expect(got.map((m) => m.id)).toEqual(["new"]);
+    await stream.close();
+  });
+});
 
 if (engines.nats) {
   const namespaces: string[] = [];

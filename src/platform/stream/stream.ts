@@ -42,6 +42,12 @@ export interface Stream {
   close(): Promise<void>;
 }
 
+/**
+ * How long the log keeps a message. Consumers are expected to keep up within it; the outbox relays in
+ * seconds. Inbox rows older than this can go too: their message can no longer come back.
+ */
+export const RETENTION_MS = 7 * 86_400_000;
+
 /** Redelivery backoff after a failed handler: 100 ms doubling to 5 s. */
 export function retryDelay(attempt: number): number {
   return Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
