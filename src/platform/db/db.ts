@@ -208,6 +208,12 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "ER_DUP_ENTRY" || code === "23505";
 }
 
+/** A transaction the engine rolled back to break a deadlock or a serialisation conflict. */
+export function isDeadlock(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === "ER_LOCK_DEADLOCK" || code === "40P01" || code === "40001";
+}
+
 /**
  * Runs `work` again when it lost a race on a unique key (two first writers of one natural key); the
  * retry reads what the winner wrote.

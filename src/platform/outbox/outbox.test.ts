@@ -111,6 +111,34 @@ describe("outbox and inbox", () => {
   });
 });
 
+describe("transactions", () => {
+  it("run again when the engine picks them as a deadlock victim", async () => {
+    const { writer } = await setup();
+    await writer.start();
+    await writer.db.insertInto("notes").values([{ id: "a", body: "" }, { id: "b", body: "" }]).execute();
+    let arrived = 0;
+    // Each waits (briefly: SQLite runs one writer at a time) until both hold their first row, then
+    // reaches for the other's row: on MySQL and PostgreSQL one of them is rolled back and retried.
+    const bothHoldOne = () =>
+      new Promise<void>((resolve) => {
+        arrived++;
+        const started = Date.now();
+        const poll = () => (arrived >= 2 || Date.now() - started > 300 ? resolve() : setTimeout(poll, 5));
+        poll();
+      });
+    const crossing = (first: string, second: string, mark: string) =>
+      writer.tx(async (trx) => {
+        await trx.updateTable("notes").set({ body: mark }).where("id", "=", first).execute();
+        await bothHoldOne();
+        await trx.updateTable("notes").set({ body: mark }).where("id", "=", second).execute();
+        return mark;
+      });
+    expect(await Promise.all([crossing("a", "b", "x"), crossing("b", "a", "y")])).toEqual(["x", "y"]);
+    const rows = await writer.db.selectFrom("notes").select("body").execute();
+    expect(new Set(rows.map((r) => r.body)).size).toBe(1);
+  });
+});
+
 describe("service logs", () => {
   it("carry the trace id of the request the work belongs to", async () => {
     const { writer } = await setup();

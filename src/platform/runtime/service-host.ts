@@ -1,6 +1,6 @@
 import type { Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
-import { openServiceDb, type ServiceDb } from "../db/db";
+import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
 import { newId } from "./ids";
@@ -91,14 +91,22 @@ export class ServiceHost<T> {
 
   /** Runs `work` in a transaction; events it emits are written in the same transaction and relayed after commit. */
   async tx<R>(work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
-    const events: OutgoingEvent[] = [];
-    const result = await this.db.transaction().execute(async (trx) => {
-      const value = await work(trx, this.collector(events));
-      await writeOutbox(trx, events, this.platform.clock.now());
-      return value;
-    });
-    this.committed(events);
-    return result;
+    for (let attempt = 0; ; attempt++) {
+      const events: OutgoingEvent[] = [];
+      try {
+        const result = await this.db.transaction().execute(async (trx) => {
+          const value = await work(trx, this.collector(events));
+          await writeOutbox(trx, events, this.platform.clock.now());
+          return value;
+        });
+        this.committed(events);
+        return result;
+      } catch (err) {
+        // The engine chose this transaction as a deadlock victim and rolled it back whole: run it again.
+        if (!isDeadlock(err) || attempt >= 4) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * (attempt + 1)));
+      }
+    }
   }
 
   private collector(events: OutgoingEvent[]): Emit {
