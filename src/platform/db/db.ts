@@ -90,14 +90,21 @@ export async function openServiceDb<T>(
   } else {
     mkdirSync(options.dataDir, { recursive: true });
     const file = new SqliteDatabase(path.join(options.dataDir, `${name}.sqlite`));
-    // WAL + NORMAL survives a killed process (only power loss can drop the last commits).
-    file.pragma("journal_mode = WAL");
-    file.pragma("synchronous = NORMAL");
-    file.pragma("busy_timeout = 5000");
+    try {
+      configureSqlite(file);
+    } catch (err) {
+      file.close();
+      throw heldElsewhere(err, name);
+    }
     db = new Kysely<T>({ dialect: new SqliteDialect({ database: withStatementCache(file) }), plugins: [yieldToEventLoop] });
     dialect = "sqlite";
   }
-  await migrate(db, migrations);
+  try {
+    await migrate(db, migrations);
+  } catch (err) {
+    await db.destroy();
+    throw heldElsewhere(err, name);
+  }
   return {
     db,
     dialect,
@@ -110,6 +117,23 @@ export async function openServiceDb<T>(
     },
     close: () => db.destroy(),
   };
+}
+
+function configureSqlite(file: SqliteDatabase.Database): void {
+  // One process owns a service's file: holding the lock for good spares every commit its lock
+  // round trips (about a fifth of the pipeline's CPU), and a second process running the same service
+  // on the same data dir fails at start instead of racing the first.
+  file.pragma("locking_mode = EXCLUSIVE");
+  // WAL + NORMAL survives a killed process (only power loss can drop the last commits).
+  file.pragma("journal_mode = WAL");
+  file.pragma("synchronous = NORMAL");
+  file.pragma("busy_timeout = 5000");
+}
+
+function heldElsewhere(err: unknown, name: string): unknown {
+  return (err as Error)?.message?.includes("database is locked")
+    ? new Error(`${name}: its SQLite file is held by another process; run each service in one process per data dir`)
+    : err;
 }
 
 let lastYield = performance.now();
