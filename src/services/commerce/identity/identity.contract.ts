@@ -35,7 +35,17 @@ export interface UserView {
 export const IdentityEvents = {
   registered: "identity.user.registered",
   active: "identity.user.active",
+  rolesChanged: "identity.user.roles-changed",
 } as const;
+
+/** An administrator set a user's roles (who may operate governance changes with it). */
+export interface RolesChanged {
+  userId: number;
+  roles: string[];
+  previous: string[];
+  by: number;
+  at: number;
+}
 
 export interface UserRegistered {
   userId: number;

@@ -4,7 +4,7 @@ import type { ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { TokenSigner } from "../../../platform/gateway/jwt";
 import { RateLimit } from "../../../platform/guard/rate-limit";
-import { action, type AuthUser, requireUser } from "../../../platform/runtime/action";
+import { action, type AuthUser, requireRole, requireUser } from "../../../platform/runtime/action";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
@@ -13,6 +13,7 @@ import {
   IdentityContract as C,
   IdentityEvents,
   identityRoutes,
+  type RolesChanged,
   type UserActive,
   type UserRegistered,
   type UserView,
@@ -105,11 +106,20 @@ export function identityService(platform: Platform): ServiceSchema {
       }),
 
       setRoles: action(C.setRoles, async (ctx) => {
-        const user = await host.tx(async (trx) => {
+        const admin = requireRole(ctx, "admin");
+        const user = await host.tx(async (trx, emit) => {
           const found = await findById(trx, ctx.params.id);
           if (!found) throw notFound("USER_NOT_FOUND", `no user ${ctx.params.id}`);
           const roles = encodeRoles(ctx.params.roles);
           await trx.updateTable("users").set({ roles }).where("id", "=", found.id).execute();
+          const changed: RolesChanged = {
+            userId: Number(found.id),
+            roles: decodeRoles(roles),
+            previous: decodeRoles(found.roles),
+            by: admin.id,
+            at: clock.now(),
+          };
+          emit(IdentityEvents.rolesChanged, changed);
           return { ...found, roles };
         });
         return view(user);

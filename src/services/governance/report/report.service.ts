@@ -8,6 +8,7 @@ import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { IdentityEvents, type RolesChanged } from "../../commerce/identity/identity.contract";
 import type { ChooseResult } from "../reviewer/reviewer.contract";
 import {
   type AuditRecorded,
@@ -776,6 +777,11 @@ export function reportService(platform: Platform): ServiceSchema {
           return;
         }
         scheduleTick();
+      });
+      // Who may operate governance is decided in identity; the change belongs in this audit log too.
+      host.consume(IdentityEvents.rolesChanged, async (trx, message) => {
+        const r = message.data as RolesChanged;
+        await writeAudit(trx, r.by, "user.roles", `user:${r.userId}`, { roles: r.roles, previous: r.previous }, r.at);
       });
       host.consume(ReportEvents.audit, async (trx, message) => {
         const a = message.data as AuditRecorded;

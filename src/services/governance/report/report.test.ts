@@ -233,6 +233,16 @@ describe("operators and appeals", () => {
     expect(appeal.body.error.code).toBe("OPERATOR_DECISION_FINAL");
   });
 
+  it("audits role changes made in identity", async () => {
+    const promoted = await sys.user();
+    await sys.api.put(`/api/admin/users/${promoted.id}/roles`, { roles: ["operator"] }, sys.admin.token);
+    const entry = await eventually(async () => {
+      const res = await sys.api.get("/api/governance/audit?limit=100", sys.admin.token);
+      return res.body.items.find((a: { action: string; subject: string }) => a.action === "user.roles" && a.subject === `user:${promoted.id}`);
+    });
+    expect(entry).toMatchObject({ actorId: sys.admin.id, detail: { roles: ["user", "operator"], previous: ["user"] } });
+  });
+
   it("lets the author appeal once; a disjoint panel of 2n+1 decides for good", async () => {
     const opened = await report(sys, reporter, "appeal-1", author.id);
     const caseId = opened.body.caseId;
