@@ -33,23 +33,40 @@ export async function ensureAdmin(broker: ServiceBroker, password: string | unde
   }
 }
 
-/** Loads vote policies, demo reviewers and mall items, but only into an empty store. */
+const DEMO_USERNAMES = Array.from({ length: DEMO_USERS }, (_, i) => `demo-user-${String(i + 1).padStart(3, "0")}`);
+
+/**
+ * Loads vote policies, mall items and demo reviewers into a store that holds nothing else. Every step
+ * is idempotent and users arrive in one transaction, so a start killed half-way through finishes the
+ * job on the next start, while a store with anything of its own is never touched.
+ */
 export async function loadDemoData(broker: ServiceBroker, logger: Logger): Promise<boolean> {
   await broker.waitForServices(["identity", "report", "reviewer", "reward"], 30_000);
-  const [users, policies] = await Promise.all([
+  const [users, policies, items, pool] = await Promise.all([
     broker.call<number, object>("identity.count", {}),
-    broker.call<unknown[], object>("report.listPolicies", {}, asSystem),
+    broker.call<{ reportType: string }[], object>("report.listPolicies", {}, asSystem),
+    broker.call<{ name: string }[], object>("reward.listItems", {}, asSystem),
+    broker.call<Record<string, number>, object>("reviewer.stats", {}),
   ]);
-  if (users > 1 || policies.length > 0) return false;
-  for (const policy of DEMO_POLICIES) await broker.call("report.putPolicy", policy, asSystem);
-  const usernames = Array.from({ length: DEMO_USERS }, (_, i) => `demo-user-${String(i + 1).padStart(3, "0")}`);
-  const created = await broker.call<{ id: number; username: string }[], object>("identity.importUsers", { usernames, password: DEMO_PASSWORD });
-  for (const user of created) {
+  const demoUsers = users === 1 + DEMO_USERS ? await broker.call<{ id: number; username: string }[], object>("identity.findByUsernames", { usernames: DEMO_USERNAMES }) : [];
+  const onlyDemo =
+    (users === 1 || demoUsers.length === DEMO_USERS) &&
+    policies.every((p) => DEMO_POLICIES.some((d) => d.reportType === p.reportType)) &&
+    items.every((i) => DEMO_ITEMS.some((d) => d.name === i.name));
+  const enrolled = Object.values(pool).reduce((sum, n) => sum + n, 0);
+  const complete = policies.length === DEMO_POLICIES.length && items.length === DEMO_ITEMS.length && enrolled >= DEMO_USERS;
+  if (!onlyDemo || complete) return false;
+
+  for (const policy of DEMO_POLICIES)
+    if (!policies.some((p) => p.reportType === policy.reportType)) await broker.call("report.putPolicy", policy, asSystem);
+  for (const item of DEMO_ITEMS) if (!items.some((i) => i.name === item.name)) await broker.call("reward.createItem", item, asSystem);
+  const reviewers =
+    users === 1 ? await broker.call<{ id: number; username: string }[], object>("identity.importUsers", { usernames: DEMO_USERNAMES, password: DEMO_PASSWORD }) : demoUsers;
+  for (const user of reviewers) {
     const meta: Meta = { user: { id: user.id, username: user.username, roles: ["user"] } };
     await broker.call("reviewer.enrol", {}, { meta });
     await broker.call("identity.recordActivity", { userId: user.id });
   }
-  for (const item of DEMO_ITEMS) await broker.call("reward.createItem", item, asSystem);
-  logger.info({ users: created.length, policies: DEMO_POLICIES.length, items: DEMO_ITEMS.length }, "demo data loaded");
+  logger.info({ users: reviewers.length, policies: DEMO_POLICIES.length, items: DEMO_ITEMS.length }, "demo data loaded");
   return true;
 }

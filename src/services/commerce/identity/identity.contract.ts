@@ -22,6 +22,7 @@ export const IdentityContract = {
   importUsers: z.object({ usernames: z.array(username).min(1).max(10_000), password, roles: z.array(role).default(["user"]) }),
   ensureAdmin: z.object({ password: z.string().min(8).max(128).optional() }),
   count: z.object({}),
+  findByUsernames: z.object({ usernames: z.array(z.string().max(64)).min(1).max(10_000) }),
 };
 
 export interface UserView {

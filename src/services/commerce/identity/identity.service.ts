@@ -105,6 +105,11 @@ export function identityService(platform: Platform): ServiceSchema {
         return Number(row.n);
       }),
 
+      findByUsernames: action(C.findByUsernames, async (ctx) => {
+        const rows = await host.db.selectFrom("users").select(["id", "username"]).where("username", "in", ctx.params.usernames).orderBy("id").execute();
+        return rows.map((r) => ({ id: Number(r.id), username: r.username }));
+      }),
+
       setRoles: action(C.setRoles, async (ctx) => {
         const admin = requireRole(ctx, "admin");
         const user = await host.tx(async (trx, emit) => {
