@@ -62,25 +62,15 @@ export async function openServiceDb<T>(
   let dialect: DialectName;
   const url = options.dbUrl ? new URL(options.dbUrl) : undefined;
   if (url && (url.protocol === "postgres:" || url.protocol === "postgresql:")) {
-    const connection = {
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      user: decodeURIComponent(url.username || "postgres"),
-      password: decodeURIComponent(url.password),
-    };
+    const connection = serverOf(url, 5432, "postgres");
     await createPostgresDatabaseIfMissing(connection, name);
     db = new Kysely<T>({ dialect: new PostgresDialect({ pool: new pg.Pool({ ...connection, database: name, max: 10 }) }) });
     dialect = "postgres";
   } else if (url) {
     if (url.protocol !== "mysql:" && url.protocol !== "mariadb:")
       throw new Error(`BAZAAR_DB_URL: unsupported scheme ${url.protocol} (use mysql:// or postgres://)`);
-    const connection = {
-      host: url.hostname,
-      port: Number(url.port || 3306),
-      user: decodeURIComponent(url.username || "root"),
-      password: decodeURIComponent(url.password),
-    };
-    await createDatabaseIfMissing(connection, name);
+    const connection = serverOf(url, 3306, "root");
+    await createMysqlDatabaseIfMissing(connection, name);
     db = new Kysely<T>({
       dialect: new MysqlDialect({
         pool: createPool({ ...connection, database: name, connectionLimit: 10, charset: "utf8mb4", supportBigNumbers: true }),
@@ -175,8 +165,24 @@ function withStatementCache(file: SqliteDatabase.Database) {
   };
 }
 
-async function createDatabaseIfMissing(
-  connection: { host: string; port: number; user: string; password: string },
+interface Server {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+function serverOf(url: URL, defaultPort: number, defaultUser: string): Server {
+  return {
+    host: url.hostname,
+    port: Number(url.port || defaultPort),
+    user: decodeURIComponent(url.username || defaultUser),
+    password: decodeURIComponent(url.password),
+  };
+}
+
+async function createMysqlDatabaseIfMissing(
+  connection: Server,
   name: string,
 ): Promise<void> {
   const conn = createConnection(connection).promise();
@@ -188,7 +194,7 @@ async function createDatabaseIfMissing(
 }
 
 async function createPostgresDatabaseIfMissing(
-  connection: { host: string; port: number; user: string; password: string },
+  connection: Server,
   name: string,
 ): Promise<void> {
   const client = new pg.Client({ ...connection, database: "postgres" });
