@@ -257,8 +257,3 @@ export async function retryOnUniqueViolation<R>(work: () => Promise<R>, attempts
     }
   }
 }
-
-/** Row counts come back as bigint from some drivers and DECIMAL strings from others. */
-export function toInt(value: unknown): number {
-  return value === null || value === undefined ? 0 : Number(value);
-}

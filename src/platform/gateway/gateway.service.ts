@@ -44,7 +44,6 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   let app: FastifyInstance;
   const knownRoutes = new Map<string, RouteDef>();
   let router: Router = FindMyWay();
-  let ready = false;
 
   return {
     name: "gateway",
@@ -55,7 +54,6 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       },
       "$broker.started"(this: { broker: ServiceBroker }) {
         router = buildRouter(this.broker, knownRoutes);
-        ready = true;
       },
     },
     async started() {
@@ -96,7 +94,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       );
       app.get("/health", async () => ({ status: "ok", node: platform.nodeId }));
       app.get("/ready", async (_req, reply) =>
-        ready && platform.readiness.ready ? { status: "ready", node: platform.nodeId } : reply.code(503).send({ status: "starting" }),
+        platform.readiness.ready ? { status: "ready", node: platform.nodeId } : reply.code(503).send({ status: "starting" }),
       );
       app.get("/metrics", async (_req, reply) => {
         reply.type("text/plain; version=0.0.4");
@@ -175,7 +173,6 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       }
     },
     async stopped() {
-      ready = false;
       platform.readiness.ready = false;
       await app?.close();
     },

@@ -12,6 +12,10 @@ describe("gateway", () => {
   it("answers health, readiness and Prometheus metrics with ours and the broker's", async () => {
     expect((await sys.api.get("/health")).body).toMatchObject({ status: "ok" });
     expect((await sys.api.get("/ready")).status).toBe(200);
+    // Not ready until the node says its bootstrap is done (the CLI sets it after the admin and demo data).
+    sys.node.platform.readiness.ready = false;
+    expect((await sys.api.get("/ready")).status).toBe(503);
+    sys.node.platform.readiness.ready = true;
     await sys.api.get("/api/governance/policies", sys.admin.token);
     const metrics = await sys.api.get("/metrics");
     expect(metrics.status).toBe(200);

@@ -24,6 +24,7 @@ import {
   addVote,
   appealPanel,
   appealRefusal,
+  canTransition,
   type DecidedBy,
   isOpen,
   openKey,
@@ -112,7 +113,6 @@ export function reportService(platform: Platform): ServiceSchema {
         target_type: input.target.type,
         target_id: input.target.id,
         target_author_id: input.target.authorId,
-        first_reporter_id: input.reporterId,
         round: 1,
         appeal_of: null,
         open_key: key,
@@ -230,13 +230,11 @@ export function reportService(platform: Platform): ServiceSchema {
           })),
         )
         .execute();
-      const alternates = c.status === "VOTING" ? chosen.reviewers.length : 0;
       await trx
         .updateTable("cases")
         .set({
           status: "VOTING",
           seats_owed: c.seats_owed - chosen.reviewers.length,
-          alternates_used: c.alternates_used + alternates,
           reservation_state: "APPLIED",
           reservation_at: at,
           updated_at: at,
@@ -290,6 +288,7 @@ export function reportService(platform: Platform): ServiceSchema {
   // ---------- verdicts ----------
 
   async function finalize(db: ReportDb, c: CaseRow, verdict: Verdict, decidedBy: DecidedBy, reason: string | null, emit: Emit) {
+    if (!canTransition(c.status, verdict)) throw conflict("CASE_DECIDED", `the case is already ${c.status}`);
     const now = clock.now();
     await db
       .updateTable("cases")
@@ -649,7 +648,6 @@ export function reportService(platform: Platform): ServiceSchema {
         await host.tx(async (trx, emit) => {
           const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
-          if (!isOpen(c.status)) throw conflict("CASE_DECIDED", `the case is already ${c.status}`);
           await finalize(trx, c, verdict, "OPERATOR", reason, emit);
           await writeAudit(trx, operator.id, "case.decide", `case:${id}`, { verdict, reason }, clock.now());
         });
@@ -683,7 +681,6 @@ export function reportService(platform: Platform): ServiceSchema {
             ...c,
             ...freshCase(now),
             id: newCaseId,
-            first_reporter_id: user.id,
             round: 2,
             appeal_of: c.id,
             open_key: null,

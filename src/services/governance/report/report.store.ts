@@ -21,7 +21,6 @@ export interface ReportTables {
     target_type: TargetType;
     target_id: string;
     target_author_id: number;
-    first_reporter_id: number;
     status: CaseStatus;
     round: number;
     appeal_of: string | null;
@@ -32,7 +31,6 @@ export interface ReportTables {
     votes_to_decide: number;
     vote_timeout_s: number;
     max_alternates: number;
-    alternates_used: number;
     /** Seats waiting for a reviewer: the whole panel at first, one more for each seat passed to an alternate. */
     seats_owed: number;
     coins_per_vote: number;
@@ -122,7 +120,6 @@ export const reportMigrations: Record<string, Migration> = {
         .addColumn("target_type", "varchar(16)", (c) => c.notNull())
         .addColumn("target_id", "varchar(64)", (c) => c.notNull())
         .addColumn("target_author_id", "bigint", (c) => c.notNull())
-        .addColumn("first_reporter_id", "bigint", (c) => c.notNull())
         .addColumn("status", "varchar(16)", (c) => c.notNull())
         .addColumn("round", "integer", (c) => c.notNull())
         .addColumn("appeal_of", "varchar(40)")
@@ -132,7 +129,6 @@ export const reportMigrations: Record<string, Migration> = {
         .addColumn("votes_to_decide", "integer", (c) => c.notNull())
         .addColumn("vote_timeout_s", "integer", (c) => c.notNull())
         .addColumn("max_alternates", "integer", (c) => c.notNull())
-        .addColumn("alternates_used", "integer", (c) => c.notNull())
         .addColumn("seats_owed", "integer", (c) => c.notNull())
         .addColumn("coins_per_vote", "integer", (c) => c.notNull())
         .addColumn("coins_per_coherent_vote", "integer", (c) => c.notNull())
@@ -224,7 +220,6 @@ export function freshCase(now: number) {
   return {
     status: "OPEN" as const,
     appealed_by: null,
-    alternates_used: 0,
     opened_at: now,
     decided_at: null,
     verdict: null,
