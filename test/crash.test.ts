@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { ApiClient } from "../src/platform/gateway/client";
 import { grantsFor } from "../src/services/governance/reward/reward.domain";
 import { freePort } from "./support/net";
@@ -57,6 +57,10 @@ type Account = { username: string; token: string; id: number };
 
 describe("crash safety", () => {
   it("loses and doubles nothing across a SIGKILL mid-storm", async () => {
+    onTestFailed(() => {
+      // The child's warnings and errors are the only trace of what went wrong inside it.
+      process.stderr.write(readFileSync(path.join(config.dataDir, "child.log"), "utf8").slice(-30_000));
+    });
     const port = await freePort();
     let api = await startChild(port);
     let admin = await api.login("admin", ADMIN);
@@ -163,6 +167,7 @@ describe("crash safety", () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     const expected = new Map<number, number>();
+    const expectedRefs = new Map<number, Map<string, number>>();
     for (const r of reports) {
       const view = (await api.get(`/api/governance/cases/${r.answer!.caseId}`, admin.token)).body;
       expect(["UPHELD", "REJECTED"]).toContain(view.status);
@@ -173,7 +178,11 @@ describe("crash safety", () => {
         coinsPerCoherentVote: 3,
         panel: view.panel.map((p: { reviewerId: number; decision: "VIOLATION" | null }) => ({ reviewerId: p.reviewerId, decision: p.decision })),
       });
-      for (const g of grants) expected.set(g.userId, (expected.get(g.userId) ?? 0) + g.amount);
+      for (const g of grants) {
+        expected.set(g.userId, (expected.get(g.userId) ?? 0) + g.amount);
+        if (!expectedRefs.has(g.userId)) expectedRefs.set(g.userId, new Map());
+        expectedRefs.get(g.userId)!.set(`grant:${view.id}:${g.userId}`, g.amount);
+      }
     }
 
     // Redemptions retried with their keys: answered ones keep their ids; none is applied twice.
@@ -193,13 +202,18 @@ describe("crash safety", () => {
     for (const reviewer of reviewers) {
       const ledger = await (async () => {
         // Deliveries the killed process held unacknowledged come back after JetStream's ack wait.
+        let items: { amount: number; kind: string; ref: string }[] = [];
         for (let i = 0; i < 1200; i++) {
-          const items = await wholeLedger(reviewer);
+          items = await wholeLedger(reviewer);
           const granted = items.filter((l) => l.kind === "GRANT").reduce((s, l) => s + l.amount, 0);
           if (granted === (expected.get(reviewer.id) ?? 0)) return items;
           await new Promise((r) => setTimeout(r, 50));
         }
-        throw new Error(`grants for ${reviewer.username} never matched ${expected.get(reviewer.id)}`);
+        // Name the cases whose grants differ, to tell a lost event from a wrong expectation.
+        const want = expectedRefs.get(reviewer.id) ?? new Map<string, number>();
+        const got = new Map(items.filter((l) => l.kind === "GRANT").map((l) => [l.ref, l.amount]));
+        const differing = [...new Set([...want.keys(), ...got.keys()])].filter((ref) => want.get(ref) !== got.get(ref));
+        throw new Error(`grants for ${reviewer.username} never matched: ${differing.map((ref) => `${ref} want ${want.get(ref)} got ${got.get(ref)}`).join(", ")}`);
       })();
       expect(new Set(ledger.map((l) => l.ref)).size).toBe(ledger.length);
       const balance = (await api.get("/api/rewards/me", reviewer.token)).body.balance;

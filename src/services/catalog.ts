@@ -1,4 +1,5 @@
 import type { ServiceFactory } from "../platform/runtime/broker";
+import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
@@ -10,6 +11,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,
+  /** The platform's transaction coordinator: sagas, TCC, reliable messages. */
+  tx: txService,
 };
 
 export const ALL_SERVICES = ["gateway", ...Object.keys(catalogue)];

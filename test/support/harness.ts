@@ -8,6 +8,7 @@ import { connect } from "nats";
 import pg from "pg";
 import { ManualClock } from "../../src/platform/clock/clock";
 import { ApiClient } from "../../src/platform/gateway/client";
+import type { ServiceFactory } from "../../src/platform/runtime/broker";
 import { type BazaarConfig, loadConfig } from "../../src/platform/runtime/config";
 import { type RunningNode, startNode } from "../../src/platform/runtime/system";
 import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../../src/services/catalog";
@@ -79,12 +80,15 @@ export interface TestSystem {
 }
 
 /** The whole system in this process, on the engines this run uses, with a hand-moved clock. */
-export async function startTestSystem(options: { services?: string[]; config?: Partial<BazaarConfig> } = {}): Promise<TestSystem> {
+export async function startTestSystem(
+  options: { services?: string[]; config?: Partial<BazaarConfig>; extra?: Record<string, ServiceFactory>; clock?: ManualClock } = {},
+): Promise<TestSystem> {
   const config = testConfig(options.config);
-  const clock = new ManualClock(Date.now());
+  const clock = options.clock ?? new ManualClock(Date.now());
+  const extra = options.extra ?? {};
   const node = await startNode(config, {
-    catalogue,
-    services: options.services ?? ALL_SERVICES,
+    catalogue: { ...catalogue, ...extra },
+    services: [...(options.services ?? ALL_SERVICES), ...Object.keys(extra)],
     activityAction: ACTIVITY_ACTION,
     clock,
     processMetrics: false,

@@ -40,6 +40,12 @@ export interface ServiceDb<T> {
   forUpdate<QB extends SelectQueryBuilder<any, any, any>>(qb: QB): QB;
   /** Runs an insert of one row and answers its generated `id` (MySQL reports it; the others return it). */
   insertId(qb: InsertQueryBuilder<any, any, any>): Promise<number>;
+  /**
+   * Inserts the row unless its key is taken, and answers whether it did. Unlike catching the
+   * duplicate-key error, this leaves the transaction usable on PostgreSQL, and a concurrent inserter
+   * of the same key waits for the first to commit or roll back.
+   */
+  insertIfAbsent(qb: InsertQueryBuilder<any, any, any>): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -104,6 +110,11 @@ export async function openServiceDb<T>(
       if (dialect === "mysql") return Number((await qb.executeTakeFirstOrThrow()).insertId);
       const row = (await qb.returning("id").executeTakeFirstOrThrow()) as { id: number };
       return Number(row.id);
+    },
+    async insertIfAbsent(qb) {
+      const guarded = dialect === "mysql" ? qb.ignore() : qb.onConflict((oc) => oc.doNothing());
+      const result = await guarded.executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     },
     close: () => db.destroy(),
   };
@@ -225,7 +236,8 @@ export function withAutoId<TB extends string, C extends string>(
 
 async function migrate<T>(db: Kysely<T>, migrations: Record<string, Migration>): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  // Unordered: a platform migration added later sorts before a service's own, already applied ones.
+  const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
     throw new Error(`migration ${failed ?? "?"} failed: ${(error as Error).message}`);

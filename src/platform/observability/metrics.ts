@@ -30,6 +30,13 @@ export class Metrics {
     if (existing) return existing as Counter<L>;
     return new Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
   }
+
+  /** A business latency histogram (seconds), made on first use. */
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Histogram<L>;
+    return new Histogram({ name, help, labelNames: [...labelNames], buckets, registers: [this.registry] });
+  }
 }
 
 /**

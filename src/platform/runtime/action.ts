@@ -1,5 +1,6 @@
 import type { ActionSchema, Context, Middleware } from "moleculer";
 import { z } from "zod";
+import type { BranchCall } from "../tx/barrier";
 import { AppError, badRequest, forbidden, unauthorized } from "./errors";
 
 export const ROLES = ["user", "reviewer", "operator", "admin"] as const;
@@ -17,6 +18,8 @@ export interface Meta {
   requestId?: string;
   idempotencyKey?: string;
   ip?: string;
+  /** Set by the transaction coordinator on a branch call: which global transaction, branch and operation. */
+  tx?: BranchCall;
 }
 
 export type Ctx<P> = Context<P, Meta>;

@@ -17,6 +17,8 @@ export interface BazaarConfig {
   logLevel: string;
   bodyLimit: number;
   tokenTtlSeconds: number;
+  /** Calls of one transaction branch operation before the coordinator leaves it STUCK. */
+  txMaxAttempts: number;
 }
 
 type Kind = "string" | "int" | "bool";
@@ -43,6 +45,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "logLevel", env: "BAZAAR_LOG_LEVEL", flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
   { key: "bodyLimit", env: "BAZAAR_BODY_LIMIT", flag: "body-limit", kind: "int", help: "largest accepted request body in bytes (default 65536)" },
   { key: "tokenTtlSeconds", env: "BAZAAR_TOKEN_TTL", flag: "token-ttl", kind: "int", help: "access token lifetime in seconds (default 3600)" },
+  { key: "txMaxAttempts", env: "BAZAAR_TX_MAX_ATTEMPTS", flag: "tx-max-attempts", kind: "int", help: "calls of a failing transaction branch before the coordinator marks it STUCK (default 8; backoff 0.5 s doubling to 30 s)" },
 ];
 
 export const DEFAULT_CONFIG: BazaarConfig = {
@@ -54,6 +57,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   logLevel: "info",
   bodyLimit: 65536,
   tokenTtlSeconds: 3600,
+  txMaxAttempts: 8,
 };
 
 function coerce(option: ConfigOption, raw: unknown): unknown {

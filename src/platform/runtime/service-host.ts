@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
+import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, throughBarrier } from "../tx/barrier";
 import { newId } from "./ids";
 import type { Platform } from "./platform";
 
@@ -63,7 +64,7 @@ export class ServiceHost<T> {
 
   async start(): Promise<void> {
     const { config } = this.platform;
-    this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...this.migrations });
+    this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...barrierMigrations, ...this.migrations });
     this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger);
     this.relay.start();
     this.housekeeping = setInterval(() => {
@@ -107,6 +108,16 @@ export class ServiceHost<T> {
         await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * (attempt + 1)));
       }
     }
+  }
+
+  /**
+   * Runs a transaction branch the coordinator called (its call in `meta.tx`) behind the barrier: the
+   * work and the barrier row commit together, so repeats, empty compensations and hanging tries are
+   * handled before the work is reached.
+   */
+  branch<R>(meta: { tx?: BranchCall }, work: (trx: Kysely<T>, emit: Emit, call: BranchCall) => Promise<R>): Promise<BarrierOutcome<R>> {
+    const call = branchCallOf(meta);
+    return this.tx((trx, emit) => throughBarrier(this.store, trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
   }
 
   private collector(events: OutgoingEvent[]): Emit {

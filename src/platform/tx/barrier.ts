@@ -1,0 +1,139 @@
+import type { Kysely, Migration } from "kysely";
+import type { ServiceDb } from "../db/db";
+import { AppError, badRequest, conflict } from "../runtime/errors";
+import type { BranchOp } from "./tx.domain";
+
+/**
+ * The branch barrier every participant keeps in its own database (DTM's barrier table): one row per
+ * (global transaction, branch, operation), written in the same local transaction as the branch's
+ * effect. Claiming the row is what makes a branch call idempotent and order-proof:
+ *
+ * - repeat: a second try/confirm/cancel finds its row taken and does nothing (a try answers its
+ *   first result again);
+ * - empty compensation: a cancel whose try never ran claims the try's row on its behalf and does nothing;
+ * - hanging: a try arriving after that cancel finds its row taken by the cancel and is refused.
+ *
+ * Initiators use the same table for their commit-or-rollback decision, so the coordinator's query
+ * back ("did you commit?") and a late local commit cannot both win.
+ */
+export const barrierMigrations: Record<string, Migration> = {
+  "0000_platform_tx_barrier": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("tx_barrier")
+        .addColumn("gid", "varchar(128)", (c) => c.notNull())
+        .addColumn("branch_id", "varchar(16)", (c) => c.notNull())
+        .addColumn("op", "varchar(16)", (c) => c.notNull())
+        /** The operation that claimed the row: differs from `op` when a cancel claimed its try's row. */
+        .addColumn("origin", "varchar(16)", (c) => c.notNull())
+        .addColumn("result", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("tx_barrier_pk", ["gid", "branch_id", "op"])
+        .execute();
+    },
+  },
+};
+
+export interface BarrierTables {
+  tx_barrier: { gid: string; branch_id: string; op: string; origin: string; result: string | null; created_at: number };
+}
+
+/** What the coordinator puts in `ctx.meta.tx` when it calls a branch. */
+export interface BranchCall {
+  gid: string;
+  branchId: string;
+  op: BranchOp;
+}
+
+export interface BarrierOutcome<R> {
+  /** False for a repeat, an empty compensation, or a confirm already done: the work did not run. */
+  ran: boolean;
+  /** The work's result, or for a repeated try the first try's result. */
+  result: R | undefined;
+}
+
+const FORWARD: Partial<Record<BranchOp, BranchOp>> = { cancel: "try", compensate: "action" };
+
+/** The branch call a coordinator made, from the call's meta; a direct call without one is refused. */
+export function branchCallOf(meta: { tx?: BranchCall }): BranchCall {
+  if (!meta.tx?.gid || !meta.tx.branchId || !meta.tx.op) throw badRequest("TX_BRANCH_REQUIRED", "this action is a transaction branch: call it through the coordinator");
+  return meta.tx;
+}
+
+/** Runs a branch's local work behind the barrier, inside the caller's transaction `trx`. */
+export async function throughBarrier<R>(
+  store: ServiceDb<any>,
+  trx: Kysely<any>,
+  call: BranchCall,
+  now: number,
+  work: () => Promise<R>,
+): Promise<BarrierOutcome<R>> {
+  const { gid, branchId, op } = call;
+  const claim = (rowOp: BranchOp, origin: BranchOp) =>
+    store.insertIfAbsent(trx.insertInto("tx_barrier").values({ gid, branch_id: branchId, op: rowOp, origin, result: null, created_at: now }));
+  const forwardOf = FORWARD[op];
+  if (forwardOf) {
+    // Claiming the forward row first: if it was free, the forward call never ran here.
+    const emptyCompensation = await claim(forwardOf, op);
+    const first = await claim(op, op);
+    if (emptyCompensation || !first) return { ran: false, result: undefined };
+    return { ran: true, result: await work() };
+  }
+  if (!(await claim(op, op))) {
+    if (op === "confirm") return { ran: false, result: undefined };
+    const row = await trx
+      .selectFrom("tx_barrier")
+      .select(["origin", "result"])
+      .where("gid", "=", gid)
+      .where("branch_id", "=", branchId)
+      .where("op", "=", op)
+      .executeTakeFirstOrThrow();
+    if (row.origin !== op) throw conflict("TX_BRANCH_CANCELLED", `branch ${gid}/${branchId} was cancelled before its ${op} arrived`);
+    return { ran: false, result: row.result === null ? undefined : (JSON.parse(row.result) as R) };
+  }
+  const result = await work();
+  if (result !== undefined)
+    await trx
+      .updateTable("tx_barrier")
+      .set({ result: JSON.stringify(result) })
+      .where("gid", "=", gid)
+      .where("branch_id", "=", branchId)
+      .where("op", "=", op)
+      .execute();
+  return { ran: true, result };
+}
+
+export type Decision = "COMMITTED" | "ROLLED_BACK";
+
+const DECISION_BRANCH = "00";
+
+/**
+ * The initiator's commit, in the local transaction that makes its own changes: refused when the
+ * coordinator's query back already rolled the transaction back (the local changes roll back with it).
+ */
+export async function recordCommit(store: ServiceDb<any>, trx: Kysely<any>, gid: string, now: number): Promise<void> {
+  if (await store.insertIfAbsent(trx.insertInto("tx_barrier").values({ gid, branch_id: DECISION_BRANCH, op: "decide", origin: "commit", result: null, created_at: now })))
+    return;
+  if ((await decisionOf(trx, gid)) === "ROLLED_BACK") throw new AppError(409, "TX_ROLLED_BACK", `transaction ${gid} was already rolled back`);
+}
+
+/**
+ * The initiator's answer to "did you commit?": the recorded decision, or, when there is none yet,
+ * a rollback recorded now so a commit arriving later is refused.
+ */
+export async function settleDecision(store: ServiceDb<any>, trx: Kysely<any>, gid: string, now: number): Promise<Decision> {
+  if (await store.insertIfAbsent(trx.insertInto("tx_barrier").values({ gid, branch_id: DECISION_BRANCH, op: "decide", origin: "rollback", result: null, created_at: now })))
+    return "ROLLED_BACK";
+  return decisionOf(trx, gid);
+}
+
+async function decisionOf(trx: Kysely<any>, gid: string): Promise<Decision> {
+  const row = await trx
+    .selectFrom("tx_barrier")
+    .select("origin")
+    .where("gid", "=", gid)
+    .where("branch_id", "=", DECISION_BRANCH)
+    .where("op", "=", "decide")
+    .executeTakeFirstOrThrow();
+  return row.origin === "commit" ? "COMMITTED" : "ROLLED_BACK";
+}

@@ -1,0 +1,87 @@
+import type { ActionSchema, ServiceBroker } from "moleculer";
+import type { Kysely } from "kysely";
+import { z } from "zod";
+import { action } from "../runtime/action";
+import type { Emit, ServiceHost } from "../runtime/service-host";
+import { type Decision, recordCommit, settleDecision } from "./barrier";
+
+/** Subject of the reliable-message hand-off: a saga a service's local transaction wrote to its outbox. */
+export const TX_SUBMITTED = "platform.tx.submitted";
+
+export interface SagaStep {
+  action: string;
+  compensate: string;
+  payload: Record<string, unknown>;
+}
+
+export interface SagaSubmitted {
+  gid: string;
+  steps: SagaStep[];
+}
+
+export interface TccBranch {
+  action: string;
+  confirm: string;
+  cancel: string;
+  payload: Record<string, unknown>;
+}
+
+/** What an initiator calls on the coordinator. */
+export interface TxClient {
+  /** Starts a TCC transaction; `timeoutMs` after which a silent initiator is asked for its decision. */
+  begin(gid: string, timeoutMs?: number): Promise<void>;
+  /** Registers a branch and runs its try; answers the try's result or throws its refusal. */
+  tryBranch<R>(gid: string, branch: TccBranch): Promise<R>;
+  commit(gid: string): Promise<void>;
+  abort(gid: string): Promise<void>;
+  /** Runs a saga now; with `wait`, answers once it has ended (or is retrying / stuck). */
+  saga(gid: string, steps: SagaStep[], wait?: boolean): Promise<{ state: string }>;
+}
+
+export function txClient(broker: ServiceBroker, initiator: string): TxClient {
+  return {
+    async begin(gid, timeoutMs) {
+      await broker.call("tx.begin", { gid, initiator, timeoutMs });
+    },
+    tryBranch: <R>(gid: string, branch: TccBranch) => broker.call<R, object>("tx.tryBranch", { gid, ...branch }),
+    async commit(gid) {
+      await broker.call("tx.commit", { gid });
+    },
+    async abort(gid) {
+      await broker.call("tx.abort", { gid });
+    },
+    saga: (gid, steps, wait = false) => broker.call("tx.saga", { gid, steps, wait }),
+  };
+}
+
+/**
+ * The 2-phase (reliable) message: in the caller's local transaction, hand a saga to the coordinator
+ * through the outbox. The saga exists exactly when the local change commits — no prepare, no query
+ * back — and the coordinator then runs its steps to the end, with retries and compensation.
+ */
+export function submitSaga(emit: Emit, gid: string, steps: SagaStep[]): void {
+  const message: SagaSubmitted = { gid, steps };
+  emit(TX_SUBMITTED, message, `tx-submitted:${gid}`);
+}
+
+/**
+ * The TCC initiator's side of a decision. `commit` records it in the local transaction that applies
+ * the initiator's own changes (throws TX_ROLLED_BACK if the coordinator's query back got there first).
+ * `decisionAction` answers that query back; `onRolledBack` lets the service drop what it held for the
+ * transaction in the same local transaction.
+ */
+export const initiator = {
+  commit: <T>(host: ServiceHost<T>, trx: Kysely<T>, gid: string, now: number) => recordCommit(host.store, trx, gid, now),
+  rollback: <T>(host: ServiceHost<T>, trx: Kysely<T>, gid: string, now: number) => settleDecision(host.store, trx, gid, now),
+  decisionAction<T>(host: ServiceHost<T>, now: () => number, onRolledBack?: (trx: Kysely<T>, gid: string) => Promise<void>): ActionSchema {
+    return action(z.object({ gid: z.string().min(1).max(128) }), async (ctx) => {
+      const { gid } = ctx.params;
+      const decision = await host.tx(async (trx): Promise<Decision> => {
+        const d = await settleDecision(host.store, trx, gid, now());
+        if (d === "ROLLED_BACK" && onRolledBack) await onRolledBack(trx, gid);
+        return d;
+      });
+      return { gid, decision };
+    });
+  },
+};

@@ -1,0 +1,508 @@
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { iso } from "../clock/clock";
+import { routesWithSchemas } from "../gateway/routes";
+import { action, requireRole } from "../runtime/action";
+import { badRequest, conflict, notFound } from "../runtime/errors";
+import type { Platform } from "../runtime/platform";
+import type { Decision } from "./barrier";
+import { TX_SUBMITTED, type SagaSubmitted } from "./tx.client";
+import { TxContract as C, type TxView, txRoutes } from "./tx.contract";
+import {
+  afterFailure,
+  type BranchOp,
+  branchIdOf,
+  canCompensate,
+  canTransition,
+  DEFAULT_RETRY,
+  isBusinessRefusal,
+  isFinal,
+  nextStep,
+  type RetryPolicy,
+  stateAfter,
+  type TxKind,
+  type TxState,
+} from "./tx.domain";
+import { type BranchRow, type TransactionRow, type TxDb, txMigrations, type TxTables } from "./tx.store";
+
+const TICK_MS = 500;
+/** How long a coordinator node holds a transaction it drives before another node may take it over. */
+const LEASE_MS = 15_000;
+
+/**
+ * The transaction coordinator (the Seata / DTM role). Sagas and TCC transactions are logged in its
+ * own database before any branch is called, so a coordinator killed at any point finds every
+ * unfinished transaction on restart and drives it on: forward, or back through compensation. Every
+ * branch call is retried with backoff; past the policy's attempts the transaction waits STUCK for an
+ * operator.
+ */
+export function txService(platform: Platform): ServiceSchema {
+  const host = platform.host<TxTables>("tx", txMigrations);
+  const { clock } = platform;
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, maxAttempts: Math.max(1, platform.config.txMaxAttempts) };
+  const owner = platform.nodeId;
+  const driving = new Map<string, Promise<void>>();
+  let broker: ServiceBroker;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<unknown> | undefined;
+
+  const metric = {
+    started: platform.metrics.counter("bazaar_tx_started_total", "global transactions started", ["kind"]),
+    committed: platform.metrics.counter("bazaar_tx_committed_total", "global transactions committed", ["kind"]),
+    compensated: platform.metrics.counter("bazaar_tx_compensated_total", "global transactions rolled back or compensated", ["kind"]),
+    stuck: platform.metrics.counter("bazaar_tx_stuck_total", "global transactions left for an operator", ["kind"]),
+    duration: platform.metrics.histogram("bazaar_tx_duration_seconds", "start to final state", ["kind", "outcome"], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300]),
+  };
+
+  const db = (): TxDb => host.db;
+  const load = (gid: string) => db().selectFrom("transactions").selectAll().where("gid", "=", gid).executeTakeFirst();
+  const branchesOf = (gid: string) => db().selectFrom("branches").selectAll().where("gid", "=", gid).orderBy("branch_id").execute();
+
+  /** Moves a transaction only from the state it was read in; false when someone else moved it first. */
+  async function move(tx: TransactionRow, to: TxState, extra: Partial<TransactionRow> = {}): Promise<boolean> {
+    if (!canTransition(tx.state, to)) return false;
+    const now = clock.now();
+    const result = await db()
+      .updateTable("transactions")
+      .set({ state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...extra })
+      .where("gid", "=", tx.gid)
+      .where("state", "=", tx.state)
+      .executeTakeFirst();
+    const moved = Number(result.numUpdatedRows) === 1;
+    if (moved && (to === "COMMITTED" || to === "COMPENSATED")) {
+      const outcome = to === "COMMITTED" ? metric.committed : metric.compensated;
+      outcome.inc({ kind: tx.kind });
+      metric.duration.observe({ kind: tx.kind, outcome: to }, (now - tx.created_at) / 1000);
+    }
+    if (moved && to === "STUCK") metric.stuck.inc({ kind: tx.kind });
+    return moved;
+  }
+
+  async function claim(gid: string): Promise<boolean> {
+    const now = clock.now();
+    const result = await db()
+      .updateTable("transactions")
+      .set({ lease_owner: owner, lease_until: now + LEASE_MS })
+      .where("gid", "=", gid)
+      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", now), eb("lease_owner", "=", owner)]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async function release(gid: string): Promise<void> {
+    await db().updateTable("transactions").set({ lease_owner: null, lease_until: null }).where("gid", "=", gid).where("lease_owner", "=", owner).execute();
+  }
+
+  /** Drives one transaction as far as it can go now; one driver per transaction in this process. */
+  function drive(gid: string): Promise<void> {
+    const running = driving.get(gid);
+    if (running) return running;
+    const run = (async () => {
+      if (!(await claim(gid))) return;
+      try {
+        await advance(gid);
+      } finally {
+        await release(gid);
+      }
+    })()
+      .catch((err) => host.logger.error({ err, gid }, "driving a transaction failed; the sweeper tries again"))
+      .finally(() => driving.delete(gid));
+    driving.set(gid, run);
+    return run;
+  }
+
+  async function advance(gid: string): Promise<void> {
+    for (;;) {
+      const tx = await load(gid);
+      if (!tx || isFinal(tx.state) || tx.state === "STUCK") return;
+      const now = clock.now();
+      if (tx.next_attempt_at > now) return;
+      if (tx.state === "TRYING") {
+        if (tx.timeout_at === null || tx.timeout_at > now) return;
+        // The initiator went silent: ask it whether it committed (its answer also settles it for good).
+        let decision: Decision;
+        try {
+          decision = tx.initiator ? (await broker.call<{ decision: Decision }, object>(`${tx.initiator}.txDecision`, { gid })).decision : "ROLLED_BACK";
+        } catch (err) {
+          await failed(tx, null, err);
+          return;
+        }
+        await move(tx, decision === "COMMITTED" ? "CONFIRMING" : "COMPENSATING");
+        continue;
+      }
+      const branches = await branchesOf(gid);
+      const step = nextStep(tx.kind, tx.state, branches.map((b) => ({ branchId: b.branch_id, state: b.state, attempts: b.attempts })));
+      if (step.kind === "wait") return;
+      if (step.kind === "compensate") {
+        await move(tx, "COMPENSATING");
+        continue;
+      }
+      if (step.kind === "finish") {
+        await move(tx, step.state, { finished_at: now });
+        return;
+      }
+      const branch = branches.find((b) => b.branch_id === step.branchId)!;
+      if (!(await callBranch(tx, branch, step.op))) return;
+    }
+  }
+
+  /** One branch call; true when the transaction can go on at once. */
+  async function callBranch(tx: TransactionRow, branch: BranchRow, op: BranchOp): Promise<boolean> {
+    const forward = op === "action" || op === "try";
+    // Counted before the call: a step attempted without an answer may have acted and must be compensated.
+    if (forward)
+      await db().updateTable("branches").set({ attempts: branch.attempts + 1 }).where("gid", "=", tx.gid).where("branch_id", "=", branch.branch_id).execute();
+    const name = op === "confirm" ? branch.confirm! : forward ? branch.action : branch.compensate;
+    try {
+      const result = await broker.call(name, JSON.parse(branch.payload), { meta: { tx: { gid: tx.gid, branchId: branch.branch_id, op } } });
+      const now = clock.now();
+      await db()
+        .updateTable("branches")
+        .set({
+          state: stateAfter(op),
+          // An undo keeps the error that made it necessary.
+          ...(forward ? { result: result === undefined ? null : JSON.stringify(result), done_at: now, last_error: null } : { finished_at: now }),
+        })
+        .where("gid", "=", tx.gid)
+        .where("branch_id", "=", branch.branch_id)
+        .execute();
+      if (tx.attempts > 0) await db().updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
+      return true;
+    } catch (err) {
+      if (op === "action" && isBusinessRefusal(err)) {
+        // The next pass sees the refused step and turns the saga to compensation.
+        await db()
+          .updateTable("branches")
+          .set({ state: "FAILED", last_error: describe(err), finished_at: clock.now() })
+          .where("gid", "=", tx.gid)
+          .where("branch_id", "=", branch.branch_id)
+          .execute();
+        return true;
+      }
+      await failed(tx, branch, err);
+      return false;
+    }
+  }
+
+  async function failed(tx: TransactionRow, branch: BranchRow | null, err: unknown): Promise<void> {
+    const now = clock.now();
+    const attempt = tx.attempts + 1;
+    const message = `${branch ? `branch ${branch.branch_id}: ` : "query back: "}${describe(err)}`;
+    host.logger.warn({ gid: tx.gid, attempt, err: message }, "transaction step failed");
+    if (branch) await db().updateTable("branches").set({ last_error: describe(err) }).where("gid", "=", tx.gid).where("branch_id", "=", branch.branch_id).execute();
+    const next = afterFailure(attempt, retry, now);
+    if (next.stuck) {
+      await move(tx, "STUCK", { stuck_in: tx.state, attempts: attempt, last_error: message });
+      return;
+    }
+    await db()
+      .updateTable("transactions")
+      .set({ attempts: attempt, next_attempt_at: next.retryAt, last_error: message, updated_at: now })
+      .where("gid", "=", tx.gid)
+      .where("state", "=", tx.state)
+      .execute();
+  }
+
+  /** Everything due now: retries whose backoff passed, TCC transactions past their timeout. */
+  async function tick(): Promise<number> {
+    const now = clock.now();
+    const due = await db()
+      .selectFrom("transactions")
+      .select("gid")
+      .where((eb) =>
+        eb.or([
+          eb.and([eb("state", "in", ["RUNNING", "CONFIRMING", "COMPENSATING"]), eb("next_attempt_at", "<=", now)]),
+          eb.and([eb("state", "=", "TRYING"), eb("timeout_at", "<=", now), eb("next_attempt_at", "<=", now)]),
+        ]),
+      )
+      .orderBy("next_attempt_at")
+      .limit(200)
+      .execute();
+    for (const { gid } of due) await drive(gid);
+    return due.length;
+  }
+
+  function runTick() {
+    if (ticking) return;
+    ticking = tick()
+      .catch((err) => host.logger.error({ err }, "transaction sweep failed"))
+      .finally(() => {
+        ticking = undefined;
+      });
+  }
+
+  /** Logs a saga and its steps in `trx`; false when the gid is already known (the same saga again). */
+  async function insertSaga(trx: TxDb, gid: string, steps: SagaSubmitted["steps"]): Promise<boolean> {
+    const now = clock.now();
+    const created = await host.store.insertIfAbsent(trx.insertInto("transactions").values(newTransaction(gid, "SAGA", "RUNNING", null, null, now)));
+    if (!created) return false;
+    await trx
+      .insertInto("branches")
+      .values(steps.map((s, i) => newBranch(gid, branchIdOf(i), s.action, null, s.compensate, s.payload, now)))
+      .execute();
+    return true;
+  }
+
+  async function view(gid: string): Promise<TxView> {
+    const tx = await load(gid);
+    if (!tx) throw notFound("TX_NOT_FOUND", `no transaction ${gid}`);
+    const branches = await branchesOf(gid);
+    return {
+      gid: tx.gid,
+      kind: tx.kind,
+      state: tx.state,
+      stuckIn: tx.stuck_in,
+      initiator: tx.initiator,
+      attempts: tx.attempts,
+      lastError: tx.last_error,
+      createdAt: iso(tx.created_at),
+      updatedAt: iso(tx.updated_at),
+      finishedAt: tx.finished_at === null ? null : iso(tx.finished_at),
+      durationMs: tx.finished_at === null ? null : tx.finished_at - tx.created_at,
+      branches: branches.map((b) => ({
+        branchId: b.branch_id,
+        action: b.action,
+        confirm: b.confirm,
+        compensate: b.compensate,
+        state: b.state,
+        attempts: b.attempts,
+        lastError: b.last_error,
+        createdAt: iso(b.created_at),
+        doneAt: b.done_at === null ? null : iso(b.done_at),
+        finishedAt: b.finished_at === null ? null : iso(b.finished_at),
+      })),
+    };
+  }
+
+  async function mustLoad(gid: string): Promise<TransactionRow> {
+    const tx = await load(gid);
+    if (!tx) throw notFound("TX_NOT_FOUND", `no transaction ${gid}`);
+    return tx;
+  }
+
+  return {
+    name: "tx",
+    settings: { routes: routesWithSchemas(txRoutes, C) },
+    actions: {
+      begin: action(C.begin, async (ctx) => {
+        const { gid, initiator, timeoutMs } = ctx.params;
+        const now = clock.now();
+        const created = await host.store.insertIfAbsent(
+          db().insertInto("transactions").values(newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now)),
+        );
+        if (created) metric.started.inc({ kind: "TCC" });
+        else {
+          const tx = await mustLoad(gid);
+          if (tx.kind !== "TCC" || tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}`);
+        }
+        return { gid, state: "TRYING" };
+      }),
+
+      tryBranch: action(C.tryBranch, async (ctx) => {
+        const { gid, action: tryAction, confirm, cancel, payload } = ctx.params;
+        const now = clock.now();
+        // Registered before the try is called: if anything dies from here on, the branch is cancelled.
+        const branchId = await host.tx(async (trx) => {
+          const tx = await host.store.forUpdate(trx.selectFrom("transactions").selectAll().where("gid", "=", gid)).executeTakeFirst();
+          if (!tx) throw notFound("TX_NOT_FOUND", `no transaction ${gid}`);
+          if (tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}; no more branches can join`);
+          const count = await trx.selectFrom("branches").select((eb) => eb.fn.countAll().as("n")).where("gid", "=", gid).executeTakeFirstOrThrow();
+          const id = branchIdOf(Number(count.n));
+          await trx.insertInto("branches").values({ ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 }).execute();
+          return id;
+        });
+        try {
+          const result = await ctx.call(tryAction, payload, { meta: { tx: { gid, branchId, op: "try" } } });
+          await db()
+            .updateTable("branches")
+            .set({ state: "DONE", result: result === undefined ? null : JSON.stringify(result), done_at: clock.now() })
+            .where("gid", "=", gid)
+            .where("branch_id", "=", branchId)
+            .execute();
+          return result;
+        } catch (err) {
+          if (isBusinessRefusal(err))
+            await db()
+              .updateTable("branches")
+              .set({ state: "FAILED", last_error: describe(err), finished_at: clock.now() })
+              .where("gid", "=", gid)
+              .where("branch_id", "=", branchId)
+              .execute();
+          throw err;
+        }
+      }),
+
+      commit: action(C.commit, async (ctx) => {
+        const tx = await mustLoad(ctx.params.gid);
+        if (tx.state === "TRYING") {
+          const open = (await branchesOf(tx.gid)).filter((b) => b.state !== "DONE");
+          if (open.length > 0) throw conflict("TX_BRANCH_NOT_TRIED", `branch ${open[0].branch_id} of ${tx.gid} did not try successfully; abort instead`);
+          await move(tx, "CONFIRMING");
+        } else if (tx.state !== "CONFIRMING" && tx.state !== "COMMITTED") throw conflict("TX_NOT_TRYING", `transaction ${tx.gid} is ${tx.state}`);
+        void drive(tx.gid);
+        return { gid: tx.gid, state: "CONFIRMING" };
+      }),
+
+      abort: action(C.abort, async (ctx) => {
+        const { gid } = ctx.params;
+        const now = clock.now();
+        // An abort for a transaction never begun is recorded too, so its late begin is refused.
+        if (await host.store.insertIfAbsent(db().insertInto("transactions").values(newTransaction(gid, "TCC", "COMPENSATING", null, null, now)))) {
+          metric.started.inc({ kind: "TCC" });
+        } else {
+          const tx = await mustLoad(gid);
+          if (tx.state === "TRYING") await move(tx, "COMPENSATING");
+          else if (tx.state !== "COMPENSATING" && tx.state !== "COMPENSATED") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}`);
+        }
+        void drive(gid);
+        return { gid, state: "COMPENSATING" };
+      }),
+
+      saga: action(C.saga, async (ctx) => {
+        const { gid, steps, wait } = ctx.params;
+        if (await host.tx((trx) => insertSaga(trx, gid, steps))) metric.started.inc({ kind: "SAGA" });
+        const run = drive(gid);
+        if (wait) await run;
+        return view(gid);
+      }),
+
+      list: action(C.list, async (ctx) => {
+        requireRole(ctx, "operator");
+        const { state, limit, cursor } = ctx.params;
+        let q = db().selectFrom("transactions").selectAll();
+        if (state) q = q.where("state", "=", state as TxState);
+        if (cursor) {
+          const [at, gid] = decodeCursor(cursor);
+          q = q.where((eb) => eb.or([eb("created_at", "<", at), eb.and([eb("created_at", "=", at), eb("gid", "<", gid)])]));
+        }
+        const rows = await q.orderBy("created_at", "desc").orderBy("gid", "desc").limit(limit + 1).execute();
+        const page = rows.slice(0, limit);
+        return {
+          items: page.map((t) => ({
+            gid: t.gid,
+            kind: t.kind,
+            state: t.state,
+            stuckIn: t.stuck_in,
+            attempts: t.attempts,
+            lastError: t.last_error,
+            createdAt: iso(t.created_at),
+            finishedAt: t.finished_at === null ? null : iso(t.finished_at),
+          })),
+          nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null,
+        };
+      }),
+
+      get: action(C.get, async (ctx) => {
+        requireRole(ctx, "operator");
+        return view(ctx.params.gid);
+      }),
+
+      retry: action(C.retry, async (ctx) => {
+        requireRole(ctx, "operator");
+        const tx = await mustLoad(ctx.params.gid);
+        if (tx.state !== "STUCK" || !tx.stuck_in) throw conflict("TX_NOT_STUCK", `transaction ${tx.gid} is ${tx.state}; only a stuck one can be retried`);
+        await move(tx, tx.stuck_in, { stuck_in: null });
+        await drive(tx.gid);
+        return view(tx.gid);
+      }),
+
+      compensate: action(C.compensate, async (ctx) => {
+        requireRole(ctx, "operator");
+        const tx = await mustLoad(ctx.params.gid);
+        if (tx.state !== "STUCK" || !tx.stuck_in) throw conflict("TX_NOT_STUCK", `transaction ${tx.gid} is ${tx.state}; only a stuck one can be compensated`);
+        if (!canCompensate(tx.kind, tx.stuck_in))
+          throw conflict("TX_CANNOT_COMPENSATE", `transaction ${tx.gid} was stuck while ${tx.stuck_in}: confirmed branches cannot be undone; retry it`);
+        await move(tx, "COMPENSATING", { stuck_in: null });
+        await drive(tx.gid);
+        return view(tx.gid);
+      }),
+
+      /** Runs the sweep once now (it also runs twice a second); answers how many transactions were due. */
+      tick: action(C.tick, async () => {
+        while (ticking) await ticking;
+        const run = tick();
+        ticking = run.finally(() => {
+          ticking = undefined;
+        });
+        return run;
+      }),
+    },
+    created() {
+      // Reliable messages: a saga written to a service's outbox with its local transaction starts here.
+      host.consume(TX_SUBMITTED, async (trx, message) => {
+        const { gid, steps } = message.data as SagaSubmitted;
+        if (await insertSaga(trx, gid, steps)) metric.started.inc({ kind: "SAGA" });
+        // Driven once the inbox transaction has committed.
+        setImmediate(() => void drive(gid));
+      });
+    },
+    async started() {
+      broker = this.broker;
+      await host.start();
+      timer = setInterval(runTick, TICK_MS);
+      timer.unref();
+      runTick();
+    },
+    async stopped() {
+      if (timer) clearInterval(timer);
+      while (ticking) await ticking;
+      await Promise.all(driving.values());
+      await host.stop();
+    },
+  };
+}
+
+function newTransaction(gid: string, kind: TxKind, state: TxState, initiator: string | null, timeoutAt: number | null, now: number) {
+  return {
+    gid,
+    kind,
+    state,
+    stuck_in: null,
+    initiator,
+    timeout_at: timeoutAt,
+    attempts: 0,
+    next_attempt_at: now,
+    last_error: null,
+    lease_owner: null,
+    lease_until: null,
+    created_at: now,
+    updated_at: now,
+    finished_at: null,
+  };
+}
+
+function newBranch(gid: string, branchId: string, forward: string, confirm: string | null, compensate: string, payload: unknown, now: number) {
+  return {
+    gid,
+    branch_id: branchId,
+    action: forward,
+    confirm,
+    compensate,
+    payload: JSON.stringify(payload ?? {}),
+    state: "PENDING" as const,
+    attempts: 0,
+    result: null,
+    last_error: null,
+    created_at: now,
+    done_at: null,
+    finished_at: null,
+  };
+}
+
+function describe(err: unknown): string {
+  const e = err as { type?: string; message?: string };
+  return `${e?.type ?? "ERROR"}: ${e?.message ?? String(err)}`.slice(0, 1000);
+}
+
+function encodeCursor(t: TransactionRow): string {
+  return Buffer.from(JSON.stringify([t.created_at, t.gid])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  try {
+    const [at, gid] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [number, string];
+    if (typeof at === "number" && typeof gid === "string") return [at, gid];
+  } catch {
+    // fall through to the 400 below
+  }
+  throw badRequest("CURSOR_INVALID", "cursor: not a cursor this list gave out", "cursor");
+}
