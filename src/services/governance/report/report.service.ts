@@ -8,6 +8,7 @@ import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { initiator, txClient } from "../../../platform/tx/tx.client";
 import { IdentityEvents, type RolesChanged } from "../../commerce/identity/identity.contract";
 import type { ChooseResult } from "../reviewer/reviewer.contract";
 import {
@@ -48,9 +49,10 @@ import {
   writeAudit,
 } from "./report.store";
 
-/** A reservation not applied within this long (the broker's request timeout plus margin) is abandoned and cancelled by the sweeper. */
-const TRY_ABANDONED_MS = 15_000;
-const CONFIRM_RETRY_MS = 5_000;
+/** How long the coordinator waits for a seating transaction's decision before asking this service. */
+const SEATING_TIMEOUT_MS = 15_000;
+/** A seating transaction still in flight after this long was cut short here; the sweeper rolls it back. */
+const SEATING_ABANDONED_MS = 30_000;
 const TICK_MS = 1_000;
 
 interface NewReport {
@@ -163,14 +165,15 @@ export function reportService(platform: Platform): ServiceSchema {
   }
 
   interface Intent {
+    /** The TCC transaction's gid: `<caseId>:<attempt>`. */
     reservationId: string;
     count: number;
     exclude: number[];
   }
 
   /**
-   * Records, in the caller's transaction, that a reservation for the case's empty seats is about to
-   * be tried (TRYING), so a crash before it is applied leaves something the sweeper can cancel.
+   * Records, in the caller's transaction, that a seating transaction is starting, so no second one
+   * starts for the case while it is in flight, and a crash leaves something the sweeper settles.
    */
   async function intendToSeat(db: ReportDb, c: CaseRow, exclude: number[]): Promise<Intent | null> {
     if (!isOpen(c.status) || c.reservation_id || c.seats_owed <= 0) return null;
@@ -178,16 +181,17 @@ export function reportService(platform: Platform): ServiceSchema {
     const reservationId = `${c.id}:${c.attempts + 1}`;
     await db
       .updateTable("cases")
-      .set({ reservation_id: reservationId, reservation_state: "TRYING", reservation_at: now, attempts: c.attempts + 1, updated_at: now })
+      .set({ reservation_id: reservationId, reservation_at: now, attempts: c.attempts + 1, updated_at: now })
       .where("id", "=", c.id)
       .execute();
     return { reservationId, count: c.seats_owed, exclude };
   }
 
   /**
-   * Fills a case's empty seats: intent (TRYING), try at the reviewer service, the seats written in
-   * one transaction (APPLIED), confirm. A crash anywhere leaves a state the sweeper finishes:
-   * TRYING is cancelled, APPLIED is confirmed. Returns whether seats were filled.
+   * Fills a case's empty seats as a TCC transaction through the coordinator: the reviewer service's
+   * try holds the drawn reviewers; the seats are written here in the same local transaction as the
+   * commit decision; the coordinator then confirms (or, on any failure, cancels) the hold. A crash
+   * anywhere is settled by the coordinator asking `txDecision`. Returns whether seats were filled.
    */
   async function seat(caseId: string, given?: Intent): Promise<boolean> {
     const intent =
@@ -197,92 +201,93 @@ export function reportService(platform: Platform): ServiceSchema {
         return c ? intendToSeat(trx, c, await excludedFor(trx, c)) : null;
       }));
     if (!intent) return false;
+    const gid = intent.reservationId;
+    const tcc = txClient(broker, "report");
     let chosen: ChooseResult;
     try {
-      chosen = await broker.call<ChooseResult, object>("reviewer.tryChoose", {
-        reservationId: intent.reservationId,
-        caseId,
-        count: intent.count,
-        exclude: intent.exclude,
+      await tcc.begin(gid, SEATING_TIMEOUT_MS);
+      chosen = await tcc.tryBranch<ChooseResult>(gid, {
+        action: "reviewer.tryChoose",
+        confirm: "reviewer.confirm",
+        cancel: "reviewer.cancel",
+        payload: { caseId, count: intent.count, exclude: intent.exclude },
       });
     } catch (err) {
-      await abandon(caseId, intent.reservationId);
+      await abandon(gid);
       if ((err as AppError).type === "NOT_ENOUGH_REVIEWERS") return false;
       throw err;
     }
-    const applied = await host.tx(async (trx, emit) => {
-      const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
-      if (!c || c.reservation_id !== intent.reservationId || c.reservation_state !== "TRYING" || !isOpen(c.status)) return false;
-      const at = clock.now();
-      const deadline = at + c.vote_timeout_s * 1000;
-      await trx
-        .insertInto("panel")
-        .values(
-          chosen.reviewers.map((reviewerId) => ({
+    const applied = await host
+      .tx(async (trx, emit) => {
+        const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+        if (!c || c.reservation_id !== gid || !isOpen(c.status)) return false;
+        const at = clock.now();
+        await initiator.commit(host, trx, gid, at);
+        const deadline = at + c.vote_timeout_s * 1000;
+        await trx
+          .insertInto("panel")
+          .values(
+            chosen.reviewers.map((reviewerId) => ({
+              case_id: caseId,
+              reviewer_id: reviewerId,
+              state: "INVITED" as const,
+              invited_at: at,
+              deadline_at: deadline,
+              decision: null,
+              comment: null,
+              voted_at: null,
+            })),
+          )
+          .execute();
+        await trx
+          .updateTable("cases")
+          .set({ status: "VOTING", seats_owed: c.seats_owed - chosen.reviewers.length, reservation_id: null, updated_at: at })
+          .where("id", "=", caseId)
+          .execute();
+        await trx
+          .insertInto("draws")
+          .values({
+            reservation_id: gid,
             case_id: caseId,
-            reviewer_id: reviewerId,
-            state: "INVITED" as const,
-            invited_at: at,
-            deadline_at: deadline,
-            decision: null,
-            comment: null,
-            voted_at: null,
-          })),
-        )
-        .execute();
-      await trx
-        .updateTable("cases")
-        .set({
-          status: "VOTING",
-          seats_owed: c.seats_owed - chosen.reviewers.length,
-          reservation_state: "APPLIED",
-          reservation_at: at,
-          updated_at: at,
-        })
-        .where("id", "=", caseId)
-        .execute();
-      await trx
-        .insertInto("draws")
-        .values({
-          reservation_id: intent.reservationId,
-          case_id: caseId,
-          seed: chosen.seed,
-          candidates: JSON.stringify(chosen.candidates),
-          reviewers: JSON.stringify(chosen.reviewers),
-          drawn_at: at,
-        })
-        .execute();
-      for (const reviewerId of chosen.reviewers) {
-        const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
-        emit(ReportEvents.invited, invited, `task-invited:${caseId}:${reviewerId}`);
-      }
-      return true;
-    });
+            seed: chosen.seed,
+            candidates: JSON.stringify(chosen.candidates),
+            reviewers: JSON.stringify(chosen.reviewers),
+            drawn_at: at,
+          })
+          .execute();
+        for (const reviewerId of chosen.reviewers) {
+          const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
+          emit(ReportEvents.invited, invited, `task-invited:${caseId}:${reviewerId}`);
+        }
+        return true;
+      })
+      .catch((err) => {
+        // The coordinator's query back settled it as rolled back first: its cancel releases the hold.
+        if ((err as AppError).type === "TX_ROLLED_BACK") return false;
+        throw err;
+      });
     if (!applied) {
-      await abandon(caseId, intent.reservationId);
+      await abandon(gid);
       return false;
     }
-    await confirm(caseId, intent.reservationId);
+    // Committed here; if telling the coordinator fails, its query back finds the commit.
+    await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
     return true;
   }
 
-  async function abandon(caseId: string, reservationId: string) {
-    await broker.call("reviewer.cancel", { reservationId });
-    await clearReservation(caseId, reservationId);
+  /** Rolls a seating transaction back: recorded here first, so a late commit cannot follow; then the coordinator cancels the hold. */
+  async function abandon(gid: string) {
+    await host.tx(async (trx) => {
+      await initiator.rollback(host, trx, gid, clock.now());
+      await releaseCase(trx, gid);
+    });
+    await txClient(broker, "report")
+      .abort(gid)
+      .catch((err) => host.logger.warn({ err, gid }, "abort not delivered to the coordinator; it will ask"));
   }
 
-  async function confirm(caseId: string, reservationId: string) {
-    await broker.call("reviewer.confirm", { reservationId });
-    await clearReservation(caseId, reservationId);
-  }
-
-  async function clearReservation(caseId: string, reservationId: string) {
-    await host.db
-      .updateTable("cases")
-      .set({ reservation_id: null, reservation_state: null })
-      .where("id", "=", caseId)
-      .where("reservation_id", "=", reservationId)
-      .execute();
+  async function releaseCase(db: ReportDb, gid: string) {
+    await db.updateTable("cases").set({ reservation_id: null }).where("reservation_id", "=", gid).execute();
   }
 
   // ---------- verdicts ----------
@@ -318,25 +323,21 @@ export function reportService(platform: Platform): ServiceSchema {
   /** One pass over everything time moves: stuck reservations, missed deadlines, seats to fill, cases to expire. */
   async function tick() {
     const now = clock.now();
-    const done = { confirmed: 0, cancelled: 0, expired: 0, replaced: 0, seated: 0 };
+    const done = { cancelled: 0, expired: 0, replaced: 0, seated: 0 };
+    // Seating transactions this process started and never settled (it was killed mid-way).
     const stale = await host.db
       .selectFrom("cases")
-      .select(["id", "reservation_id", "reservation_state", "reservation_at"])
-      .where("reservation_state", "is not", null)
-      .where("reservation_at", "<=", now - CONFIRM_RETRY_MS)
+      .select("reservation_id")
+      .where("reservation_id", "is not", null)
+      .where("reservation_at", "<=", now - SEATING_ABANDONED_MS)
       .limit(200)
       .execute();
     for (const r of stale) {
       try {
-        if (r.reservation_state === "APPLIED") {
-          await confirm(r.id, r.reservation_id!);
-          done.confirmed++;
-        } else if (r.reservation_at! <= now - TRY_ABANDONED_MS) {
-          await abandon(r.id, r.reservation_id!);
-          done.cancelled++;
-        }
+        await abandon(r.reservation_id!);
+        done.cancelled++;
       } catch (err) {
-        host.logger.warn({ err, caseId: r.id }, "reservation not resolved yet; will retry");
+        host.logger.warn({ err, gid: r.reservation_id }, "seating transaction not settled yet; will retry");
       }
     }
 
@@ -736,6 +737,9 @@ export function reportService(platform: Platform): ServiceSchema {
           nextCursor: rows.length > limit ? String(page[page.length - 1].id) : null,
         };
       }),
+
+      /** The coordinator's query back on a seating transaction gone silent. */
+      txDecision: initiator.decisionAction(host, () => clock.now(), releaseCase),
 
       /** Runs the sweeper once now (it also runs every second); answers what it did. */
       tick: action(C.tick, async () => {

@@ -1,4 +1,4 @@
-import type { Generated, Kysely, Migration, Selectable } from "kysely";
+import { type Generated, type Kysely, type Migration, MysqlAdapter, type Selectable } from "kysely";
 import { withAutoId } from "../../../platform/db/db";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
@@ -45,9 +45,9 @@ export interface ReportTables {
     decision_reason: string | null;
     violation_votes: number;
     no_violation_votes: number;
-    /** Reviewer reservation in flight: TRYING before the try call, APPLIED once its seats are written. */
+    /** The TCC transaction seating this case, while one is in flight (its gid). */
     reservation_id: string | null;
-    reservation_state: "TRYING" | "APPLIED" | null;
+    /** When the last seating transaction started: in-flight age, and the back-off between attempts. */
     reservation_at: number | null;
     attempts: number;
     updated_at: number;
@@ -199,6 +199,15 @@ export const reportMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /** Panel seating moved onto the coordinator's TCC: the local TRYING/APPLIED state went with it. */
+  "0002_governance_report_tcc": {
+    async up(db: Kysely<any>) {
+      const drop = db.schema.dropIndex("cases_reservation");
+      await (db.getExecutor().adapter instanceof MysqlAdapter ? drop.on("cases") : drop).execute();
+      await db.schema.alterTable("cases").dropColumn("reservation_state").execute();
+      await db.schema.createIndex("cases_reservation").on("cases").columns(["reservation_id", "reservation_at"]).execute();
+    },
+  },
 };
 
 export function policyFromRow(row: PolicyRow): Policy {
@@ -229,7 +238,6 @@ export function freshCase(now: number) {
     violation_votes: 0,
     no_violation_votes: 0,
     reservation_id: null,
-    reservation_state: null,
     reservation_at: null,
     attempts: 0,
     updated_at: now,

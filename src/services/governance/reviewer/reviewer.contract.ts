@@ -5,7 +5,12 @@ import type { Candidate, ReviewerStatus } from "./reviewer.domain";
 
 const days = z.number().int().min(0).max(3650);
 const userId = z.number().int().positive();
-const reservationId = z.string().min(1).max(64);
+/** A seating branch's payload; the coordinator passes it to try, confirm and cancel alike, the reservation id is its gid. */
+const seating = z.object({
+  caseId: z.string().min(1).max(40),
+  count: z.number().int().min(1).max(201),
+  exclude: z.array(userId).max(10_000),
+});
 
 export const ReviewerContract = {
   putRules: z.object({
@@ -24,15 +29,10 @@ export const ReviewerContract = {
   enrol: z.object({}),
   optOut: z.object({}),
   me: z.object({}),
-  /** TCC try: draw `count` eligible reviewers and hold a seat each until confirm or cancel. */
-  tryChoose: z.object({
-    reservationId,
-    caseId: z.string().min(1).max(40),
-    count: z.number().int().min(1).max(201),
-    exclude: z.array(userId).max(10_000),
-  }),
-  confirm: z.object({ reservationId }),
-  cancel: z.object({ reservationId }),
+  /** TCC branch, called by the coordinator: try draws `count` eligible reviewers and holds a seat each until confirm or cancel. */
+  tryChoose: seating,
+  confirm: seating,
+  cancel: seating,
   stats: z.object({}),
   list: z.object({ status: z.enum(["ACTIVE", "SUSPENDED", "OPTED_OUT"]).optional(), ...pageInput }),
   /** Operator action: suspend for `days` (default: the rules' suspension period) or reinstate. */

@@ -261,17 +261,11 @@ export function reviewerService(platform: Platform): ServiceSchema {
       }),
 
       tryChoose: action(C.tryChoose, async (ctx) => {
-        const { reservationId, caseId, count, exclude } = ctx.params;
-        return withDrawRetry(() =>
-          host.tx(async (trx): Promise<ChooseResult> => {
+        const { caseId, count, exclude } = ctx.params;
+        // The barrier answers a repeated try with its first draw and refuses one arriving after its cancel.
+        const outcome = await withDrawRetry(() =>
+          host.branch(ctx.meta, async (trx, _emit, { gid }): Promise<ChooseResult> => {
             const now = clock.now();
-            const existing = await host.store
-              .forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", reservationId))
-              .executeTakeFirst();
-            if (existing?.status === "CANCELLED")
-              throw conflict("RESERVATION_CANCELLED", `reservation ${reservationId} was cancelled before this try arrived`);
-            if (existing)
-              return { reservationId, reviewers: JSON.parse(existing.reviewers), seed: existing.seed, candidates: JSON.parse(existing.candidates) };
             const { pool, candidates } = await sampleEligible(trx, count, new Set(exclude), now);
             if (candidates.length < count)
               throw new AppError(409, "NOT_ENOUGH_REVIEWERS", `${candidates.length} eligible reviewers, ${count} needed`);
@@ -281,7 +275,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
             await trx
               .insertInto("reservations")
               .values({
-                id: reservationId,
+                id: gid,
                 case_id: caseId,
                 status: "TRIED",
                 reviewers: JSON.stringify(reviewers),
@@ -291,43 +285,35 @@ export function reviewerService(platform: Platform): ServiceSchema {
                 updated_at: now,
               })
               .execute();
-            return { reservationId, reviewers, seed, candidates };
+            return { reservationId: gid, reviewers, seed, candidates };
           }),
         );
+        return outcome.result!;
       }),
 
       confirm: action(C.confirm, async (ctx) => {
-        const { reservationId } = ctx.params;
-        return host.tx(async (trx) => {
-          const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", reservationId)).executeTakeFirst();
-          if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${reservationId} to confirm`);
-          if (r.status === "CANCELLED") throw conflict("RESERVATION_CANCELLED", `reservation ${reservationId} was cancelled`);
-          if (r.status === "TRIED")
-            await trx.updateTable("reservations").set({ status: "CONFIRMED", updated_at: clock.now() }).where("id", "=", reservationId).execute();
-          return { reservationId, status: "CONFIRMED" };
+        await host.branch(ctx.meta, async (trx, _emit, { gid }) => {
+          const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", gid)).executeTakeFirst();
+          if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${gid} to confirm`);
+          if (r.status === "CANCELLED") throw conflict("RESERVATION_CANCELLED", `reservation ${gid} was cancelled`);
+          await trx.updateTable("reservations").set({ status: "CONFIRMED", updated_at: clock.now() }).where("id", "=", gid).execute();
         });
+        return { reservationId: ctx.meta.tx!.gid, status: "CONFIRMED" };
       }),
 
       cancel: action(C.cancel, async (ctx) => {
-        const { reservationId } = ctx.params;
-        return withDrawRetry(() =>
-          host.tx(async (trx) => {
-            const now = clock.now();
-            const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", reservationId)).executeTakeFirst();
-            if (!r) {
-              // Empty compensation: remember the cancel so a try arriving later is refused.
-              await trx
-                .insertInto("reservations")
-                .values({ id: reservationId, case_id: reservationId.split(":")[0], status: "CANCELLED", reviewers: "[]", seed: "", candidates: "[]", created_at: now, updated_at: now })
-                .execute();
-              return { reservationId, status: "CANCELLED" };
-            }
-            if (r.status !== "TRIED") return { reservationId, status: r.status };
+        // A cancel with no try before it is recorded by the barrier and does nothing here.
+        await withDrawRetry(() =>
+          host.branch(ctx.meta, async (trx, _emit, { gid }) => {
+            const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", gid)).executeTakeFirst();
+            if (r?.status !== "TRIED") return;
             for (const userId of JSON.parse(r.reviewers) as number[]) await applyToReviewer(trx, userId, (rv) => release(rv));
-            await trx.updateTable("reservations").set({ status: "CANCELLED", updated_at: now }).where("id", "=", reservationId).execute();
-            return { reservationId, status: "CANCELLED" };
+            await trx.updateTable("reservations").set({ status: "CANCELLED", updated_at: clock.now() }).where("id", "=", gid).execute();
           }),
         );
+        const gid = ctx.meta.tx!.gid;
+        const r = await host.db.selectFrom("reservations").select("status").where("id", "=", gid).executeTakeFirst();
+        return { reservationId: gid, status: r?.status ?? "CANCELLED" };
       }),
     },
     created() {

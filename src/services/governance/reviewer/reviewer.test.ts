@@ -52,7 +52,7 @@ describe("operators", () => {
     expect(Date.parse(suspended.body.suspendedUntil) - sys.clock.now()).toBe(2 * 86_400_000);
     const list = await sys.api.get("/api/governance/reviewers?status=SUSPENDED", sys.admin.token);
     expect(list.body.items.map((r: { userId: number }) => r.userId)).toContain(target.id);
-    await expect(sys.call("reviewer.tryChoose", { reservationId: "op-1", caseId: "op", count: 1, exclude: ids().filter((id) => id !== target.id) })).rejects.toMatchObject({
+    await expect(seating("try", "op-1", { caseId: "op", count: 1, exclude: ids().filter((id) => id !== target.id) })).rejects.toMatchObject({
       type: "NOT_ENOUGH_REVIEWERS",
     });
     const back = await sys.api.post(`/api/governance/reviewers/${target.id}/status`, { status: "ACTIVE", reason: "cleared" }, sys.admin.token);
@@ -70,49 +70,54 @@ describe("operators", () => {
   });
 });
 
+/** Calls a seating branch as the coordinator would: the reservation id is the transaction's gid. */
+function seating(op: "try" | "confirm" | "cancel", gid: string, payload: object = { caseId: "c", count: 1, exclude: [] }) {
+  return sys.call(`reviewer.${op === "try" ? "tryChoose" : op}`, payload, { tx: { gid, branchId: "01", op } });
+}
+
 describe("reservations: the TCC branch barrier", () => {
   it("draws, holds seats, and treats a repeated try, confirm or cancel as one", async () => {
-    const first = await sys.call("reviewer.tryChoose", { reservationId: "r1", caseId: "c1", count: 3, exclude: [] });
+    const first = await seating("try", "r1", { caseId: "c1", count: 3, exclude: [] });
     expect(first.reviewers).toHaveLength(3);
-    const again = await sys.call("reviewer.tryChoose", { reservationId: "r1", caseId: "c1", count: 3, exclude: [] });
+    const again = await seating("try", "r1", { caseId: "c1", count: 3, exclude: [] });
     expect(again).toEqual(first);
     const chosen = first.reviewers[0];
     const stats = await sys.api.get("/api/governance/reviewers/me", byId(pool, chosen).token);
     expect(stats.body.openCases).toBe(1);
-    expect(await sys.call("reviewer.confirm", { reservationId: "r1" })).toEqual({ reservationId: "r1", status: "CONFIRMED" });
-    expect(await sys.call("reviewer.confirm", { reservationId: "r1" })).toEqual({ reservationId: "r1", status: "CONFIRMED" });
-    expect(await sys.call("reviewer.cancel", { reservationId: "r1" })).toEqual({ reservationId: "r1", status: "CONFIRMED" });
+    expect(await seating("confirm", "r1")).toEqual({ reservationId: "r1", status: "CONFIRMED" });
+    expect(await seating("confirm", "r1")).toEqual({ reservationId: "r1", status: "CONFIRMED" });
+    expect(await seating("cancel", "r1")).toEqual({ reservationId: "r1", status: "CONFIRMED" });
     expect((await sys.api.get("/api/governance/reviewers/me", byId(pool, chosen).token)).body.openCases).toBe(1);
   });
 
   it("releases held seats on cancel, once", async () => {
-    const tried = await sys.call("reviewer.tryChoose", { reservationId: "r2", caseId: "c2", count: 2, exclude: [] });
+    const tried = await seating("try", "r2", { caseId: "c2", count: 2, exclude: [] });
     const before = await Promise.all(tried.reviewers.map((id: number) => sys.api.get("/api/governance/reviewers/me", byId(pool, id).token)));
-    await sys.call("reviewer.cancel", { reservationId: "r2" });
-    await sys.call("reviewer.cancel", { reservationId: "r2" });
+    await seating("cancel", "r2");
+    await seating("cancel", "r2");
     const after = await Promise.all(tried.reviewers.map((id: number) => sys.api.get("/api/governance/reviewers/me", byId(pool, id).token)));
     for (let i = 0; i < after.length; i++) expect(after[i].body.openCases).toBe(before[i].body.openCases - 1);
-    await expect(sys.call("reviewer.confirm", { reservationId: "r2" })).rejects.toMatchObject({ type: "RESERVATION_CANCELLED" });
+    await expect(seating("confirm", "r2")).rejects.toMatchObject({ type: "RESERVATION_CANCELLED" });
   });
 
   it("records an empty compensation and refuses the hanging try that arrives after it", async () => {
-    expect(await sys.call("reviewer.cancel", { reservationId: "r3" })).toEqual({ reservationId: "r3", status: "CANCELLED" });
-    await expect(sys.call("reviewer.tryChoose", { reservationId: "r3", caseId: "c3", count: 1, exclude: [] })).rejects.toMatchObject({
+    expect(await seating("cancel", "r3")).toEqual({ reservationId: "r3", status: "CANCELLED" });
+    await expect(seating("try", "r3", { caseId: "c3", count: 1, exclude: [] })).rejects.toMatchObject({
       code: 409,
-      type: "RESERVATION_CANCELLED",
+      type: "TX_BRANCH_CANCELLED",
     });
-    await expect(sys.call("reviewer.confirm", { reservationId: "never-tried" })).rejects.toMatchObject({ type: "RESERVATION_UNKNOWN" });
+    await expect(seating("confirm", "never-tried")).rejects.toMatchObject({ type: "RESERVATION_UNKNOWN" });
   });
 
   it("never draws an excluded user and refuses when too few are eligible, holding nothing", async () => {
     const keep = ids().slice(0, 2);
-    const tried = await sys.call("reviewer.tryChoose", { reservationId: "r4", caseId: "c4", count: 2, exclude: others(keep) });
+    const tried = await seating("try", "r4", { caseId: "c4", count: 2, exclude: others(keep) });
     expect(tried.reviewers.sort()).toEqual([...keep].sort());
-    await sys.call("reviewer.cancel", { reservationId: "r4" });
-    await expect(sys.call("reviewer.tryChoose", { reservationId: "r5", caseId: "c5", count: 3, exclude: others(keep) })).rejects.toMatchObject({
+    await seating("cancel", "r4");
+    await expect(seating("try", "r5", { caseId: "c5", count: 3, exclude: others(keep) })).rejects.toMatchObject({
       type: "NOT_ENOUGH_REVIEWERS",
     });
-    expect(await sys.call("reviewer.cancel", { reservationId: "r5" })).toMatchObject({ status: "CANCELLED" });
+    expect(await seating("cancel", "r5")).toMatchObject({ status: "CANCELLED" });
   });
 
   it("respects the open-case limit across draws", async () => {
@@ -120,15 +125,15 @@ describe("reservations: the TCC branch barrier", () => {
     const fresh = await enrolReviewers(sys, 2);
     const keep = fresh.map((m) => m.id);
     const exclude = ids();
-    const both = await sys.call("reviewer.tryChoose", { reservationId: "r6", caseId: "c6", count: 2, exclude });
+    const both = await seating("try", "r6", { caseId: "c6", count: 2, exclude });
     expect([...both.reviewers].sort()).toEqual([...keep].sort());
-    await expect(sys.call("reviewer.tryChoose", { reservationId: "r7", caseId: "c7", count: 1, exclude })).rejects.toMatchObject({
+    await expect(seating("try", "r7", { caseId: "c7", count: 1, exclude })).rejects.toMatchObject({
       type: "NOT_ENOUGH_REVIEWERS",
     });
-    await sys.call("reviewer.cancel", { reservationId: "r6" });
-    const again = await sys.call("reviewer.tryChoose", { reservationId: "r8", caseId: "c8", count: 1, exclude });
+    await seating("cancel", "r6");
+    const again = await seating("try", "r8", { caseId: "c8", count: 1, exclude });
     expect(keep).toContain(again.reviewers[0]);
-    await sys.call("reviewer.cancel", { reservationId: "r8" });
+    await seating("cancel", "r8");
     await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0 }, sys.admin.token);
     pool.push(...fresh);
   });
@@ -142,13 +147,13 @@ describe("reservations: the TCC branch barrier", () => {
     await sys.api.get("/api/me", fresh[0].token);
     const chosen = await eventually<{ reviewers: number[]; reservationId: string }>(async () => {
       try {
-        return await sys.call("reviewer.tryChoose", { reservationId: `r9-${Date.now()}`, caseId: "c9", count: 1, exclude: [] });
+        return await seating("try", `r9-${Date.now()}`, { caseId: "c9", count: 1, exclude: [] });
       } catch {
         return null;
       }
     });
     expect(chosen.reviewers).toEqual([fresh[0].id]);
-    await sys.call("reviewer.cancel", { reservationId: chosen.reservationId });
+    await seating("cancel", chosen.reservationId);
     pool.push(fresh[0], idle);
     await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0 }, sys.admin.token);
   });
