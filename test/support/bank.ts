@@ -109,8 +109,7 @@ export function shopService(platform: Platform): ServiceSchema {
       /** Pays: freezes the amount, records the order and the commit locally, then commits at the coordinator. */
       pay: action(z.object({ gid: z.string(), from: z.string(), amount: z.number().int().positive() }), async (ctx) => {
         const { gid, from, amount } = ctx.params;
-        const tx = txClient(ctx.broker, "shop");
-        await tx.begin(gid, 5_000);
+        const tx = txClient(ctx.broker, "shop", 5_000);
         try {
           await tx.tryBranch(gid, { action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: from, amount } });
         } catch (err) {
@@ -128,8 +127,7 @@ export function shopService(platform: Platform): ServiceSchema {
       /** Commits locally without telling the coordinator: its query back must find the commit. */
       payThenVanish: action(z.object({ gid: z.string(), from: z.string(), amount: z.number().int().positive() }), async (ctx) => {
         const { gid, from, amount } = ctx.params;
-        const tx = txClient(ctx.broker, "shop");
-        await tx.begin(gid, 5_000);
+        const tx = txClient(ctx.broker, "shop", 5_000);
         await tx.tryBranch(gid, { action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: from, amount } });
         await host.tx(async (trx) => {
           await initiator.commit(host, trx, gid, clock.now());
@@ -140,8 +138,7 @@ export function shopService(platform: Platform): ServiceSchema {
       /** Tries, then goes silent before deciding anything. */
       tryThenVanish: action(z.object({ gid: z.string(), from: z.string(), amount: z.number().int().positive() }), async (ctx) => {
         const { gid, from, amount } = ctx.params;
-        const tx = txClient(ctx.broker, "shop");
-        await tx.begin(gid, 5_000);
+        const tx = txClient(ctx.broker, "shop", 5_000);
         await tx.tryBranch(gid, { action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: from, amount } });
         return { gid };
       }),

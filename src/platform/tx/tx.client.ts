@@ -28,9 +28,10 @@ export interface TccBranch {
 
 /** What an initiator calls on the coordinator. */
 export interface TxClient {
-  /** Starts a TCC transaction; `timeoutMs` after which a silent initiator is asked for its decision. */
-  begin(gid: string, timeoutMs?: number): Promise<void>;
-  /** Registers a branch and runs its try; answers the try's result or throws its refusal. */
+  /**
+   * Registers a branch and runs its try (the first one starts the TCC transaction); answers the try's
+   * result or throws its refusal.
+   */
   tryBranch<R>(gid: string, branch: TccBranch): Promise<R>;
   commit(gid: string): Promise<void>;
   abort(gid: string): Promise<void>;
@@ -38,12 +39,13 @@ export interface TxClient {
   saga(gid: string, steps: SagaStep[], wait?: boolean): Promise<{ state: string }>;
 }
 
-export function txClient(broker: ServiceBroker, initiator: string): TxClient {
+/**
+ * The coordinator as seen by `initiator` (the service it asks `txDecision` when a TCC transaction
+ * outlives `timeoutMs` without a decision).
+ */
+export function txClient(broker: ServiceBroker, initiator: string, timeoutMs = 15_000): TxClient {
   return {
-    async begin(gid, timeoutMs) {
-      await broker.call("tx.begin", { gid, initiator, timeoutMs });
-    },
-    tryBranch: <R>(gid: string, branch: TccBranch) => broker.call<R, object>("tx.tryBranch", { gid, ...branch }),
+    tryBranch: <R>(gid: string, branch: TccBranch) => broker.call<R, object>("tx.tryBranch", { gid, initiator, timeoutMs, ...branch }),
     async commit(gid) {
       await broker.call("tx.commit", { gid });
     },

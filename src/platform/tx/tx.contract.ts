@@ -10,15 +10,14 @@ const actionName = z.string().min(3).max(128).regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0
 const payload = z.record(z.string(), z.unknown()).default({});
 
 export const TxContract = {
-  /** Starts a TCC transaction; the initiator is asked for its decision if it goes silent past the timeout. */
-  begin: z.object({
+  /**
+   * Registers a TCC branch and calls its try; answers the try's result. The first branch starts the
+   * transaction; past `timeoutMs` without a decision, the coordinator asks `<initiator>.txDecision`.
+   */
+  tryBranch: z.object({
     gid,
     initiator: z.string().min(1).max(64),
     timeoutMs: z.number().int().min(100).max(3_600_000).default(15_000),
-  }),
-  /** Registers a TCC branch and calls its try; answers the try's result. */
-  tryBranch: z.object({
-    gid,
     action: actionName,
     confirm: actionName,
     cancel: actionName,

@@ -57,24 +57,23 @@ export function txService(platform: Platform): ServiceSchema {
   const load = (gid: string) => db().selectFrom("transactions").selectAll().where("gid", "=", gid).executeTakeFirst();
   const branchesOf = (gid: string) => db().selectFrom("branches").selectAll().where("gid", "=", gid).orderBy("branch_id").execute();
 
-  /** Moves a transaction only from the state it was read in; false when someone else moved it first. */
-  async function move(tx: TransactionRow, to: TxState, extra: Partial<TransactionRow> = {}): Promise<boolean> {
-    if (!canTransition(tx.state, to)) return false;
+  /**
+   * Moves a transaction only from the state it was read in; answers the moved row, or null when
+   * someone else moved it first. A final state also gives up the lease, in the same write.
+   */
+  async function move(tx: TransactionRow, to: TxState, extra: Partial<TransactionRow> = {}): Promise<TransactionRow | null> {
+    if (!canTransition(tx.state, to)) return null;
     const now = clock.now();
-    const result = await db()
-      .updateTable("transactions")
-      .set({ state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...extra })
-      .where("gid", "=", tx.gid)
-      .where("state", "=", tx.state)
-      .executeTakeFirst();
-    const moved = Number(result.numUpdatedRows) === 1;
-    if (moved && (to === "COMMITTED" || to === "COMPENSATED")) {
-      const outcome = to === "COMMITTED" ? metric.committed : metric.compensated;
-      outcome.inc({ kind: tx.kind });
+    const final = to === "COMMITTED" || to === "COMPENSATED";
+    const changes = { state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...(final ? { lease_owner: null, lease_until: null } : {}), ...extra };
+    const result = await db().updateTable("transactions").set(changes).where("gid", "=", tx.gid).where("state", "=", tx.state).executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) return null;
+    if (final) {
+      (to === "COMMITTED" ? metric.committed : metric.compensated).inc({ kind: tx.kind });
       metric.duration.observe({ kind: tx.kind, outcome: to }, (now - tx.created_at) / 1000);
     }
-    if (moved && to === "STUCK") metric.stuck.inc({ kind: tx.kind });
-    return moved;
+    if (to === "STUCK") metric.stuck.inc({ kind: tx.kind });
+    return { ...tx, ...changes };
   }
 
   async function claim(gid: string): Promise<boolean> {
@@ -98,10 +97,11 @@ export function txService(platform: Platform): ServiceSchema {
     if (running) return running;
     const run = (async () => {
       if (!(await claim(gid))) return;
+      let finished = false;
       try {
-        await advance(gid);
+        finished = await advance(gid);
       } finally {
-        await release(gid);
+        if (!finished) await release(gid);
       }
     })()
       .catch((err) => host.logger.error({ err, gid }, "driving a transaction failed; the sweeper tries again"))
@@ -110,38 +110,40 @@ export function txService(platform: Platform): ServiceSchema {
     return run;
   }
 
-  async function advance(gid: string): Promise<void> {
+  /**
+   * Runs the transaction's next steps until it ends, waits, or fails; answers whether it ended (its
+   * lease went with the final write). Holding the lease, it works on its own copy of the rows.
+   */
+  async function advance(gid: string): Promise<boolean> {
+    let tx: TransactionRow | null = (await load(gid)) ?? null;
+    const branches = await branchesOf(gid);
     for (;;) {
-      const tx = await load(gid);
-      if (!tx || isFinal(tx.state) || tx.state === "STUCK") return;
+      if (!tx || isFinal(tx.state) || tx.state === "STUCK") return false;
       const now = clock.now();
-      if (tx.next_attempt_at > now) return;
+      if (tx.next_attempt_at > now) return false;
       if (tx.state === "TRYING") {
-        if (tx.timeout_at === null || tx.timeout_at > now) return;
+        if (tx.timeout_at === null || tx.timeout_at > now) return false;
         // The initiator went silent: ask it whether it committed (its answer also settles it for good).
         let decision: Decision;
         try {
           decision = tx.initiator ? (await broker.call<{ decision: Decision }, object>(`${tx.initiator}.txDecision`, { gid })).decision : "ROLLED_BACK";
         } catch (err) {
           await failed(tx, null, err);
-          return;
+          return false;
         }
-        await move(tx, decision === "COMMITTED" ? "CONFIRMING" : "COMPENSATING");
+        tx = await move(tx, decision === "COMMITTED" ? "CONFIRMING" : "COMPENSATING");
         continue;
       }
-      const branches = await branchesOf(gid);
       const step = nextStep(tx.kind, tx.state, branches.map((b) => ({ branchId: b.branch_id, state: b.state, attempts: b.attempts })));
-      if (step.kind === "wait") return;
+      if (step.kind === "wait") return false;
       if (step.kind === "compensate") {
-        await move(tx, "COMPENSATING");
+        tx = await move(tx, "COMPENSATING");
         continue;
       }
-      if (step.kind === "finish") {
-        await move(tx, step.state, { finished_at: now });
-        return;
-      }
+      if (step.kind === "finish") return (await move(tx, step.state, { finished_at: now })) !== null;
       const branch = branches.find((b) => b.branch_id === step.branchId)!;
-      if (!(await callBranch(tx, branch, step.op))) return;
+      if (!(await callBranch(tx, branch, step.op))) return false;
+      tx = { ...tx, attempts: 0, last_error: null };
     }
   }
 
@@ -149,16 +151,19 @@ export function txService(platform: Platform): ServiceSchema {
   async function callBranch(tx: TransactionRow, branch: BranchRow, op: BranchOp): Promise<boolean> {
     const forward = op === "action" || op === "try";
     // Counted before the call: a step attempted without an answer may have acted and must be compensated.
-    if (forward)
-      await db().updateTable("branches").set({ attempts: branch.attempts + 1 }).where("gid", "=", tx.gid).where("branch_id", "=", branch.branch_id).execute();
+    if (forward) {
+      branch.attempts++;
+      await db().updateTable("branches").set({ attempts: branch.attempts }).where("gid", "=", tx.gid).where("branch_id", "=", branch.branch_id).execute();
+    }
     const name = op === "confirm" ? branch.confirm! : forward ? branch.action : branch.compensate;
     try {
       const result = await broker.call(name, JSON.parse(branch.payload), { meta: { tx: { gid: tx.gid, branchId: branch.branch_id, op } } });
       const now = clock.now();
+      branch.state = stateAfter(op);
       await db()
         .updateTable("branches")
         .set({
-          state: stateAfter(op),
+          state: branch.state,
           // An undo keeps the error that made it necessary.
           ...(forward ? { result: result === undefined ? null : JSON.stringify(result), done_at: now, last_error: null } : { finished_at: now }),
         })
@@ -170,6 +175,7 @@ export function txService(platform: Platform): ServiceSchema {
     } catch (err) {
       if (op === "action" && isBusinessRefusal(err)) {
         // The next pass sees the refused step and turns the saga to compensation.
+        branch.state = "FAILED";
         await db()
           .updateTable("branches")
           .set({ state: "FAILED", last_error: describe(err), finished_at: clock.now() })
@@ -283,28 +289,15 @@ export function txService(platform: Platform): ServiceSchema {
     name: "tx",
     settings: { routes: routesWithSchemas(txRoutes, C) },
     actions: {
-      begin: action(C.begin, async (ctx) => {
-        const { gid, initiator, timeoutMs } = ctx.params;
-        const now = clock.now();
-        const created = await host.store.insertIfAbsent(
-          db().insertInto("transactions").values(newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now)),
-        );
-        if (created) metric.started.inc({ kind: "TCC" });
-        else {
-          const tx = await mustLoad(gid);
-          if (tx.kind !== "TCC" || tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}`);
-        }
-        return { gid, state: "TRYING" };
-      }),
-
       tryBranch: action(C.tryBranch, async (ctx) => {
-        const { gid, action: tryAction, confirm, cancel, payload } = ctx.params;
+        const { gid, initiator, timeoutMs, action: tryAction, confirm, cancel, payload } = ctx.params;
         const now = clock.now();
         // Registered before the try is called: if anything dies from here on, the branch is cancelled.
         const branchId = await host.tx(async (trx) => {
-          const tx = await host.store.forUpdate(trx.selectFrom("transactions").selectAll().where("gid", "=", gid)).executeTakeFirst();
-          if (!tx) throw notFound("TX_NOT_FOUND", `no transaction ${gid}`);
-          if (tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}; no more branches can join`);
+          if (await host.store.insertIfAbsent(trx.insertInto("transactions").values(newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now))))
+            metric.started.inc({ kind: "TCC" });
+          const tx = await host.store.forUpdate(trx.selectFrom("transactions").selectAll().where("gid", "=", gid)).executeTakeFirstOrThrow();
+          if (tx.kind !== "TCC" || tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}; no more branches can join`);
           const count = await trx.selectFrom("branches").select((eb) => eb.fn.countAll().as("n")).where("gid", "=", gid).executeTakeFirstOrThrow();
           const id = branchIdOf(Number(count.n));
           await trx.insertInto("branches").values({ ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 }).execute();
@@ -345,7 +338,7 @@ export function txService(platform: Platform): ServiceSchema {
       abort: action(C.abort, async (ctx) => {
         const { gid } = ctx.params;
         const now = clock.now();
-        // An abort for a transaction never begun is recorded too, so its late begin is refused.
+        // An abort for a transaction with no branch yet is recorded too, so a late branch is refused.
         if (await host.store.insertIfAbsent(db().insertInto("transactions").values(newTransaction(gid, "TCC", "COMPENSATING", null, null, now)))) {
           metric.started.inc({ kind: "TCC" });
         } else {

@@ -181,9 +181,8 @@ describe("TCC", () => {
     expect(await funds(a)).toEqual({ balance: 10, frozen: 0 });
 
     const other = gid();
-    await sys.call("tx.begin", { gid: other, initiator: "shop" });
     await expect(
-      sys.call("tx.tryBranch", { gid: other, action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: a, amount: 99 } }),
+      sys.call("tx.tryBranch", { gid: other, initiator: "shop", action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: a, amount: 99 } }),
     ).rejects.toMatchObject({ type: "INSUFFICIENT_FUNDS" });
     await expect(sys.call("tx.commit", { gid: other })).rejects.toMatchObject({ type: "TX_BRANCH_NOT_TRIED" });
   });
@@ -208,15 +207,18 @@ describe("TCC", () => {
     await eventually(async () => (await view(id)).state === "COMPENSATED");
     expect(await funds(a)).toEqual({ balance: 100, frozen: 0 });
     expect(await sys.call("shop.txDecision", { gid: id })).toEqual({ gid: id, decision: "ROLLED_BACK" });
-    await expect(sys.call("tx.tryBranch", { gid: id, action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: a, amount: 1 } })).rejects.toMatchObject({
+    await expect(sys.call("tx.tryBranch", { gid: id, initiator: "shop", action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: a, amount: 1 } })).rejects.toMatchObject({
       type: "TX_NOT_TRYING",
     });
   });
 
-  it("records an abort that arrives before its begin, so the late begin is refused", async () => {
+  it("records an abort that arrives before any branch, so a late branch is refused", async () => {
+    const a = await open(100);
     const id = gid();
     await sys.call("tx.abort", { gid: id });
-    await expect(sys.call("tx.begin", { gid: id, initiator: "shop" })).rejects.toMatchObject({ type: "TX_NOT_TRYING" });
+    const late = { gid: id, initiator: "shop", action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: a, amount: 1 } };
+    await expect(sys.call("tx.tryBranch", late)).rejects.toMatchObject({ type: "TX_NOT_TRYING" });
+    expect(await funds(a)).toEqual({ balance: 100, frozen: 0 });
     await eventually(async () => (await view(id)).state === "COMPENSATED");
   });
 

@@ -202,10 +202,9 @@ export function reportService(platform: Platform): ServiceSchema {
       }));
     if (!intent) return false;
     const gid = intent.reservationId;
-    const tcc = txClient(broker, "report");
+    const tcc = txClient(broker, "report", SEATING_TIMEOUT_MS);
     let chosen: ChooseResult;
     try {
-      await tcc.begin(gid, SEATING_TIMEOUT_MS);
       chosen = await tcc.tryBranch<ChooseResult>(gid, {
         action: "reviewer.tryChoose",
         confirm: "reviewer.confirm",
