@@ -1,5 +1,6 @@
 import type { ServiceSchema } from "moleculer";
 import { z } from "zod";
+import type { RouteDef } from "../../src/platform/gateway/routes";
 import { action, type Ctx } from "../../src/platform/runtime/action";
 import { AppError, conflict } from "../../src/platform/runtime/errors";
 import type { Platform } from "../../src/platform/runtime/platform";
@@ -59,6 +60,12 @@ export function bankService(platform: Platform): ServiceSchema {
   };
   return {
     name: "bank",
+    settings: {
+      routes: [
+        { method: "POST", path: "/api/test/bank/accounts", action: "bank.open", auth: "public" },
+        { method: "GET", path: "/api/test/bank/accounts/:account", action: "bank.get", auth: "public" },
+      ] satisfies RouteDef[],
+    },
     actions: {
       open: action(z.object({ account: z.string(), balance: z.number().int().min(0) }), async (ctx) => {
         await host.db.insertInto("accounts").values({ id: ctx.params.account, balance: ctx.params.balance, frozen: 0 }).execute();
@@ -105,6 +112,14 @@ export function shopService(platform: Platform): ServiceSchema {
   const clock = platform.clock;
   return {
     name: "shop",
+    settings: {
+      routes: [
+        { method: "POST", path: "/api/test/shop/pay", action: "shop.pay", auth: "public" },
+        { method: "POST", path: "/api/test/shop/order", action: "shop.order", auth: "public" },
+        { method: "POST", path: "/api/test/shop/transfer", action: "shop.transfer", auth: "public" },
+        { method: "GET", path: "/api/test/shop/orders/:gid", action: "shop.getOrder", auth: "public" },
+      ] satisfies RouteDef[],
+    },
     actions: {
       /** Pays: freezes the amount, records the order and the commit locally, then commits at the coordinator. */
       pay: action(z.object({ gid: z.string(), from: z.string(), amount: z.number().int().positive() }), async (ctx) => {
@@ -153,6 +168,14 @@ export function shopService(platform: Platform): ServiceSchema {
           ]);
         });
         return { gid };
+      }),
+      /** A saga started by a direct call to the coordinator. */
+      transfer: action(z.object({ gid: z.string(), from: z.string(), to: z.string(), amount: z.number().int().positive() }), async (ctx) => {
+        const { gid, from, to, amount } = ctx.params;
+        return txClient(ctx.broker, "shop").saga(gid, [
+          { action: "bank.debit", compensate: "bank.credit", payload: { account: from, amount } },
+          { action: "bank.credit", compensate: "bank.debit", payload: { account: to, amount } },
+        ]);
       }),
       getOrder: action(z.object({ gid: z.string() }), async (ctx) => (await host.db.selectFrom("orders").selectAll().where("id", "=", ctx.params.gid).executeTakeFirst()) ?? null),
       txDecision: initiator.decisionAction(host, () => clock.now()),

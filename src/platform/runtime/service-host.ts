@@ -4,6 +4,7 @@ import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
 import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, throughBarrier } from "../tx/barrier";
+import { crashPoint } from "./faults";
 import { newId } from "./ids";
 import type { Platform } from "./platform";
 
@@ -115,9 +116,11 @@ export class ServiceHost<T> {
    * work and the barrier row commit together, so repeats, empty compensations and hanging tries are
    * handled before the work is reached.
    */
-  branch<R>(meta: { tx?: BranchCall }, work: (trx: Kysely<T>, emit: Emit, call: BranchCall) => Promise<R>): Promise<BarrierOutcome<R>> {
+  async branch<R>(meta: { tx?: BranchCall }, work: (trx: Kysely<T>, emit: Emit, call: BranchCall) => Promise<R>): Promise<BarrierOutcome<R>> {
     const call = branchCallOf(meta);
-    return this.tx((trx, emit) => throughBarrier(this.store, trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
+    const outcome = await this.tx((trx, emit) => throughBarrier(this.store, trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
+    crashPoint("tx.branch.committed");
+    return outcome;
   }
 
   private collector(events: OutgoingEvent[]): Emit {

@@ -3,6 +3,7 @@ import { iso } from "../clock/clock";
 import { routesWithSchemas } from "../gateway/routes";
 import { action, requireRole } from "../runtime/action";
 import { badRequest, conflict, notFound } from "../runtime/errors";
+import { crashPoint } from "../runtime/faults";
 import type { Platform } from "../runtime/platform";
 import type { Decision } from "./barrier";
 import { TX_SUBMITTED, type SagaSubmitted } from "./tx.client";
@@ -68,6 +69,7 @@ export function txService(platform: Platform): ServiceSchema {
     const changes = { state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...(final ? { lease_owner: null, lease_until: null } : {}), ...extra };
     const result = await db().updateTable("transactions").set(changes).where("gid", "=", tx.gid).where("state", "=", tx.state).executeTakeFirst();
     if (Number(result.numUpdatedRows) !== 1) return null;
+    crashPoint("tx.moved");
     if (final) {
       (to === "COMMITTED" ? metric.committed : metric.compensated).inc({ kind: tx.kind });
       metric.duration.observe({ kind: tx.kind, outcome: to }, (now - tx.created_at) / 1000);
@@ -76,13 +78,15 @@ export function txService(platform: Platform): ServiceSchema {
     return { ...tx, ...changes };
   }
 
+  /** Takes the transaction's lease: free, expired, ours, or held by a node the registry no longer knows (it died). */
   async function claim(gid: string): Promise<boolean> {
     const now = clock.now();
+    const live = (broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id);
     const result = await db()
       .updateTable("transactions")
       .set({ lease_owner: owner, lease_until: now + LEASE_MS })
       .where("gid", "=", gid)
-      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", now), eb("lease_owner", "=", owner)]))
+      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", now), eb("lease_owner", "=", owner), eb("lease_owner", "not in", live)]))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
@@ -158,6 +162,7 @@ export function txService(platform: Platform): ServiceSchema {
     const name = op === "confirm" ? branch.confirm! : forward ? branch.action : branch.compensate;
     try {
       const result = await broker.call(name, JSON.parse(branch.payload), { meta: { tx: { gid: tx.gid, branchId: branch.branch_id, op } } });
+      crashPoint("tx.called");
       const now = clock.now();
       branch.state = stateAfter(op);
       await db()
@@ -171,6 +176,7 @@ export function txService(platform: Platform): ServiceSchema {
         .where("branch_id", "=", branch.branch_id)
         .execute();
       if (tx.attempts > 0) await db().updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
+      crashPoint("tx.recorded");
       return true;
     } catch (err) {
       if (op === "action" && isBusinessRefusal(err)) {
@@ -303,8 +309,10 @@ export function txService(platform: Platform): ServiceSchema {
           await trx.insertInto("branches").values({ ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 }).execute();
           return id;
         });
+        crashPoint("tx.registered");
         try {
           const result = await ctx.call(tryAction, payload, { meta: { tx: { gid, branchId, op: "try" } } });
+          crashPoint("tx.called");
           await db()
             .updateTable("branches")
             .set({ state: "DONE", result: result === undefined ? null : JSON.stringify(result), done_at: clock.now() })
