@@ -1,5 +1,6 @@
 import { governancePipeline } from "./governance-pipeline.bench";
 import { startup } from "./startup.bench";
+import { coordinator } from "./tx.bench";
 import { machine } from "./support";
 import { voteHttp } from "./vote-http.bench";
 
@@ -9,6 +10,7 @@ async function main() {
   const results: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
   if (!only || only === "startup") results.startup = await startup();
   if (!only || only === "pipeline") results.pipeline = await governancePipeline();
+  if (!only || only === "tx") results.coordinator = await coordinator();
   if (!only || only === "votes") {
     results.votesHttp10 = await voteHttp(400, 10);
     results.votesHttp32 = await voteHttp(400, 32);

@@ -1,18 +1,19 @@
 import { mkdtempSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import path from "node:path";
+import type { ServiceFactory } from "../src/platform/runtime/broker";
 import { loadConfig } from "../src/platform/runtime/config";
 import { startNode } from "../src/platform/runtime/system";
 import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../src/services/catalog";
 
-/** A fresh embedded system in this process, quiet, on a free port. */
-export async function benchNode() {
+/** A fresh system in this process (embedded unless engine URLs are set), quiet, on a free port, with any `extra` services. */
+export async function benchNode(extra: Record<string, ServiceFactory> = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "bazaar-bench-"));
   const config = {
     ...loadConfig({}, { ...process.env, BAZAAR_DATA_DIR: dataDir, BAZAAR_PORT: "0", BAZAAR_LOG_LEVEL: "warn", BAZAAR_NAMESPACE: "bench" }),
     demo: false,
   };
-  const node = await startNode(config, { catalogue, services: ALL_SERVICES, activityAction: ACTIVITY_ACTION });
+  const node = await startNode(config, { catalogue: { ...catalogue, ...extra }, services: [...ALL_SERVICES, ...Object.keys(extra)], activityAction: ACTIVITY_ACTION });
   node.platform.readiness.ready = true;
   return { node, dataDir };
 }
