@@ -3,6 +3,7 @@ import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
 import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../services/catalog";
 import { ensureAdmin, loadDemoData } from "./bootstrap";
+import { addConfigCommands } from "./config-command";
 import { runGovernanceDemo } from "./demo";
 
 /** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
@@ -64,6 +65,8 @@ program
     if (scenario !== "governance") throw new Error(`unknown demo "${scenario}"; try: governance`);
     await runGovernanceDemo();
   });
+
+addConfigCommands(program);
 
 program.parseAsync(process.argv).catch((err) => {
   process.stderr.write(`bazaar: ${(err as Error).message}\n`);

@@ -1,4 +1,5 @@
 import type { ServiceFactory } from "../platform/runtime/broker";
+import { configService } from "../platform/config/config.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
 import { reportService } from "./governance/report/report.service";
@@ -13,6 +14,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   reward: rewardService,
   /** The platform's transaction coordinator: sagas, TCC, reliable messages. */
   tx: txService,
+  /** The platform's config centre: versioned values, gray release, rollback, live push. */
+  config: configService,
 };
 
 export const ALL_SERVICES = ["gateway", ...Object.keys(catalogue)];

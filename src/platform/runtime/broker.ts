@@ -15,6 +15,7 @@ export function createBroker(platform: Platform): { broker: ServiceBroker; broke
   const broker = new ServiceBroker({
     namespace: config.namespace,
     nodeID: platform.nodeId,
+    metadata: { tags: platform.tags },
     transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined,
     logger: {
       type: "Pino",

@@ -8,6 +8,8 @@ export interface BazaarConfig {
   dataDir: string;
   namespace: string;
   nodeId?: string;
+  /** Comma-separated node tags: gray config and gray routing select nodes by them. */
+  nodeTags?: string;
   dbUrl?: string;
   redisUrl?: string;
   natsUrl?: string;
@@ -36,6 +38,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "dataDir", env: "BAZAAR_DATA_DIR", flag: "data-dir", kind: "string", help: "directory of the embedded stores (default ./data)" },
   { key: "namespace", env: "BAZAAR_NAMESPACE", flag: "namespace", kind: "string", help: "environment isolation: broker namespace, database and subject prefix (default dev)" },
   { key: "nodeId", env: "BAZAAR_NODE_ID", flag: "node-id", kind: "string", help: "this process's node id (default host-pid)" },
+  { key: "nodeTags", env: "BAZAAR_NODE_TAGS", flag: "node-tags", kind: "string", help: "comma-separated tags of this node (e.g. canary,zone-a): gray config goes to nodes by tag" },
   { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ or postgres://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },

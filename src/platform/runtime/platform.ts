@@ -2,6 +2,8 @@ import { hostname } from "node:os";
 import type { Migration } from "kysely";
 import type { Logger } from "pino";
 import { type Clock, systemClock } from "../clock/clock";
+import { ConfigAgent } from "../config/config.agent";
+import { parseTags } from "../config/config.domain";
 import type { Kv } from "../kv/kv";
 import { MemoryKv } from "../kv/memory.kv";
 import { RedisKv } from "../kv/redis.kv";
@@ -25,6 +27,10 @@ export interface Platform {
   readonly kv: Kv;
   readonly stream: Stream;
   readonly metrics: Metrics;
+  /** Values from the config centre, applied live: `platform.configs.watch(owner, group, key, schema, default)`. */
+  readonly configs: ConfigAgent;
+  /** This node's tags (BAZAAR_NODE_TAGS). */
+  readonly tags: string[];
   host<T>(service: string, migrations: Record<string, Migration>): ServiceHost<T>;
   /** Readiness the gateway reports: set once the node has started and finished its bootstrap. */
   readonly readiness: { ready: boolean };
@@ -48,6 +54,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     ? await JetStreamStream.connect(config.natsUrl, config.namespace, logger)
     : new SqliteStream(config.dataDir, config.namespace, logger, clock);
   const metrics = new Metrics(options.processMetrics ?? true);
+  const tags = parseTags(config.nodeTags);
   const platform: Platform = {
     config,
     nodeId,
@@ -56,6 +63,8 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     kv,
     stream,
     metrics,
+    configs: new ConfigAgent(config.dataDir, config.namespace, tags, logger.child({ svc: "config-agent" })),
+    tags,
     host: (service, migrations) => new ServiceHost(platform, service, migrations),
     readiness: { ready: false },
     async close() {

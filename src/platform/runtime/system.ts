@@ -1,4 +1,5 @@
 import type { ServiceBroker } from "moleculer";
+import { configAgentService } from "../config/config.agent";
 import { gatewayService } from "../gateway/gateway.service";
 import { createBroker, loadServices, type ServiceFactory } from "./broker";
 import type { BazaarConfig } from "./config";
@@ -25,6 +26,7 @@ export async function startNode(config: BazaarConfig, options: NodeOptions): Pro
   const { broker, brokerMetrics } = createBroker(platform);
   const business = options.services.filter((s) => s !== "gateway");
   loadServices(broker, platform, options.catalogue, business);
+  broker.createService(configAgentService(platform.configs));
   if (options.services.includes("gateway"))
     broker.createService(gatewayService(platform, { brokerMetrics, activityAction: options.activityAction }));
   try {

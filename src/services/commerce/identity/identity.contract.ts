@@ -10,6 +10,21 @@ export const username = z
 const password = z.string().min(8, "at least 8 characters").max(128);
 const role = z.enum(ROLES);
 
+const limit = z.object({
+  points: z.number().int().min(1).max(1_000_000),
+  durationSeconds: z.number().int().min(1).max(86_400),
+  blockSeconds: z.number().int().min(0).max(86_400).optional(),
+});
+
+/** Config centre value identity/login-limits: attempts per account and per client address. */
+export const LoginLimits = z.object({ perAccount: limit, perIp: limit });
+export type LoginLimits = z.infer<typeof LoginLimits>;
+
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  perAccount: { points: 10, durationSeconds: 300, blockSeconds: 300 },
+  perIp: { points: 300, durationSeconds: 60 },
+};
+
 export const IdentityContract = {
   register: z.object({ username, password }),
   login: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(128) }),

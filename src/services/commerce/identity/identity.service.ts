@@ -17,6 +17,8 @@ import {
   type UserActive,
   type UserRegistered,
   type UserView,
+  DEFAULT_LOGIN_LIMITS,
+  LoginLimits,
 } from "./identity.contract";
 import { decodeRoles, encodeRoles, withRole } from "./identity.domain";
 import { findById, findByUsername, identityMigrations, type IdentityTables, type UserRow } from "./identity.store";
@@ -28,8 +30,16 @@ export function identityService(platform: Platform): ServiceSchema {
   const host = platform.host<IdentityTables>("identity", identityMigrations);
   const { clock, config, kv } = platform;
   const signer = TokenSigner.fromConfig(config);
-  const perAccount = new RateLimit(kv, { name: "login-account", points: 10, durationSeconds: 300, blockSeconds: 300 }, "LOGIN_RATE_LIMITED");
-  const perIp = new RateLimit(kv, { name: "login-ip", points: 300, durationSeconds: 60 }, "LOGIN_RATE_LIMITED");
+  // Login limits live in the config centre (identity/login-limits) and change without a restart.
+  const limits = platform.configs.watch("identity", "identity", "login-limits", LoginLimits, DEFAULT_LOGIN_LIMITS);
+  const limitersFor = (l: LoginLimits) => ({
+    perAccount: new RateLimit(kv, { name: "login-account", ...l.perAccount }, "LOGIN_RATE_LIMITED"),
+    perIp: new RateLimit(kv, { name: "login-ip", ...l.perIp }, "LOGIN_RATE_LIMITED"),
+  });
+  let limiters = limitersFor(limits.value);
+  limits.onChange((l) => {
+    limiters = limitersFor(l);
+  });
   // Compared against when the username is unknown, so a miss costs as much as a wrong password.
   let decoyHash: Promise<string> | undefined;
 
@@ -73,13 +83,14 @@ export function identityService(platform: Platform): ServiceSchema {
 
       login: action(C.login, async (ctx) => {
         const { username, password } = ctx.params;
+        const { perIp, perAccount } = limiters;
         await perIp.consume(ctx.meta.ip ?? "unknown");
         await perAccount.consume(username);
         const user = await findByUsername(host.db, username);
         decoyHash ??= hash(randomBytes(16).toString("hex"));
         const ok = await verify(user?.password_hash ?? (await decoyHash), password);
         if (!user || !ok) throw new AppError(401, "INVALID_CREDENTIALS", "wrong username or password");
-        await perAccount.reset(username);
+        await limiters.perAccount.reset(username);
         const authUser: AuthUser = { id: Number(user.id), username: user.username, roles: decodeRoles(user.roles) };
         return {
           accessToken: await signer.sign(authUser, config.tokenTtlSeconds, clock.now()),
