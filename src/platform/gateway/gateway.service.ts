@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import FindMyWay from "find-my-way";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { version as VERSION } from "../../../package.json";
+import { isServiceFailure } from "../guard/guard";
 import type { BrokerMetricsReporter } from "../observability/metrics";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
@@ -37,7 +38,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * service the registry knows, so a node running only the gateway serves routes of remote services.
  */
 export function gatewayService(platform: Platform, options: GatewayOptions): ServiceSchema {
-  const { config, clock, metrics, kv } = platform;
+  const { config, clock, metrics, kv, guard } = platform;
   const signer = TokenSigner.fromConfig(config);
   const logger = platform.logger.child({ svc: "gateway" });
   const activityWindowMs = options.activityWindowMs ?? 10 * 60_000;
@@ -132,7 +133,22 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           ip: req.ip,
           idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
         };
-        const result = await broker.call(route.action, params, { meta, requestID: req.id });
+        const resource = `${route.method} ${route.path}`;
+        if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, { meta, requestID: req.id }));
+        const pass = guard.enter(resource, { params, meta }, true);
+        if (guard.needsCluster(pass)) await guard.cluster(resource, pass);
+        if (pass.waitMs > 0) await new Promise((r) => setTimeout(r, pass.waitMs));
+        try {
+          const result = await broker.call(route.action, params, { meta, requestID: req.id });
+          pass.exit(false);
+          return answer(reply, route, result);
+        } catch (err) {
+          pass.exit(isServiceFailure(err));
+          throw err;
+        }
+      }
+
+      function answer(reply: FastifyReply, route: RouteDef, result: unknown) {
         if (result === undefined) return reply.code(204).send();
         return reply.code(route.status ?? 200).send(result);
       }

@@ -1,4 +1,5 @@
 import { type MetricsReporterOptions, ServiceBroker, type ServiceSchema } from "moleculer";
+import { guardMiddleware } from "../guard/guard";
 import { BrokerMetricsReporter } from "../observability/metrics";
 import { ValidationMiddleware } from "./action";
 import type { Platform } from "./platform";
@@ -28,7 +29,8 @@ export function createBroker(platform: Platform): { broker: ServiceBroker; broke
     retryPolicy: { enabled: false },
     circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 20, windowTime: 60, halfOpenTime: 10_000 },
     metrics: { enabled: true, reporter: [brokerMetrics as unknown as MetricsReporterOptions] },
-    middlewares: [ValidationMiddleware],
+    // Validation first, so a call the guard admits is already a well-formed one.
+    middlewares: [ValidationMiddleware, guardMiddleware(platform.guard)],
     // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.
     errorHandler: (err) => {
       throw err;

@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import { type Clock, systemClock } from "../clock/clock";
 import { ConfigAgent } from "../config/config.agent";
 import { parseTags } from "../config/config.domain";
+import { eventLoopLag, Guard } from "../guard/guard";
+import { watchGuardRules } from "../guard/guard.rules";
 import type { Kv } from "../kv/kv";
 import { MemoryKv } from "../kv/memory.kv";
 import { RedisKv } from "../kv/redis.kv";
@@ -31,6 +33,8 @@ export interface Platform {
   readonly configs: ConfigAgent;
   /** This node's tags (BAZAAR_NODE_TAGS). */
   readonly tags: string[];
+  /** Flow control and circuit breaking for every action and gateway route; rules from the config centre (group `guard`). */
+  readonly guard: Guard;
   host<T>(service: string, migrations: Record<string, Migration>): ServiceHost<T>;
   /** Readiness the gateway reports: set once the node has started and finished its bootstrap. */
   readonly readiness: { ready: boolean };
@@ -55,6 +59,10 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     : new SqliteStream(config.dataDir, config.namespace, logger, clock);
   const metrics = new Metrics(options.processMetrics ?? true);
   const tags = parseTags(config.nodeTags);
+  const configs = new ConfigAgent(config.dataDir, config.namespace, tags, logger.child({ svc: "config-agent" }));
+  const lag = eventLoopLag();
+  const guard = new Guard(clock, kv, metrics, lag.read);
+  watchGuardRules(configs, guard);
   const platform: Platform = {
     config,
     nodeId,
@@ -63,11 +71,13 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     kv,
     stream,
     metrics,
-    configs: new ConfigAgent(config.dataDir, config.namespace, tags, logger.child({ svc: "config-agent" })),
+    configs,
     tags,
+    guard,
     host: (service, migrations) => new ServiceHost(platform, service, migrations),
     readiness: { ready: false },
     async close() {
+      lag.stop();
       await stream.close();
       await kv.close();
     },
