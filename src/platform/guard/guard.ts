@@ -87,7 +87,8 @@ export class Guard {
     for (const rule of rules.flow) {
       const c = of(rule.resource);
       if (rule.grade === "CONCURRENCY") c.concurrency.push({ rule, inFlight: 0 });
-      else if (rule.clusterMode)
+      // Without Redis there is one node to count on: a cluster rule is a local one.
+      else if (rule.clusterMode && this.kv.redis)
         c.cluster.push({ rule, limiter: new RateLimit(this.kv, { name: `guard:${rule.resource}`, points: Math.floor(rule.count), durationSeconds: 1 }, "FLOW_LIMITED") });
       else c.qps.push(new QpsController(rule));
     }
