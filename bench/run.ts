@@ -1,6 +1,7 @@
 import { governancePipeline } from "./governance-pipeline.bench";
 import { startup } from "./startup.bench";
 import { coordinator } from "./tx.bench";
+import { gatewayVersusBare, guardOverhead } from "./guard.bench";
 import { machine } from "./support";
 import { voteHttp } from "./vote-http.bench";
 
@@ -11,6 +12,10 @@ async function main() {
   if (!only || only === "startup") results.startup = await startup();
   if (!only || only === "pipeline") results.pipeline = await governancePipeline();
   if (!only || only === "tx") results.coordinator = await coordinator();
+  if (!only || only === "guard") {
+    results.guardOverhead = guardOverhead();
+    results.gatewayVersusBare = await gatewayVersusBare();
+  }
   if (!only || only === "votes") {
     results.votesHttp10 = await voteHttp(400, 10);
     results.votesHttp32 = await voteHttp(400, 32);

@@ -20,7 +20,8 @@ describe("gateway", () => {
     const metrics = await sys.api.get("/metrics");
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('bazaar_http_requests_total{method="GET",route="/api/governance/policies",status="200"}');
-    expect(metrics.body).toContain("moleculer_request_total");
+    expect(metrics.body).toMatch(/bazaar_action_calls_total\{action="report.listPolicies",outcome="ok"\} [1-9]/);
+    expect(metrics.body).toMatch(/bazaar_broker_nodes\{available="true"\} 1/);
   });
 
   it("publishes an OpenAPI document built from the contracts", async () => {

@@ -1,5 +1,6 @@
-import { MetricReporters } from "moleculer";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { performance } from "node:perf_hooks";
+import type { Context, Middleware, ServiceBroker } from "moleculer";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Our own Prometheus metrics; the gateway's /metrics serves them together with the broker's. */
 export class Metrics {
@@ -40,16 +41,70 @@ export class Metrics {
 }
 
 /**
- * Moleculer's Prometheus reporter, minus its own HTTP server: the gateway owns the one /metrics.
+ * Per-action call metrics and the broker's registry, in our registry. Moleculer's own metrics are off:
+ * its per-call histograms (quantiles, rates, label hashing on every call) cost about 3.6 µs a call and
+ * halved the gateway's throughput; these use label children bound once per action.
  */
-export class BrokerMetricsReporter extends MetricReporters.Prometheus {
-  init(registry: unknown): void {
-    (MetricReporters.Base.prototype as unknown as { init(r: unknown): void }).init.call(this, registry);
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  text(): string {
-    return (this as unknown as { generatePrometheusResponse(): string }).generatePrometheusResponse();
-  }
+export function brokerMetricsMiddleware(metrics: Metrics): Middleware {
+  const calls = new Counter({
+    name: "bazaar_action_calls_total",
+    help: "action calls handled on this node, by outcome (ok, refused: 4xx, failed: other)",
+    labelNames: ["action", "outcome"],
+    registers: [metrics.registry],
+  });
+  const duration = new Histogram({
+    name: "bazaar_action_duration_seconds",
+    help: "action handling time on this node",
+    labelNames: ["action"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [metrics.registry],
+  });
+  return {
+    name: "ActionMetrics",
+    localAction(next: (ctx: Context) => Promise<unknown>, action: { name: string }) {
+      const ok = calls.labels(action.name, "ok");
+      const refused = calls.labels(action.name, "refused");
+      const failed = calls.labels(action.name, "failed");
+      const time = duration.labels(action.name);
+      return (ctx: Context) => {
+        const started = performance.now();
+        return next(ctx).then(
+          (result) => {
+            ok.inc();
+            time.observe((performance.now() - started) / 1000);
+            return result;
+          },
+          (err: { code?: unknown }) => {
+            (typeof err?.code === "number" && err.code >= 400 && err.code < 500 ? refused : failed).inc();
+            time.observe((performance.now() - started) / 1000);
+            throw err;
+          },
+        );
+      };
+    },
+  } as unknown as Middleware;
+}
+
+/** The broker's view of the cluster, read at scrape time. */
+export function registerBrokerGauges(metrics: Metrics, broker: ServiceBroker): void {
+  new Gauge({
+    name: "bazaar_broker_nodes",
+    help: "nodes this broker sees, by availability",
+    labelNames: ["available"],
+    registers: [metrics.registry],
+    collect() {
+      const nodes = broker.registry.nodes.list({ onlyAvailable: false, withServices: false }) as { available: boolean }[];
+      const up = nodes.filter((n) => n.available).length;
+      this.set({ available: "true" }, up);
+      this.set({ available: "false" }, nodes.length - up);
+    },
+  });
+  new Gauge({
+    name: "bazaar_broker_local_services",
+    help: "services running on this node",
+    registers: [metrics.registry],
+    collect() {
+      this.set(broker.services.length);
+    },
+  });
 }

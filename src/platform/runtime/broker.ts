@@ -1,6 +1,6 @@
-import { type MetricsReporterOptions, ServiceBroker, type ServiceSchema } from "moleculer";
+import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { guardMiddleware } from "../guard/guard";
-import { BrokerMetricsReporter } from "../observability/metrics";
+import { brokerMetricsMiddleware, registerBrokerGauges } from "../observability/metrics";
 import { ValidationMiddleware } from "./action";
 import type { Platform } from "./platform";
 
@@ -10,9 +10,8 @@ export type ServiceFactory = (platform: Platform) => ServiceSchema;
  * One broker per process. Without a NATS URL the services talk in-process; with one, NATS is the
  * transporter and Moleculer's registry finds services on every node of the namespace.
  */
-export function createBroker(platform: Platform): { broker: ServiceBroker; brokerMetrics: BrokerMetricsReporter } {
+export function createBroker(platform: Platform): ServiceBroker {
   const { config } = platform;
-  const brokerMetrics = new BrokerMetricsReporter({});
   const broker = new ServiceBroker({
     namespace: config.namespace,
     nodeID: platform.nodeId,
@@ -28,15 +27,17 @@ export function createBroker(platform: Platform): { broker: ServiceBroker; broke
     requestTimeout: 10_000,
     retryPolicy: { enabled: false },
     circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 20, windowTime: 60, halfOpenTime: 10_000 },
-    metrics: { enabled: true, reporter: [brokerMetrics as unknown as MetricsReporterOptions] },
+    // Our own cheaper call metrics instead (brokerMetricsMiddleware); see there.
+    metrics: { enabled: false },
     // Validation first, so a call the guard admits is already a well-formed one.
-    middlewares: [ValidationMiddleware, guardMiddleware(platform.guard)],
+    middlewares: [ValidationMiddleware, guardMiddleware(platform.guard), brokerMetricsMiddleware(platform.metrics)],
     // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.
     errorHandler: (err) => {
       throw err;
     },
   });
-  return { broker, brokerMetrics };
+  registerBrokerGauges(platform.metrics, broker);
+  return broker;
 }
 
 /** Creates the named services on the broker from a catalogue; an unknown name is a startup error. */

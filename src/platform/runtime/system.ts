@@ -23,12 +23,12 @@ export interface NodeOptions extends PlatformOptions {
 /** Starts one node: platform adapters, broker, the chosen services; stop() undoes it in order. */
 export async function startNode(config: BazaarConfig, options: NodeOptions): Promise<RunningNode> {
   const platform = await createPlatform(config, options);
-  const { broker, brokerMetrics } = createBroker(platform);
+  const broker = createBroker(platform);
   const business = options.services.filter((s) => s !== "gateway");
   loadServices(broker, platform, options.catalogue, business);
   broker.createService(configAgentService(platform.configs));
   if (options.services.includes("gateway"))
-    broker.createService(gatewayService(platform, { brokerMetrics, activityAction: options.activityAction }));
+    broker.createService(gatewayService(platform, { activityAction: options.activityAction }));
   try {
     await broker.start();
   } catch (err) {

@@ -1,0 +1,108 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import Fastify from "fastify";
+import type { ServiceSchema } from "moleculer";
+import { z } from "zod";
+import { systemClock } from "../src/platform/clock/clock";
+import { TokenSigner } from "../src/platform/gateway/jwt";
+import { Guard, type GuardRuleSet } from "../src/platform/guard/guard";
+import { DegradeRule, FlowRule, ParamRule } from "../src/platform/guard/guard.domain";
+import { MemoryKv } from "../src/platform/kv/memory.kv";
+import { Metrics } from "../src/platform/observability/metrics";
+import { action } from "../src/platform/runtime/action";
+import { benchNode, operator } from "./support";
+
+const HUGE = 1e12;
+
+/** Ten rules on one resource, none of which refuses: what every admitted call pays. */
+function tenRules(resource: string): GuardRuleSet {
+  return {
+    flow: [
+      FlowRule.parse({ resource, count: HUGE }),
+      FlowRule.parse({ resource, count: HUGE, behavior: "WARM_UP" }),
+      FlowRule.parse({ resource, count: HUGE }),
+      FlowRule.parse({ resource, grade: "CONCURRENCY", count: HUGE }),
+    ],
+    degrade: [
+      DegradeRule.parse({ resource, grade: "ERROR_RATIO", count: 0.9, timeWindow: 10 }),
+      DegradeRule.parse({ resource, grade: "SLOW_REQUEST_RATIO", count: 1000, timeWindow: 10 }),
+      DegradeRule.parse({ resource, grade: "ERROR_COUNT", count: HUGE, timeWindow: 10 }),
+    ],
+    param: [
+      ParamRule.parse({ resource, param: "meta.user.id", count: HUGE }),
+      ParamRule.parse({ resource, param: "params.itemId", count: HUGE }),
+    ],
+    system: [{ maxConcurrency: HUGE }],
+  };
+}
+
+/** (1) The guard engine alone: enter + exit with ten rules active, against the same loop with none. */
+export function guardOverhead(calls = 2_000_000) {
+  const guard = new Guard(systemClock, new MemoryKv(systemClock, "b:"), new Metrics(false), () => 0);
+  guard.load(tenRules("bench.quote"));
+  const subjects = Array.from({ length: 1000 }, (_, i) => ({ params: { itemId: i % 97 }, meta: { user: { id: i } } }));
+  const run = (resource: string) => {
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) {
+      if (!guard.applies(resource, true)) continue;
+      guard.enter(resource, subjects[i % 1000], true).exit(false);
+    }
+    return Number(process.hrtime.bigint() - started) / calls;
+  };
+  run("bench.quote");
+  return { rules: 10, nsPerCall: Math.round(run("bench.quote")) };
+}
+
+const helloService = (): ServiceSchema => ({
+  name: "hello",
+  settings: { routes: [{ method: "GET", path: "/api/bench/hello", action: "hello.say", auth: "user" }] },
+  actions: { say: action(z.object({}), async () => ({ hello: "world" })) },
+});
+
+async function load(url: string, connections: number, seconds: number, token?: string) {
+  const args = ["--import", "tsx", path.join(__dirname, "http-load.ts"), url, String(connections), String(seconds), ...(token ? [token] : [])];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as { requestsPerSecond: number; p50ms: number; p99ms: number; non2xx: number };
+}
+
+/**
+ * (2) The gateway with JWT auth and ten guard rules on the route and its action, against a bare
+ * Fastify hello endpoint, both loaded the same way from another process in the same run.
+ */
+export async function gatewayVersusBare(connections = 32, seconds = 8) {
+  const { node } = await benchNode({ hello: helloService });
+  const rules = (resource: string) => tenRules(resource);
+  const route = rules("GET /api/bench/hello");
+  const act = rules("hello.say");
+  for (const [key, value] of [
+    ["flow-rules", [...route.flow, ...act.flow]],
+    ["degrade-rules", [...route.degrade, ...act.degrade]],
+    ["param-rules", [...route.param, ...act.param]],
+    ["system-rules", route.system],
+  ] as const) {
+    // The node's agent registers the guard's schemas with the centre just after start.
+    const put = () => node.broker.call("config.put", { namespace: node.platform.config.namespace, group: "guard", key, value }, operator);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await put();
+        break;
+      } catch (err) {
+        if (attempt > 100) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+  while (!node.platform.guard.applies("hello.say", false)) await new Promise((r) => setTimeout(r, 20));
+  const token = await TokenSigner.fromConfig(node.platform.config).sign({ id: 1, username: "bench", roles: ["user"] }, 3600, Date.now());
+  const gateway = await load(`${node.url}/api/bench/hello`, connections, seconds, token);
+  await node.stop();
+
+  const bare = Fastify();
+  bare.get("/hello", async () => ({ hello: "world" }));
+  await bare.listen({ port: 0, host: "127.0.0.1" });
+  const address = bare.server.address() as { port: number };
+  const baseline = await load(`http://127.0.0.1:${address.port}/hello`, connections, seconds);
+  await bare.close();
+  return { connections, seconds, gateway, bareFastify: baseline, ratio: Math.round((gateway.requestsPerSecond / baseline.requestsPerSecond) * 100) / 100 };
+}
