@@ -1,5 +1,6 @@
 import type { ServiceFactory } from "../platform/runtime/broker";
 import { configService } from "../platform/config/config.service";
+import { releaseService } from "../platform/release/release.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
 import { reportService } from "./governance/report/report.service";
@@ -16,6 +17,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   tx: txService,
   /** The platform's config centre: versioned values, gray release, rollback, live push. */
   config: configService,
+  /** Nodes and their release state: list, drain, undrain. */
+  release: releaseService,
 };
 
 export const ALL_SERVICES = ["gateway", ...Object.keys(catalogue)];

@@ -5,6 +5,7 @@ import FindMyWay from "find-my-way";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { version as VERSION } from "../../../package.json";
 import { isServiceFailure } from "../guard/guard";
+import { cookieValue, laneFor } from "../release/release.domain";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
@@ -135,6 +136,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           requestId: req.id,
           ip: req.ip,
           idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
+          lane: laneOf(req, user),
         };
         const resource = `${route.method} ${route.path}`;
         if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, { meta, requestID: req.id }));
@@ -149,6 +151,17 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           pass.exit(isServiceFailure(err));
           throw err;
         }
+      }
+
+      /** The release lane for this request, decided here once and carried in meta on every hop. */
+      function laneOf(req: FastifyRequest, user: AuthUser | undefined): string | undefined {
+        const routing = platform.routing.value;
+        if (routing.rules.length === 0) return routing.stable;
+        const header = (name: string) => {
+          const v = req.headers[name];
+          return typeof v === "string" ? v : undefined;
+        };
+        return laneFor(routing, { header, cookie: (name) => cookieValue(req.headers.cookie, name), userId: user?.id }, Math.random);
       }
 
       function answer(reply: FastifyReply, route: RouteDef, result: unknown) {

@@ -18,6 +18,8 @@ export interface Meta {
   requestId?: string;
   idempotencyKey?: string;
   ip?: string;
+  /** The release lane (node version) this request is routed to, decided once at the gateway. */
+  lane?: string;
   /** Set by the transaction coordinator on a branch call: which global transaction, branch and operation. */
   tx?: BranchCall;
 }

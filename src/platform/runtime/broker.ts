@@ -1,5 +1,7 @@
 import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { version as PACKAGE_VERSION } from "../../../package.json";
 import { guardMiddleware } from "../guard/guard";
+import { GrayStrategy } from "../release/release.strategy";
 import { brokerMetricsMiddleware, registerBrokerGauges } from "../observability/metrics";
 import { ValidationMiddleware } from "./action";
 import type { Platform } from "./platform";
@@ -15,7 +17,16 @@ export function createBroker(platform: Platform): ServiceBroker {
   const broker = new ServiceBroker({
     namespace: config.namespace,
     nodeID: platform.nodeId,
-    metadata: { tags: platform.tags },
+    metadata: {
+      version: config.nodeVersion ?? PACKAGE_VERSION,
+      colour: config.nodeColour,
+      zone: config.nodeZone,
+      tags: platform.tags,
+      drained: false,
+    },
+    // The gray strategy picks among endpoints (local first when it may serve); Moleculer's own
+    // preferLocal would bypass it.
+    registry: { strategy: GrayStrategy, strategyOptions: { routing: () => platform.routing.value }, preferLocal: false },
     transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined,
     logger: {
       type: "Pino",

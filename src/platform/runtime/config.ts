@@ -8,8 +8,13 @@ export interface BazaarConfig {
   dataDir: string;
   namespace: string;
   nodeId?: string;
-  /** Comma-separated node tags: gray config and gray routing select nodes by them. */
+  /** Comma-separated node tags: gray config selects nodes by them. */
   nodeTags?: string;
+  /** The release lane this node serves (gray routing by version). */
+  nodeVersion?: string;
+  /** Blue-green colour of this node. */
+  nodeColour?: string;
+  nodeZone?: string;
   dbUrl?: string;
   redisUrl?: string;
   natsUrl?: string;
@@ -39,6 +44,9 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "namespace", env: "BAZAAR_NAMESPACE", flag: "namespace", kind: "string", help: "environment isolation: broker namespace, database and subject prefix (default dev)" },
   { key: "nodeId", env: "BAZAAR_NODE_ID", flag: "node-id", kind: "string", help: "this process's node id (default host-pid)" },
   { key: "nodeTags", env: "BAZAAR_NODE_TAGS", flag: "node-tags", kind: "string", help: "comma-separated tags of this node (e.g. canary,zone-a): gray config goes to nodes by tag" },
+  { key: "nodeVersion", env: "BAZAAR_NODE_VERSION", flag: "node-version", kind: "string", help: "release lane this node serves, for gray routing (default: the package version)" },
+  { key: "nodeColour", env: "BAZAAR_NODE_COLOUR", flag: "node-colour", kind: "string", help: "blue-green colour of this node (e.g. blue, green)" },
+  { key: "nodeZone", env: "BAZAAR_NODE_ZONE", flag: "node-zone", kind: "string", help: "zone of this node, reported in its metadata" },
   { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ or postgres://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },

@@ -2,7 +2,8 @@ import { hostname } from "node:os";
 import type { Migration } from "kysely";
 import type { Logger } from "pino";
 import { type Clock, systemClock } from "../clock/clock";
-import { ConfigAgent } from "../config/config.agent";
+import { ConfigAgent, type ConfigHandle } from "../config/config.agent";
+import { NO_ROUTING, Routing } from "../release/release.domain";
 import { parseTags } from "../config/config.domain";
 import { eventLoopLag, Guard } from "../guard/guard";
 import { watchGuardRules } from "../guard/guard.rules";
@@ -33,6 +34,8 @@ export interface Platform {
   readonly configs: ConfigAgent;
   /** This node's tags (BAZAAR_NODE_TAGS). */
   readonly tags: string[];
+  /** Gray, weighted and blue-green routing rules (config centre release/routing), applied live. */
+  readonly routing: ConfigHandle<Routing>;
   /** Flow control and circuit breaking for every action and gateway route; rules from the config centre (group `guard`). */
   readonly guard: Guard;
   host<T>(service: string, migrations: Record<string, Migration>): ServiceHost<T>;
@@ -63,6 +66,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
   const lag = eventLoopLag();
   const guard = new Guard(clock, kv, metrics, lag.read);
   watchGuardRules(configs, guard);
+  const routing = configs.watch("release", "release", "routing", Routing, NO_ROUTING);
   const platform: Platform = {
     config,
     nodeId,
@@ -73,6 +77,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     metrics,
     configs,
     tags,
+    routing,
     guard,
     host: (service, migrations) => new ServiceHost(platform, service, migrations),
     readiness: { ready: false },

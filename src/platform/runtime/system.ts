@@ -1,6 +1,7 @@
 import type { ServiceBroker } from "moleculer";
 import { configAgentService } from "../config/config.agent";
 import { gatewayService } from "../gateway/gateway.service";
+import { releaseAgentService } from "../release/release.agent";
 import { createBroker, loadServices, type ServiceFactory } from "./broker";
 import type { BazaarConfig } from "./config";
 import { createPlatform, type Platform, type PlatformOptions } from "./platform";
@@ -27,6 +28,7 @@ export async function startNode(config: BazaarConfig, options: NodeOptions): Pro
   const business = options.services.filter((s) => s !== "gateway");
   loadServices(broker, platform, options.catalogue, business);
   broker.createService(configAgentService(platform.configs));
+  broker.createService(releaseAgentService());
   if (options.services.includes("gateway"))
     broker.createService(gatewayService(platform, { activityAction: options.activityAction }));
   try {
