@@ -12,7 +12,7 @@ export type ServiceFactory = (platform: Platform) => ServiceSchema;
  * One broker per process. Without a NATS URL the services talk in-process; with one, NATS is the
  * transporter and Moleculer's registry finds services on every node of the namespace.
  */
-export function createBroker(platform: Platform): ServiceBroker {
+export function createBroker(platform: Platform, transporter?: string): ServiceBroker {
   const { config } = platform;
   const broker = new ServiceBroker({
     namespace: config.namespace,
@@ -27,7 +27,7 @@ export function createBroker(platform: Platform): ServiceBroker {
     // The gray strategy picks among endpoints (local first when it may serve); Moleculer's own
     // preferLocal would bypass it.
     registry: { strategy: GrayStrategy, strategyOptions: { routing: () => platform.routing.value }, preferLocal: false },
-    transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined,
+    transporter: transporter ?? (config.natsUrl ? { type: "NATS", options: { url: config.natsUrl } } : undefined),
     logger: {
       type: "Pino",
       options: {

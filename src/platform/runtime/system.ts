@@ -19,12 +19,14 @@ export interface NodeOptions extends PlatformOptions {
   /** Services to run here; "gateway" is the HTTP edge. */
   services: string[];
   activityAction?: string;
+  /** Overrides the transporter chosen by configuration (tests join several nodes in one process with "Fake"). */
+  transporter?: string;
 }
 
 /** Starts one node: platform adapters, broker, the chosen services; stop() undoes it in order. */
 export async function startNode(config: BazaarConfig, options: NodeOptions): Promise<RunningNode> {
   const platform = await createPlatform(config, options);
-  const broker = createBroker(platform);
+  const broker = createBroker(platform, options.transporter);
   const business = options.services.filter((s) => s !== "gateway");
   loadServices(broker, platform, options.catalogue, business);
   broker.createService(configAgentService(platform.configs));
