@@ -3,7 +3,7 @@ import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
 import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../services/catalog";
 import { ensureAdmin, loadDemoData } from "./bootstrap";
-import { addConfigCommands } from "./config-command";
+import { addConfigCommands, addNodeCommands } from "./operator-commands";
 import { runGovernanceDemo } from "./demo";
 
 /** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
@@ -44,18 +44,20 @@ withConfigFlags(program.command("start").description("run every service in this 
   },
 );
 
-withConfigFlags(
+const nodeCommand = withConfigFlags(
   program
     .command("node")
-    .description("run some services in this process; nodes find each other over NATS (BAZAAR_NATS_URL)")
-    .requiredOption("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`),
+    .description("run some services in this process (nodes find each other over NATS, BAZAAR_NATS_URL); or list, drain and undrain nodes")
+    .option("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`),
 ).action(async (flags) => {
-  const services = String(flags.services)
+  const services = String(flags.services ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  if (services.length === 0) throw new Error("bazaar node: give the services to run with --services a,b (or a subcommand: list, drain, undrain)");
   await runNode(services, flags);
 });
+addNodeCommands(nodeCommand);
 
 program
   .command("demo")

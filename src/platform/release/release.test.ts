@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -143,6 +146,15 @@ describe("gray routing", () => {
     const user = await tokenFor(10);
     expect((await api.post(`/api/platform/nodes/${v1}/drain`, {}, user)).status).toBe(403);
   });
+
+  it("drains and undrains from the command line", async () => {
+    const v2 = nodes.v2.platform.nodeId;
+    const cli = async (...args: string[]) =>
+      JSON.parse((await promisify(execFile)(process.execPath, [path.resolve("bin/bazaar.js"), "node", ...args, "--url", nodes.edge.url!, "--password", ADMIN_PASSWORD])).stdout);
+    expect(await cli("drain", v2)).toEqual({ nodeId: v2, drained: true });
+    await eventually(async () => (await cli("list")).find((n: { nodeId: string }) => n.nodeId === v2)?.drained === true);
+    expect(await cli("undrain", v2)).toEqual({ nodeId: v2, drained: false });
+  }, 30_000);
 
   it("never lets a node of another namespace see or call these", async () => {
     const stranger = new ServiceBroker({ namespace: `${config.namespace}x`, nodeID: "stranger", transporter: "Fake", logger: false });
