@@ -4,6 +4,7 @@ import { promisify } from "node:util";
 import Fastify from "fastify";
 import type { ServiceSchema } from "moleculer";
 import { z } from "zod";
+import { version as PACKAGE_VERSION } from "../package.json";
 import { systemClock } from "../src/platform/clock/clock";
 import { TokenSigner } from "../src/platform/gateway/jwt";
 import { Guard, type GuardRuleSet } from "../src/platform/guard/guard";
@@ -67,7 +68,8 @@ async function load(url: string, connections: number, seconds: number, token?: s
 }
 
 /**
- * (2) The gateway with JWT auth and ten guard rules on the route and its action, against a bare
+ * (2) The gateway with JWT auth, ten guard rules on the route and ten on its action, and gray routing
+ * (a header rule, a 10 % user share and weights, decided per request), against a bare
  * Fastify hello endpoint, both loaded the same way from another process in the same run.
  */
 export async function gatewayVersusBare(connections = 32, seconds = 8) {
@@ -80,9 +82,11 @@ export async function gatewayVersusBare(connections = 32, seconds = 8) {
     ["degrade-rules", [...route.degrade, ...act.degrade]],
     ["param-rules", [...route.param, ...act.param]],
     ["system-rules", route.system],
+    ["routing", { stable: PACKAGE_VERSION, rules: [{ header: "x-bazaar-canary", equals: "1", lane: "next" }, { userPercent: 10, lane: "next" }, { weights: { [PACKAGE_VERSION]: 100 } }] }],
   ] as const) {
     // The node's agent registers the guard's schemas with the centre just after start.
-    const put = () => node.broker.call("config.put", { namespace: node.platform.config.namespace, group: "guard", key, value }, operator);
+    const group = key === "routing" ? "release" : "guard";
+    const put = () => node.broker.call("config.put", { namespace: node.platform.config.namespace, group, key, value }, operator);
     for (let attempt = 0; ; attempt++) {
       try {
         await put();
@@ -93,7 +97,7 @@ export async function gatewayVersusBare(connections = 32, seconds = 8) {
       }
     }
   }
-  while (!node.platform.guard.applies("hello.say", false)) await new Promise((r) => setTimeout(r, 20));
+  while (!node.platform.guard.applies("hello.say", false) || node.platform.routing.value.rules.length === 0) await new Promise((r) => setTimeout(r, 20));
   const token = await TokenSigner.fromConfig(node.platform.config).sign({ id: 1, username: "bench", roles: ["user"] }, 3600, Date.now());
   const gateway = await load(`${node.url}/api/bench/hello`, connections, seconds, token);
   await node.stop();
