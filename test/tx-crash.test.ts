@@ -5,31 +5,59 @@ import path from "node:path";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { ApiClient } from "../src/platform/gateway/client";
 import { freePort } from "./support/net";
-import { cleanEngines, testConfig } from "./support/harness";
+import { cleanEngines, engines, testConfig } from "./support/harness";
 
 /**
  * The coordinator and its participants in a child process that SIGKILLs itself at an exact step
  * boundary (BAZAAR_CRASH_AT) in the middle of a stream of sagas and TCC transactions, then restarts:
  * every transaction must end committed or fully compensated, and every balance must be exact.
  */
-const config = testConfig();
+/** Each scenario runs on a store of its own. */
+let config = testConfig();
+const used = [config];
 const ADMIN = "tx-crash-admin-password";
 const ACCOUNTS = ["a", "b", "c", "d"];
 const OPENING = 10_000;
 /** Coordinator: a branch registered, a participant answered, its answer recorded, a state moved; participant: a branch committed. */
 const POINTS = ["tx.registered", "tx.called", "tx.recorded", "tx.moved", "tx.branch.committed"];
-let child: ChildProcess | undefined;
+
+interface Child {
+  proc: ChildProcess;
+  exited: Promise<void>;
+  gone: boolean;
+}
+const children = new Map<string, Child>();
 
 afterAll(async () => {
-  child?.kill("SIGKILL");
-  await cleanEngines(config);
+  for (const c of children.values()) c.proc.kill("SIGKILL");
+  for (const c of used) await cleanEngines(c);
 });
 
-async function startChild(port: number, crashAt?: string): Promise<{ api: ApiClient; exited: Promise<void> }> {
-  const log = createWriteStream(path.join(config.dataDir, "child.log"), { flags: "a" });
+const logFile = () => path.join(config.dataDir, "children.log");
+
+/**
+ * Where the services run and which process a crash point kills: everything in one process, or (over
+ * NATS) the coordinator and the participants in two, so each dies while the other carries on.
+ */
+interface Topology {
+  processes: Record<string, string>;
+  edge: string;
+  victim(point: string): string;
+}
+const ONE: Topology = { processes: { all: "gateway,identity,tx,bank,shop" }, edge: "all", victim: () => "all" };
+const TWO: Topology = {
+  processes: { coord: "gateway,identity,tx", parts: "bank,shop" },
+  edge: "coord",
+  victim: (point) => (point === "tx.branch.committed" ? "parts" : "coord"),
+};
+
+async function startChild(topology: Topology, name: string, port: number, crashAt?: string): Promise<Child> {
+  const log = createWriteStream(logFile(), { flags: "a" });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    BAZAAR_PORT: String(port),
+    BAZAAR_SERVICES: topology.processes[name],
+    BAZAAR_NODE_ID: `${config.namespace}-${name}`,
+    BAZAAR_PORT: name === topology.edge ? String(port) : "0",
     BAZAAR_DATA_DIR: config.dataDir,
     BAZAAR_NAMESPACE: config.namespace,
     BAZAAR_ADMIN_PASSWORD: ADMIN,
@@ -38,23 +66,36 @@ async function startChild(port: number, crashAt?: string): Promise<{ api: ApiCli
   if (crashAt) env.BAZAAR_CRASH_AT = crashAt;
   else delete env.BAZAAR_CRASH_AT;
   const proc = spawn(process.execPath, ["--require", "tsx/cjs", path.resolve("test/support/tx-node.ts")], { env, stdio: ["ignore", "pipe", "pipe"] });
-  child = proc;
   proc.stdout!.pipe(log);
   proc.stderr!.pipe(log);
-  let gone = false;
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  void exited.then(() => {
-    gone = true;
+  const child: Child = { proc, exited: new Promise<void>((resolve) => proc.once("exit", () => resolve())), gone: false };
+  void child.exited.then(() => {
+    child.gone = true;
   });
+  children.set(name, child);
   const api = new ApiClient(`http://127.0.0.1:${port}`);
   for (let i = 0; i < 300; i++) {
     // A crash point can be reached while recovering what the last kill left, before the node is ready.
-    if (gone && crashAt) return { api, exited };
-    const ready = await api.get("/ready").catch(() => undefined);
-    if (ready?.status === 200) return { api, exited };
+    if (child.gone && crashAt) return child;
+    if (await isUp(topology, name, api)) return child;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`child did not become ready: ${readFileSync(path.join(config.dataDir, "child.log"), "utf8").slice(-5000)}`);
+  throw new Error(`${name} did not become ready: ${readFileSync(logFile(), "utf8").slice(-5000)}`);
+}
+
+/** The edge is up when it is ready; the participants' process when the edge can reach the shop. */
+async function isUp(topology: Topology, name: string, api: ApiClient): Promise<boolean> {
+  if (name === topology.edge) return (await api.get("/ready").catch(() => undefined))?.status === 200;
+  return (await api.get("/api/test/shop/orders/ping").catch(() => undefined))?.status === 200;
+}
+
+async function restart(topology: Topology, name: string, port: number, crashAt?: string): Promise<Child> {
+  const running = children.get(name);
+  if (running && !running.gone) {
+    running.proc.kill("SIGKILL");
+    await running.exited;
+  }
+  return startChild(topology, name, port, crashAt);
 }
 
 type Kind = "pay" | "order" | "transfer";
@@ -66,76 +107,88 @@ interface Op {
   amount: number;
 }
 
-describe("coordinator crash safety", () => {
-  it("ends every transaction committed or compensated, balances exact, across a kill at each step boundary", async () => {
-    onTestFailed(() => {
-      process.stderr.write(readFileSync(path.join(config.dataDir, "child.log"), "utf8").slice(-30_000));
-    });
-    const port = await freePort();
-    let { api, exited } = await startChild(port);
-    for (const account of ACCOUNTS) expect((await api.post("/api/test/bank/accounts", { account, balance: OPENING })).status).toBe(200);
-    const ops: Op[] = [];
-    const kinds: Kind[] = ["pay", "order", "transfer"];
+async function crashAtEveryPoint(topology: Topology) {
+  const port = await freePort();
+  for (const name of Object.keys(topology.processes)) await restart(topology, name, port);
+  const api = new ApiClient(`http://127.0.0.1:${port}`);
+  for (const account of ACCOUNTS) expect((await api.post("/api/test/bank/accounts", { account, balance: OPENING })).status).toBe(200);
+  const ops: Op[] = [];
+  const kinds: Kind[] = ["pay", "order", "transfer"];
 
-    for (const point of POINTS) {
-      // The running node dies at an arbitrary moment too: whatever it was settling is left half-way.
-      child!.kill("SIGKILL");
-      await exited;
-      const started = await startChild(port, `${point}@8`);
-      api = started.api;
-      let dead = false;
-      void started.exited.then(() => {
-        dead = true;
-      });
-      const lane = async (offset: number) => {
-        for (let i = 0; !dead && i < 100; i++) {
-          const kind = kinds[(i + offset) % kinds.length];
-          const from = ACCOUNTS[(i + offset) % ACCOUNTS.length];
-          const to = ACCOUNTS[(i + offset + 1) % ACCOUNTS.length];
-          const op: Op = { gid: `${point}-${randomUUID()}`, kind, from, to, amount: 1 + ((i * 7 + offset) % 13) };
-          ops.push(op);
-          // A request the kill cut off ends the lane: the node is gone.
-          if (!(await api.post(`/api/test/shop/${kind}`, { gid: op.gid, from, to, amount: op.amount }).catch(() => undefined))) break;
-        }
-      };
-      await Promise.all([lane(0), lane(1), lane(2)]);
-      // A lane stops at the first refused connection; the exit itself may be reported a moment later.
-      await Promise.race([started.exited, new Promise((r) => setTimeout(r, 5000))]);
-      // Every point lies on these paths: the kill must have happened.
-      expect(dead, `the child never reached ${point}`).toBe(true);
-      ({ api, exited } = await startChild(port));
-    }
-
-    const admin = await api.login("admin", ADMIN);
-    const settled = new Map<string, string>();
-    for (const started = Date.now(); settled.size < ops.length && Date.now() - started < 90_000; ) {
-      for (const op of ops) {
-        if (settled.has(op.gid)) continue;
-        const res = await api.get(`/api/platform/tx/${op.gid}`, admin.token);
-        if (res.status === 200 && (res.body.state === "COMMITTED" || res.body.state === "COMPENSATED")) settled.set(op.gid, res.body.state);
-        else if (res.status === 404) {
-          // Unknown to the coordinator: it never started, which is final only if nothing can still start it.
-          if (op.kind !== "order") settled.set(op.gid, "NONE");
-          else if ((await api.get(`/api/test/shop/orders/${op.gid}`)).body === null) settled.set(op.gid, "NONE");
-        }
+  for (const point of POINTS) {
+    const victim = topology.victim(point);
+    // The running process dies at an arbitrary moment too: whatever it was settling is left half-way.
+    const doomed = await restart(topology, victim, port, `${point}@8`);
+    const lane = async (offset: number) => {
+      for (let i = 0; !doomed.gone && i < 100; i++) {
+        const kind = kinds[(i + offset) % kinds.length];
+        const from = ACCOUNTS[(i + offset) % ACCOUNTS.length];
+        const to = ACCOUNTS[(i + offset + 1) % ACCOUNTS.length];
+        const op: Op = { gid: `${point}-${randomUUID()}`, kind, from, to, amount: 1 + ((i * 7 + offset) % 13) };
+        ops.push(op);
+        // A request the kill cut off ends the lane: the node is gone.
+        if (!(await api.post(`/api/test/shop/${kind}`, { gid: op.gid, from, to, amount: op.amount }).catch(() => undefined))) break;
       }
-      if (settled.size < ops.length) await new Promise((r) => setTimeout(r, 250));
-    }
-    const unsettled = ops.filter((op) => !settled.has(op.gid));
-    expect(unsettled.map((op) => op.gid), "transactions not settled").toEqual([]);
-    const states = [...settled.values()];
-    expect(states.filter((s) => s === "COMMITTED").length).toBeGreaterThan(10);
+    };
+    await Promise.all([lane(0), lane(1), lane(2)]);
+    // A lane stops at the first refused connection; the exit itself may be reported a moment later.
+    await Promise.race([doomed.exited, new Promise((r) => setTimeout(r, 5000))]);
+    // Every point lies on these paths: the kill must have happened.
+    expect(doomed.gone, `${victim} never reached ${point}`).toBe(true);
+    await restart(topology, victim, port);
+  }
 
-    const expected = new Map(ACCOUNTS.map((a) => [a, OPENING]));
+  const admin = await api.login("admin", ADMIN);
+  const settled = new Map<string, string>();
+  for (const started = Date.now(); settled.size < ops.length && Date.now() - started < 90_000; ) {
     for (const op of ops) {
-      if (settled.get(op.gid) !== "COMMITTED") continue;
-      expected.set(op.from, expected.get(op.from)! - op.amount);
-      if (op.kind !== "pay") expected.set(op.to, expected.get(op.to)! + op.amount);
+      if (settled.has(op.gid)) continue;
+      const res = await api.get(`/api/platform/tx/${op.gid}`, admin.token);
+      if (res.status === 200 && (res.body.state === "COMMITTED" || res.body.state === "COMPENSATED")) settled.set(op.gid, res.body.state);
+      else if (res.status === 404) {
+        // Unknown to the coordinator: it never started, which is final only if nothing can still start it.
+        if (op.kind !== "order") settled.set(op.gid, "NONE");
+        else if ((await api.get(`/api/test/shop/orders/${op.gid}`)).body === null) settled.set(op.gid, "NONE");
+      }
     }
-    for (const account of ACCOUNTS) {
-      const funds = (await api.get(`/api/test/bank/accounts/${account}`)).body;
-      expect({ account, ...funds }).toEqual({ account, balance: expected.get(account), frozen: 0 });
-    }
-    child!.kill("SIGTERM");
+    if (settled.size < ops.length) await new Promise((r) => setTimeout(r, 250));
+  }
+  const unsettled = ops.filter((op) => !settled.has(op.gid));
+  expect(unsettled.map((op) => op.gid), "transactions not settled").toEqual([]);
+  expect([...settled.values()].filter((s) => s === "COMMITTED").length).toBeGreaterThan(10);
+
+  const expected = new Map(ACCOUNTS.map((a) => [a, OPENING]));
+  for (const op of ops) {
+    if (settled.get(op.gid) !== "COMMITTED") continue;
+    expected.set(op.from, expected.get(op.from)! - op.amount);
+    if (op.kind !== "pay") expected.set(op.to, expected.get(op.to)! + op.amount);
+  }
+  for (const account of ACCOUNTS) {
+    const funds = (await api.get(`/api/test/bank/accounts/${account}`)).body;
+    expect({ account, ...funds }).toEqual({ account, balance: expected.get(account), frozen: 0 });
+  }
+  for (const [name, c] of children) {
+    c.proc.kill("SIGTERM");
+    await c.exited;
+    children.delete(name);
+  }
+}
+
+describe("coordinator crash safety", () => {
+  const dumpLogs = () =>
+    onTestFailed(() => {
+      process.stderr.write(readFileSync(logFile(), "utf8").slice(-30_000));
+    });
+
+  it("ends every transaction committed or compensated, balances exact, across a kill at each step boundary", async () => {
+    dumpLogs();
+    await crashAtEveryPoint(ONE);
+  }, 240_000);
+
+  it.runIf(engines.nats)("does the same with the coordinator and the participants in two processes, killing one at a time", async () => {
+    config = testConfig();
+    used.push(config);
+    dumpLogs();
+    await crashAtEveryPoint(TWO);
   }, 240_000);
 });
