@@ -4,6 +4,7 @@ import { routesWithSchemas } from "../gateway/routes";
 import { action, requireRole } from "../runtime/action";
 import { badRequest, conflict, notFound } from "../runtime/errors";
 import { crashPoint } from "../runtime/faults";
+import { Sweeper } from "../runtime/sweeper";
 import type { Platform } from "../runtime/platform";
 import type { Decision } from "./barrier";
 import { TX_SUBMITTED, type SagaSubmitted } from "./tx.client";
@@ -43,8 +44,7 @@ export function txService(platform: Platform): ServiceSchema {
   const owner = platform.nodeId;
   const driving = new Map<string, Promise<void>>();
   let broker: ServiceBroker;
-  let timer: NodeJS.Timeout | undefined;
-  let ticking: Promise<unknown> | undefined;
+  const sweeper = new Sweeper(() => tick(), TICK_MS, host.logger, "transaction sweep");
 
   const metric = {
     started: platform.metrics.counter("bazaar_tx_started_total", "global transactions started", ["kind"]),
@@ -233,15 +233,6 @@ export function txService(platform: Platform): ServiceSchema {
     return due.length;
   }
 
-  function runTick() {
-    if (ticking) return;
-    ticking = tick()
-      .catch((err) => host.logger.error({ err }, "transaction sweep failed"))
-      .finally(() => {
-        ticking = undefined;
-      });
-  }
-
   /** Logs a saga and its steps in `trx`; false when the gid is already known (the same saga again). */
   async function insertSaga(trx: TxDb, gid: string, steps: SagaSubmitted["steps"]): Promise<boolean> {
     const now = clock.now();
@@ -418,14 +409,7 @@ export function txService(platform: Platform): ServiceSchema {
       }),
 
       /** Runs the sweep once now (it also runs twice a second); answers how many transactions were due. */
-      tick: action(C.tick, async () => {
-        while (ticking) await ticking;
-        const run = tick();
-        ticking = run.finally(() => {
-          ticking = undefined;
-        });
-        return run;
-      }),
+      tick: action(C.tick, () => sweeper.now()),
     },
     created() {
       // Reliable messages: a saga written to a service's outbox with its local transaction starts here.
@@ -439,13 +423,10 @@ export function txService(platform: Platform): ServiceSchema {
     async started() {
       broker = this.broker;
       await host.start();
-      timer = setInterval(runTick, TICK_MS);
-      timer.unref();
-      runTick();
+      sweeper.start();
     },
     async stopped() {
-      if (timer) clearInterval(timer);
-      while (ticking) await ticking;
+      await sweeper.stop();
       await Promise.all(driving.values());
       await host.stop();
     },

@@ -8,6 +8,7 @@ import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { Sweeper } from "../../../platform/runtime/sweeper";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
 import { IdentityEvents, type RolesChanged } from "../../commerce/identity/identity.contract";
 import type { ChooseResult } from "../reviewer/reviewer.contract";
@@ -79,8 +80,7 @@ export function reportService(platform: Platform): ServiceSchema {
     votes: platform.metrics.counter("bazaar_governance_votes_total", "votes cast", ["decision"]),
     retired: platform.metrics.counter("bazaar_governance_seats_retired_total", "seats whose reviewer missed the deadline", ["alternate"]),
   };
-  let timer: NodeJS.Timeout | undefined;
-  let ticking: Promise<unknown> | undefined;
+  const sweeper = new Sweeper(() => tick(), TICK_MS, host.logger, "governance sweep");
 
   // ---------- intake ----------
 
@@ -421,19 +421,6 @@ export function reportService(platform: Platform): ServiceSchema {
     });
   }
 
-  function scheduleTick() {
-    if (!ticking) setImmediate(runTick);
-  }
-
-  function runTick() {
-    if (ticking) return;
-    ticking = tick()
-      .catch((err) => host.logger.error({ err }, "governance sweep failed"))
-      .finally(() => {
-        ticking = undefined;
-      });
-  }
-
   // ---------- views ----------
 
   type DrawRow = { seed: string; candidates: string; reviewers: string };
@@ -741,14 +728,7 @@ export function reportService(platform: Platform): ServiceSchema {
       txDecision: initiator.decisionAction(host, () => clock.now(), releaseCase),
 
       /** Runs the sweeper once now (it also runs every second); answers what it did. */
-      tick: action(C.tick, async () => {
-        while (ticking) await ticking;
-        const run = tick();
-        ticking = run.finally(() => {
-          ticking = undefined;
-        });
-        return run;
-      }),
+      tick: action(C.tick, () => sweeper.now()),
     },
     created() {
       host.onCommitted((events) => {
@@ -776,7 +756,7 @@ export function reportService(platform: Platform): ServiceSchema {
           host.logger.error({ id: message.id, code: err.type, message: err.message }, "rejected external report");
           return;
         }
-        scheduleTick();
+        sweeper.soon();
       });
       // Who may operate governance is decided in identity; the change belongs in this audit log too.
       host.consume(IdentityEvents.rolesChanged, async (trx, message) => {
@@ -791,12 +771,10 @@ export function reportService(platform: Platform): ServiceSchema {
     async started() {
       broker = this.broker;
       await host.start();
-      timer = setInterval(runTick, TICK_MS);
-      timer.unref();
+      sweeper.start();
     },
     async stopped() {
-      if (timer) clearInterval(timer);
-      while (ticking) await ticking;
+      await sweeper.stop();
       await host.stop();
     },
   };
