@@ -24,6 +24,7 @@ import {
 } from "kysely";
 import { createConnection, createPool } from "mysql2";
 import pg from "pg";
+import { TenantGuard, TenantScope } from "./tenant";
 
 // int8 (bigint, count(*)) and numeric arrive as strings from pg; our integers are safe integers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -46,6 +47,8 @@ export interface ServiceDb<T> {
    * of the same key waits for the first to commit or roll back.
    */
   insertIfAbsent(qb: InsertQueryBuilder<any, any, any>): Promise<boolean>;
+  /** The database seen by one tenant: the only handle that may touch the service's tenant tables (see tenant.ts). */
+  forTenant(tenantId: string | number): Kysely<T>;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function openServiceDb<T>(
   options: DbOptions,
   service: string,
   migrations: Record<string, Migration>,
+  tenantTables: readonly string[] = [],
 ): Promise<ServiceDb<T>> {
   const name = `bazaar_${options.namespace}_${service}`;
   let db: Kysely<T>;
@@ -101,10 +105,14 @@ export async function openServiceDb<T>(
     await db.destroy();
     throw heldElsewhere(err, name);
   }
+  const base = db;
+  // The ordinary handle refuses tenant tables; forTenant is the only way in.
+  if (tenantTables.length > 0) db = base.withPlugin(new TenantGuard(tenantTables));
   return {
     db,
     dialect,
     name,
+    forTenant: (tenantId) => base.withPlugin(new TenantScope(tenantTables, tenantId)),
     forUpdate: (qb) => (dialect === "sqlite" ? qb : (qb.forUpdate() as typeof qb)),
     async insertId(qb) {
       if (dialect === "mysql") return Number((await qb.executeTakeFirstOrThrow()).insertId);
@@ -116,7 +124,7 @@ export async function openServiceDb<T>(
       const result = await guarded.executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     },
-    close: () => db.destroy(),
+    close: () => base.destroy(),
   };
 }
 

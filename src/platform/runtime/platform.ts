@@ -38,7 +38,7 @@ export interface Platform {
   readonly routing: ConfigHandle<Routing>;
   /** Flow control and circuit breaking for every action and gateway route; rules from the config centre (group `guard`). */
   readonly guard: Guard;
-  host<T>(service: string, migrations: Record<string, Migration>): ServiceHost<T>;
+  host<T>(service: string, migrations: Record<string, Migration>, tenantTables?: readonly string[]): ServiceHost<T>;
   /** Readiness the gateway reports: set once the node has started and finished its bootstrap. */
   readonly readiness: { ready: boolean };
   close(): Promise<void>;
@@ -79,7 +79,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     tags,
     routing,
     guard,
-    host: (service, migrations) => new ServiceHost(platform, service, migrations),
+    host: (service, migrations, tenantTables) => new ServiceHost(platform, service, migrations, tenantTables),
     readiness: { ready: false },
     async close() {
       lag.stop();

@@ -29,6 +29,8 @@ export class ServiceHost<T> {
     private readonly platform: Platform,
     readonly name: string,
     private readonly migrations: Record<string, Migration>,
+    /** Tables that carry `tenant_id`: reachable only through forTenant / tenantTx. */
+    private readonly tenantTables: readonly string[] = [],
   ) {
     this.logger = platform.logger.child({ svc: name });
   }
@@ -65,7 +67,7 @@ export class ServiceHost<T> {
 
   async start(): Promise<void> {
     const { config } = this.platform;
-    this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...barrierMigrations, ...this.migrations });
+    this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...barrierMigrations, ...this.migrations }, this.tenantTables);
     this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger);
     this.relay.start();
     this.housekeeping = setInterval(() => {
@@ -92,11 +94,25 @@ export class ServiceHost<T> {
   }
 
   /** Runs `work` in a transaction; events it emits are written in the same transaction and relayed after commit. */
-  async tx<R>(work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
+  tx<R>(work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
+    return this.transact(this.db, work);
+  }
+
+  /** Reads and writes of one tenant: the handle that may touch the tenant tables, scoped to `tenantId`. */
+  forTenant(tenantId: string | number): Kysely<T> {
+    return this.store.forTenant(tenantId);
+  }
+
+  /** `tx` as one tenant: every query on a tenant table in `work` is scoped to `tenantId`. */
+  tenantTx<R>(tenantId: string | number, work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
+    return this.transact(this.store.forTenant(tenantId), work);
+  }
+
+  private async transact<R>(db: Kysely<T>, work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       const events: OutgoingEvent[] = [];
       try {
-        const result = await this.db.transaction().execute(async (trx) => {
+        const result = await db.transaction().execute(async (trx) => {
           const value = await work(trx, this.collector(events));
           await writeOutbox(trx, events, this.platform.clock.now());
           return value;
