@@ -3,6 +3,7 @@ import { configService } from "../platform/config/config.service";
 import { releaseService } from "../platform/release/release.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
+import { tenantService } from "./commerce/tenant/tenant.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
 import { rewardService } from "./governance/reward/reward.service";
@@ -10,6 +11,7 @@ import { rewardService } from "./governance/reward/reward.service";
 /** Every business service a node can run, by the name `--services` takes. */
 export const catalogue: Record<string, ServiceFactory> = {
   identity: identityService,
+  tenant: tenantService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,
