@@ -3,6 +3,7 @@ import { configService } from "../platform/config/config.service";
 import { releaseService } from "../platform/release/release.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
+import { inventoryService } from "./commerce/inventory/inventory.service";
 import { tenantService } from "./commerce/tenant/tenant.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
@@ -12,6 +13,7 @@ import { rewardService } from "./governance/reward/reward.service";
 export const catalogue: Record<string, ServiceFactory> = {
   identity: identityService,
   tenant: tenantService,
+  inventory: inventoryService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

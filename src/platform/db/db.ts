@@ -49,6 +49,11 @@ export interface ServiceDb<T> {
   insertIfAbsent(qb: InsertQueryBuilder<any, any, any>): Promise<boolean>;
   /** The database seen by one tenant: the only handle that may touch the service's tenant tables (see tenant.ts). */
   forTenant(tenantId: string | number): Kysely<T>;
+  /**
+   * Every tenant's rows at once: for system jobs that sweep over all tenants (expiry, reconciliation),
+   * never for work done on a request's behalf. Named so that each use is deliberate and easy to find.
+   */
+  acrossTenants(): Kysely<T>;
   close(): Promise<void>;
 }
 
@@ -113,6 +118,7 @@ export async function openServiceDb<T>(
     dialect,
     name,
     forTenant: (tenantId) => base.withPlugin(new TenantScope(tenantTables, tenantId)),
+    acrossTenants: () => base,
     forUpdate: (qb) => (dialect === "sqlite" ? qb : (qb.forUpdate() as typeof qb)),
     async insertId(qb) {
       if (dialect === "mysql") return Number((await qb.executeTakeFirstOrThrow()).insertId);

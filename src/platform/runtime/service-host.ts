@@ -132,9 +132,15 @@ export class ServiceHost<T> {
    * work and the barrier row commit together, so repeats, empty compensations and hanging tries are
    * handled before the work is reached.
    */
-  async branch<R>(meta: { tx?: BranchCall }, work: (trx: Kysely<T>, emit: Emit, call: BranchCall) => Promise<R>): Promise<BarrierOutcome<R>> {
+  async branch<R>(
+    meta: { tx?: BranchCall },
+    work: (trx: Kysely<T>, emit: Emit, call: BranchCall) => Promise<R>,
+    /** For a branch on a tenant's data: the transaction is scoped to this tenant. */
+    tenantId?: string | number,
+  ): Promise<BarrierOutcome<R>> {
     const call = branchCallOf(meta);
-    const outcome = await this.tx((trx, emit) => throughBarrier(this.store, trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
+    const db = tenantId === undefined ? this.db : this.store.forTenant(tenantId);
+    const outcome = await this.transact(db, (trx, emit) => throughBarrier(this.store, trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
     crashPoint("tx.branch.committed");
     return outcome;
   }

@@ -1,0 +1,66 @@
+/**
+ * Stock per SKU and warehouse, pure: what each movement does to a level, when it is refused (stock
+ * is never negative, never below what is reserved), and the reservation state machine. No I/O.
+ */
+
+export interface Level {
+  onHand: number;
+  reserved: number;
+}
+
+export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "CONFIRM";
+
+export type Refusal = { code: "INSUFFICIENT_STOCK" | "STOCK_BELOW_RESERVED"; message: string };
+
+export const available = (l: Level): number => l.onHand - l.reserved;
+
+/**
+ * The level after a movement of `quantity` (for SET, the new on-hand count), or the refusal.
+ * RESERVE holds stock, RELEASE and EXPIRE give a hold back, CONFIRM turns a hold into a sale.
+ */
+export function move(level: Level, kind: MovementKind, quantity: number): Level | Refusal {
+  switch (kind) {
+    case "SET":
+      if (quantity < level.reserved)
+        return { code: "STOCK_BELOW_RESERVED", message: `${level.reserved} are reserved; on-hand stock cannot go below that` };
+      return { onHand: quantity, reserved: level.reserved };
+    case "RESERVE":
+      if (available(level) < quantity) return { code: "INSUFFICIENT_STOCK", message: `${available(level)} available, ${quantity} asked` };
+      return { onHand: level.onHand, reserved: level.reserved + quantity };
+    case "RELEASE":
+    case "EXPIRE":
+      return { onHand: level.onHand, reserved: Math.max(0, level.reserved - quantity) };
+    case "CONFIRM":
+      return { onHand: level.onHand - quantity, reserved: Math.max(0, level.reserved - quantity) };
+  }
+}
+
+export function isRefusal(r: Level | Refusal): r is Refusal {
+  return "code" in r;
+}
+
+export type ReservationStatus = "RESERVED" | "CONFIRMED" | "RELEASED" | "EXPIRED";
+
+const NEXT: Record<ReservationStatus, readonly ReservationStatus[]> = {
+  RESERVED: ["CONFIRMED", "RELEASED", "EXPIRED"],
+  CONFIRMED: [],
+  RELEASED: [],
+  EXPIRED: [],
+};
+
+export function canTransition(from: ReservationStatus, to: ReservationStatus): boolean {
+  return NEXT[from].includes(to);
+}
+
+/** Merges lines naming the same SKU and warehouse, in a stable order (locks are then taken in one order). */
+export function normaliseItems(items: readonly { sku: string; quantity: number; warehouse?: string }[]): { sku: string; warehouse: string; quantity: number }[] {
+  const merged = new Map<string, { sku: string; warehouse: string; quantity: number }>();
+  for (const item of items) {
+    const warehouse = item.warehouse ?? "main";
+    const key = `${item.sku}\u0000${warehouse}`;
+    const line = merged.get(key);
+    if (line) line.quantity += item.quantity;
+    else merged.set(key, { sku: item.sku, warehouse, quantity: item.quantity });
+  }
+  return [...merged.values()].sort((a, b) => (a.sku === b.sku ? a.warehouse.localeCompare(b.warehouse) : a.sku.localeCompare(b.sku)));
+}
