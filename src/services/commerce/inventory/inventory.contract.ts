@@ -17,12 +17,15 @@ export const InventoryContract = {
   setStock: z.object({ tid, sku, quantity: z.number().int().min(0).max(1_000_000_000), warehouse: warehouse.default("main") }),
   movements: z.object({ tid, sku, ...pageInput }),
   /**
-   * Reservation branches (called by the coordinator; the reservation id is the branch's gid and id):
-   * `reserve` holds the items for `ttlSeconds`, `confirm` sells them, `release` gives them back.
+   * Reservation branches (called by the coordinator; the reservation id is `<gid>:<branch id>`):
+   * `reserve` holds the items for `ttlSeconds`, `confirm` makes the hold the order's, `release` gives
+   * it back. Then `sell` (paid) or `unhold` (cancelled), by reservation id.
    */
   reserve: z.object({ tenantId: tid, items, ttlSeconds: z.number().int().min(1).max(7 * 86_400).default(900) }),
   confirm: z.object({ tenantId: tid }),
   release: z.object({ tenantId: tid }),
+  sell: z.object({ tenantId: tid, reservationId: z.string().min(1).max(160) }),
+  unhold: z.object({ tenantId: tid, reservationId: z.string().min(1).max(160) }),
   /** The sweep: expired holds go back to stock. */
   tick: z.object({}),
 };

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { available, canTransition, isRefusal, type Level, type MovementKind, move, normaliseItems } from "./inventory.domain";
+import { available, canTransition, isHeld, isRefusal, type Level, type MovementKind, move, normaliseItems } from "./inventory.domain";
 
 describe("stock movements", () => {
   const level = { onHand: 10, reserved: 4 };
@@ -9,7 +9,7 @@ describe("stock movements", () => {
     expect(move(level, "RESERVE", 6)).toEqual({ onHand: 10, reserved: 10 });
     expect(move(level, "RELEASE", 4)).toEqual({ onHand: 10, reserved: 0 });
     expect(move(level, "EXPIRE", 1)).toEqual({ onHand: 10, reserved: 3 });
-    expect(move(level, "CONFIRM", 4)).toEqual({ onHand: 6, reserved: 0 });
+    expect(move(level, "SELL", 4)).toEqual({ onHand: 6, reserved: 0 });
     expect(move(level, "SET", 20)).toEqual({ onHand: 20, reserved: 4 });
   });
 
@@ -19,13 +19,13 @@ describe("stock movements", () => {
   });
 
   it("never lets a level go negative, whatever the sequence", () => {
-    const kinds: MovementKind[] = ["SET", "RESERVE", "RELEASE", "EXPIRE", "CONFIRM"];
+    const kinds: MovementKind[] = ["SET", "RESERVE", "RELEASE", "EXPIRE", "SELL"];
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.constantFrom(...kinds), fc.nat(50)), { maxLength: 60 }), (steps) => {
         let l: Level = { onHand: 0, reserved: 0 };
         for (const [kind, q] of steps) {
-          // A confirm only ever sells what a reservation holds.
-          const quantity = kind === "CONFIRM" ? Math.min(q, l.reserved) : q;
+          // A sale only ever sells what a reservation holds.
+          const quantity = kind === "SELL" ? Math.min(q, l.reserved) : q;
           const next = move(l, kind, quantity);
           if (!isRefusal(next)) l = next;
           if (l.onHand < 0 || l.reserved < 0 || available(l) < 0) return false;
@@ -37,11 +37,14 @@ describe("stock movements", () => {
 });
 
 describe("reservations", () => {
-  it("end once: confirmed, released or expired", () => {
+  it("are held until sold, released or expired, and end once", () => {
     expect(canTransition("RESERVED", "CONFIRMED")).toBe(true);
-    expect(canTransition("RESERVED", "EXPIRED")).toBe(true);
+    expect(canTransition("RESERVED", "SOLD")).toBe(false);
+    expect(canTransition("CONFIRMED", "SOLD")).toBe(true);
+    expect(canTransition("CONFIRMED", "EXPIRED")).toBe(true);
     expect(canTransition("EXPIRED", "CONFIRMED")).toBe(false);
-    expect(canTransition("CONFIRMED", "RELEASED")).toBe(false);
+    expect(canTransition("SOLD", "RELEASED")).toBe(false);
+    expect(["RESERVED", "CONFIRMED", "SOLD", "RELEASED", "EXPIRED"].filter((s) => isHeld(s as never))).toEqual(["RESERVED", "CONFIRMED"]);
   });
 
   it("merge lines by SKU and warehouse, in a stable order", () => {

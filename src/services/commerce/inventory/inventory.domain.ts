@@ -8,7 +8,7 @@ export interface Level {
   reserved: number;
 }
 
-export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "CONFIRM";
+export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "SELL";
 
 export type Refusal = { code: "INSUFFICIENT_STOCK" | "STOCK_BELOW_RESERVED"; message: string };
 
@@ -16,7 +16,7 @@ export const available = (l: Level): number => l.onHand - l.reserved;
 
 /**
  * The level after a movement of `quantity` (for SET, the new on-hand count), or the refusal.
- * RESERVE holds stock, RELEASE and EXPIRE give a hold back, CONFIRM turns a hold into a sale.
+ * RESERVE holds stock, RELEASE and EXPIRE give a hold back, SELL turns a hold into a sale.
  */
 export function move(level: Level, kind: MovementKind, quantity: number): Level | Refusal {
   switch (kind) {
@@ -30,7 +30,7 @@ export function move(level: Level, kind: MovementKind, quantity: number): Level 
     case "RELEASE":
     case "EXPIRE":
       return { onHand: level.onHand, reserved: Math.max(0, level.reserved - quantity) };
-    case "CONFIRM":
+    case "SELL":
       return { onHand: level.onHand - quantity, reserved: Math.max(0, level.reserved - quantity) };
   }
 }
@@ -39,14 +39,24 @@ export function isRefusal(r: Level | Refusal): r is Refusal {
   return "code" in r;
 }
 
-export type ReservationStatus = "RESERVED" | "CONFIRMED" | "RELEASED" | "EXPIRED";
+/**
+ * RESERVED: tried, the transaction undecided. CONFIRMED: the transaction committed the hold (an order
+ * stands on it); it stays held until sold, released, or expired. SOLD, RELEASED, EXPIRED are final.
+ */
+export type ReservationStatus = "RESERVED" | "CONFIRMED" | "SOLD" | "RELEASED" | "EXPIRED";
 
 const NEXT: Record<ReservationStatus, readonly ReservationStatus[]> = {
   RESERVED: ["CONFIRMED", "RELEASED", "EXPIRED"],
-  CONFIRMED: [],
+  CONFIRMED: ["SOLD", "RELEASED", "EXPIRED"],
+  SOLD: [],
   RELEASED: [],
   EXPIRED: [],
 };
+
+/** A hold not yet sold or returned: it still takes stock. */
+export function isHeld(status: ReservationStatus): boolean {
+  return status === "RESERVED" || status === "CONFIRMED";
+}
 
 export function canTransition(from: ReservationStatus, to: ReservationStatus): boolean {
   return NEXT[from].includes(to);

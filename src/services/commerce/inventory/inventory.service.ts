@@ -10,7 +10,7 @@ import { branchCallOf } from "../../../platform/tx/barrier";
 import type { Access } from "../tenant/tenant.contract";
 import { quotaRefusal } from "../tenant/tenant.domain";
 import { InventoryContract as C, inventoryRoutes, type ProductView, type ReservationView } from "./inventory.contract";
-import { isRefusal, type Level, type MovementKind, move, normaliseItems, type ReservationStatus } from "./inventory.domain";
+import { canTransition, isHeld, isRefusal, type Level, type MovementKind, move, normaliseItems, type ReservationStatus } from "./inventory.domain";
 import { type InventoryDb, inventoryMigrations, type InventoryTables, type ReservationRow, TENANT_TABLES } from "./inventory.store";
 
 const SWEEP_MS = 1_000;
@@ -64,10 +64,16 @@ export function inventoryService(platform: Platform): ServiceSchema {
     };
   }
 
+  async function unhold(trx: InventoryDb, tid: string, id: string): Promise<void> {
+    const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
+    if (r && isHeld(r.status)) await settle(trx, tid, r, "RELEASED", "RELEASE", clock.now());
+  }
+
   const reservationView = (r: ReservationRow): ReservationView => ({ reservationId: r.id, status: r.status, items: JSON.parse(r.items) as Line[], expiresAt: iso(r.expires_at) });
 
   /** Moves a held reservation to `to`, returning or selling its items; answers its view. */
   async function settle(trx: InventoryDb, tid: string, r: ReservationRow, to: ReservationStatus, kind: MovementKind, now: number) {
+    if (!canTransition(r.status, to)) throw conflict(`RESERVATION_${r.status}`, `reservation ${r.id} is ${r.status.toLowerCase()}`);
     for (const line of JSON.parse(r.items) as Line[]) await apply(trx, tid, line.sku, line.warehouse, kind, line.quantity, `reservation:${r.id}`, now);
     await trx.updateTable("reservations").set({ status: to, updated_at: now }).where("id", "=", r.id).execute();
     return reservationView({ ...r, status: to });
@@ -80,14 +86,14 @@ export function inventoryService(platform: Platform): ServiceSchema {
       .acrossTenants()
       .selectFrom("reservations")
       .select(["tenant_id", "id"])
-      .where("status", "=", "RESERVED")
+      .where("status", "in", ["RESERVED", "CONFIRMED"])
       .where("expires_at", "<=", now)
       .limit(500)
       .execute();
     for (const { tenant_id, id } of due)
       await host.tenantTx(tenant_id, async (trx) => {
         const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
-        if (r?.status === "RESERVED" && r.expires_at <= clock.now()) await settle(trx, tenant_id, r, "EXPIRED", "EXPIRE", clock.now());
+        if (r && isHeld(r.status) && r.expires_at <= clock.now()) await settle(trx, tenant_id, r, "EXPIRED", "EXPIRE", clock.now());
       });
     return due.length;
   }
@@ -200,6 +206,7 @@ export function inventoryService(platform: Platform): ServiceSchema {
         return outcome.result!;
       }),
 
+      /** TCC confirm: the hold is the order's now; it stays held until sold, released or expired. */
       confirm: action(C.confirm, async (ctx) => {
         const { tenantId } = ctx.params;
         const id = reservationId(ctx);
@@ -208,29 +215,39 @@ export function inventoryService(platform: Platform): ServiceSchema {
           async (trx) => {
             const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
             if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${id}`);
-            if (r.status === "RESERVED") return settle(trx, tenantId, r, "CONFIRMED", "CONFIRM", clock.now());
-            if (r.status !== "CONFIRMED") throw conflict(`RESERVATION_${r.status}`, `reservation ${id} is ${r.status.toLowerCase()}`);
-            return reservationView(r);
+            if (r.status === "RESERVED") await trx.updateTable("reservations").set({ status: "CONFIRMED", updated_at: clock.now() }).where("id", "=", id).execute();
+            else if (r.status !== "CONFIRMED" && r.status !== "SOLD") throw conflict(`RESERVATION_${r.status}`, `reservation ${id} is ${r.status.toLowerCase()}`);
           },
           tenantId,
         );
         return { reservationId: id, status: "CONFIRMED" };
       }),
 
+      /** TCC cancel: the hold goes back to stock. */
       release: action(C.release, async (ctx) => {
         const { tenantId } = ctx.params;
         const id = reservationId(ctx);
         // A release with no reservation before it is an empty compensation: the barrier records it.
-        await host.branch(
-          ctx.meta,
-          async (trx) => {
-            const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
-            if (r?.status === "RESERVED") await settle(trx, tenantId, r, "RELEASED", "RELEASE", clock.now());
-          },
-          tenantId,
-        );
-        const r = await host.forTenant(tenantId).selectFrom("reservations").select("status").where("id", "=", id).executeTakeFirst();
-        return { reservationId: id, status: r?.status ?? "RELEASED" };
+        await host.branch(ctx.meta, (trx) => unhold(trx, tenantId, id), tenantId);
+        return { reservationId: id };
+      }),
+
+      /** The order was paid: the held items are sold. Idempotent by the reservation's state. */
+      sell: action(C.sell, async (ctx) => {
+        const { tenantId, reservationId: id } = ctx.params;
+        return host.tenantTx(tenantId, async (trx) => {
+          const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
+          if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${id}`);
+          if (r.status === "SOLD") return reservationView(r);
+          return settle(trx, tenantId, r, "SOLD", "SELL", clock.now());
+        });
+      }),
+
+      /** The order was cancelled: the hold goes back to stock. Idempotent by the reservation's state. */
+      unhold: action(C.unhold, async (ctx) => {
+        const { tenantId, reservationId: id } = ctx.params;
+        await host.tenantTx(tenantId, (trx) => unhold(trx, tenantId, id));
+        return { reservationId: id };
       }),
 
       /** Runs the expiry sweep once now (it also runs every second); answers how many holds were due. */

@@ -60,15 +60,27 @@ describe("reservations through the coordinator", () => {
   const tryReserve = (gid: string, sku: string, quantity: number, tenantId = tid) =>
     sys.call("tx.tryBranch", { gid, initiator: "inventory-test", action: "inventory.reserve", confirm: "inventory.confirm", cancel: "inventory.release", payload: { tenantId, items: [{ sku, quantity }] } });
 
-  it("holds stock on try and sells it on commit", async () => {
+  it("holds stock on try, keeps the hold on commit, sells it once paid (once)", async () => {
     await stock("red", 10);
     const gid = `order-${randomUUID()}`;
     const held = await tryReserve(gid, "red", 3);
-    expect(held).toMatchObject({ status: "RESERVED", items: [{ sku: "red", warehouse: "main", quantity: 3, price: 150 }] });
+    expect(held).toMatchObject({ reservationId: `${gid}:01`, status: "RESERVED", items: [{ sku: "red", warehouse: "main", quantity: 3, price: 150 }] });
     expect(await level("red")).toEqual({ onHand: 10, reserved: 3, available: 7 });
     await sys.call("tx.commit", { gid });
-    await eventually(async () => (await level("red")).onHand === 7);
+    await eventually(async () => (await sys.api.get(`/api/platform/tx/${gid}`, sys.admin.token)).body.state === "COMMITTED");
+    expect(await level("red")).toEqual({ onHand: 10, reserved: 3, available: 7 });
+    for (let i = 0; i < 2; i++) expect(await sys.call("inventory.sell", { tenantId: tid, reservationId: held.reservationId })).toMatchObject({ status: "SOLD" });
     expect(await level("red")).toEqual({ onHand: 7, reserved: 0, available: 7 });
+  });
+
+  it("gives a committed hold back when its order is cancelled, and will not sell it then", async () => {
+    const gid = `order-${randomUUID()}`;
+    const held = await tryReserve(gid, "red", 2);
+    await sys.call("tx.commit", { gid });
+    await eventually(async () => (await sys.api.get(`/api/platform/tx/${gid}`, sys.admin.token)).body.state === "COMMITTED");
+    for (let i = 0; i < 2; i++) await sys.call("inventory.unhold", { tenantId: tid, reservationId: held.reservationId });
+    expect(await level("red")).toEqual({ onHand: 7, reserved: 0, available: 7 });
+    await expect(sys.call("inventory.sell", { tenantId: tid, reservationId: held.reservationId })).rejects.toMatchObject({ code: 409, type: "RESERVATION_RELEASED" });
   });
 
   it("gives the hold back when the transaction aborts, and refuses more than is available", async () => {
