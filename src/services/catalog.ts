@@ -4,6 +4,7 @@ import { releaseService } from "../platform/release/release.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
 import { inventoryService } from "./commerce/inventory/inventory.service";
+import { orderService } from "./commerce/order/order.service";
 import { tenantService } from "./commerce/tenant/tenant.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
@@ -14,6 +15,7 @@ export const catalogue: Record<string, ServiceFactory> = {
   identity: identityService,
   tenant: tenantService,
   inventory: inventoryService,
+  order: orderService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

@@ -138,9 +138,11 @@ export async function handleOnce<T>(
   message: StreamMessage,
   now: number,
   apply: (trx: Kysely<T>) => Promise<void>,
+  /** The handle to run in: the service's own, or one tenant's when the message is about one tenant. */
+  db: Kysely<T> = sdb.db,
 ): Promise<boolean> {
   try {
-    return await sdb.db.transaction().execute(async (trx) => {
+    return await db.transaction().execute(async (trx) => {
       const seen = await (trx as unknown as Kysely<OutboxTables>)
         .selectFrom("inbox")
         .select(sql<number>`1`.as("one"))

@@ -19,7 +19,7 @@ export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Em
 export class ServiceHost<T> {
   private sdb?: ServiceDb<T>;
   private relay?: OutboxRelay;
-  private readonly handlers: { subject: string; handler: StreamHandler<T> }[] = [];
+  private readonly handlers: { subject: string; handler: StreamHandler<T>; tenantOf?: (message: StreamMessage) => string }[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
   private housekeeping?: NodeJS.Timeout;
@@ -49,9 +49,12 @@ export class ServiceHost<T> {
     return this.store.db;
   }
 
-  /** Registers a consumer; it starts with the service. Each message is applied once, with the inbox row, in one transaction. */
-  consume(subject: string, handler: StreamHandler<T>): void {
-    this.handlers.push({ subject, handler });
+  /**
+   * Registers a consumer; it starts with the service. Each message is applied once, with the inbox
+   * row, in one transaction — scoped to the tenant `tenantOf` names, for messages about one tenant.
+   */
+  consume(subject: string, handler: StreamHandler<T>, tenantOf?: (message: StreamMessage) => string): void {
+    this.handlers.push({ subject, handler, tenantOf });
   }
 
   /** Sees the events of every committed transaction (metrics count facts this way, never a rolled-back one). */
@@ -74,7 +77,7 @@ export class ServiceHost<T> {
       this.pruneInbox().catch((err) => this.logger.warn({ err }, "inbox pruning failed"));
     }, 3_600_000);
     this.housekeeping.unref();
-    for (const { subject, handler } of this.handlers) {
+    for (const { subject, handler, tenantOf } of this.handlers) {
       this.subscriptions.push(
         await this.platform.stream.consume({
           durable: this.name,
@@ -82,10 +85,18 @@ export class ServiceHost<T> {
           handler: async (message) => {
             const events: OutgoingEvent[] = [];
             const emit = this.collector(events);
-            const applied = await handleOnce(this.store, this.name, message, this.platform.clock.now(), async (trx) => {
-              await handler(trx, message, emit);
-              await writeOutbox(trx, events, this.platform.clock.now());
-            });
+            const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
+            const applied = await handleOnce(
+              this.store,
+              this.name,
+              message,
+              this.platform.clock.now(),
+              async (trx) => {
+                await handler(trx, message, emit);
+                await writeOutbox(trx, events, this.platform.clock.now());
+              },
+              db,
+            );
             if (applied) this.committed(events);
           },
         }),

@@ -7,6 +7,8 @@ import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { branchCallOf } from "../../../platform/tx/barrier";
+import type { StreamMessage } from "../../../platform/stream/stream";
+import { OrderEvents, type OrderHold } from "../order/order.contract";
 import type { Access } from "../tenant/tenant.contract";
 import { quotaRefusal } from "../tenant/tenant.domain";
 import { InventoryContract as C, inventoryRoutes, type ProductView, type ReservationView } from "./inventory.contract";
@@ -62,6 +64,13 @@ export function inventoryService(platform: Platform): ServiceSchema {
       warehouses,
       createdAt: iso(product.created_at),
     };
+  }
+
+  async function sell(trx: InventoryDb, tid: string, id: string): Promise<ReservationView> {
+    const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
+    if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${id}`);
+    if (r.status === "SOLD") return reservationView(r);
+    return settle(trx, tid, r, "SOLD", "SELL", clock.now());
   }
 
   async function unhold(trx: InventoryDb, tid: string, id: string): Promise<void> {
@@ -235,12 +244,7 @@ export function inventoryService(platform: Platform): ServiceSchema {
       /** The order was paid: the held items are sold. Idempotent by the reservation's state. */
       sell: action(C.sell, async (ctx) => {
         const { tenantId, reservationId: id } = ctx.params;
-        return host.tenantTx(tenantId, async (trx) => {
-          const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", id)).executeTakeFirst();
-          if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${id}`);
-          if (r.status === "SOLD") return reservationView(r);
-          return settle(trx, tenantId, r, "SOLD", "SELL", clock.now());
-        });
+        return host.tenantTx(tenantId, (trx) => sell(trx, tenantId, id));
       }),
 
       /** The order was cancelled: the hold goes back to stock. Idempotent by the reservation's state. */
@@ -252,6 +256,24 @@ export function inventoryService(platform: Platform): ServiceSchema {
 
       /** Runs the expiry sweep once now (it also runs every second); answers how many holds were due. */
       tick: action(C.tick, () => sweeper.now()),
+    },
+    created() {
+      const tenantOf = (m: StreamMessage) => (m.data as OrderHold).tenantId;
+      host.consume(
+        OrderEvents.paid,
+        async (trx, message) => {
+          const e = message.data as OrderHold;
+          try {
+            await sell(trx, e.tenantId, e.reservationId);
+          } catch (err) {
+            // A hold gone before its order was paid cannot be sold; redelivering will not change that.
+            if (!(err instanceof AppError) || Number(err.code) >= 500) throw err;
+            host.logger.error({ orderId: e.orderId, reservationId: e.reservationId, code: err.type }, "paid order's stock hold was no longer held");
+          }
+        },
+        tenantOf,
+      );
+      host.consume(OrderEvents.cancelled, (trx, message) => unhold(trx, (message.data as OrderHold).tenantId, (message.data as OrderHold).reservationId), tenantOf);
     },
     async started() {
       await host.start();

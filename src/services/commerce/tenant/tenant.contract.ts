@@ -9,6 +9,7 @@ const quotas = z
     maxProducts: z.number().int().min(0).max(10_000_000),
     maxOrdersPerDay: z.number().int().min(0).max(100_000_000),
     flashQps: z.number().int().min(0).max(1_000_000),
+    paymentTimeoutSeconds: z.number().int().min(60).max(7 * 86_400),
   })
   .partial();
 
@@ -26,13 +27,15 @@ export const TenantContract = {
    * exists but you may not"), 409 TENANT_SUSPENDED for writes to a suspended tenant.
    */
   access: z.object({ tid, userId: z.number().int().positive(), admin: z.boolean().default(false), writing: z.boolean().default(false) }),
+  /** For other commerce services acting for buyers (who are not members): the tenant, or 404. */
+  profile: z.object({ tid }),
 };
 
 export interface TenantView {
   id: string;
   name: string;
   status: "ACTIVE" | "SUSPENDED";
-  quotas: { maxUsers: number; maxProducts: number; maxOrdersPerDay: number; flashQps: number };
+  quotas: { maxUsers: number; maxProducts: number; maxOrdersPerDay: number; flashQps: number; paymentTimeoutSeconds: number };
   createdAt: string;
 }
 

@@ -13,14 +13,16 @@ export interface Quotas {
   maxOrdersPerDay: number;
   /** The tenant's share of the flash-sale admission rate, purchase attempts per second. */
   flashQps: number;
+  /** How long an order may wait for payment before it is cancelled and its stock returned. */
+  paymentTimeoutSeconds: number;
 }
 
-export const DEFAULT_QUOTAS: Quotas = { maxUsers: 20, maxProducts: 10_000, maxOrdersPerDay: 100_000, flashQps: 2_000 };
+export const DEFAULT_QUOTAS: Quotas = { maxUsers: 20, maxProducts: 10_000, maxOrdersPerDay: 100_000, flashQps: 2_000, paymentTimeoutSeconds: 1800 };
 
 export type QuotaName = keyof Quotas;
 
 /** Refusal when `adding` more would pass the quota, else null. */
-export function quotaRefusal(quotas: Quotas, quota: Exclude<QuotaName, "flashQps">, used: number, adding = 1): { code: "TENANT_QUOTA_EXCEEDED"; message: string } | null {
+export function quotaRefusal(quotas: Quotas, quota: "maxUsers" | "maxProducts" | "maxOrdersPerDay", used: number, adding = 1): { code: "TENANT_QUOTA_EXCEEDED"; message: string } | null {
   const limit = quotas[quota];
   if (used + adding <= limit) return null;
   return { code: "TENANT_QUOTA_EXCEEDED", message: `quota ${quota} is ${limit}; ${used} used` };

@@ -148,6 +148,12 @@ export function tenantService(platform: Platform): ServiceSchema {
         });
       }),
 
+      profile: action(C.profile, async (ctx): Promise<TenantView> => {
+        const tenant = await host.db.selectFrom("tenants").selectAll().where("id", "=", ctx.params.tid).executeTakeFirst();
+        if (!tenant) throw missing(ctx.params.tid);
+        return view(tenant);
+      }),
+
       access: action(C.access, async (ctx): Promise<Access> => {
         const { tid, userId, admin, writing } = ctx.params;
         const s = await standing(tid, userId, admin, writing);

@@ -1,0 +1,74 @@
+import { z } from "zod";
+import type { RouteDef } from "../../../platform/gateway/routes";
+import { pageInput } from "../../../platform/runtime/action";
+import { ORDER_STATUSES } from "./order.domain";
+
+const tid = z.string().min(1).max(40);
+const id = z.string().min(1).max(40);
+const status = z.enum(ORDER_STATUSES as [string, ...string[]]).optional();
+const sku = z.string().trim().min(1).max(64);
+
+export const OrderContract = {
+  /** Cart-less checkout: the items are held for the tenant's payment timeout. Needs an Idempotency-Key. */
+  create: z.object({
+    tenantId: tid,
+    items: z.array(z.object({ sku, quantity: z.number().int().min(1).max(10_000) })).min(1).max(50),
+    address: z.object({
+      name: z.string().trim().min(1).max(100),
+      line1: z.string().trim().min(1).max(200),
+      city: z.string().trim().min(1).max(100),
+      postcode: z.string().trim().min(1).max(20),
+      country: z.string().trim().length(2).toUpperCase(),
+    }),
+  }),
+  mine: z.object({ status, ...pageInput }),
+  get: z.object({ id }),
+  cancel: z.object({ id }),
+  complete: z.object({ id }),
+  tenantOrders: z.object({ tid, status, ...pageInput }),
+  tenantOrder: z.object({ tid, id }),
+  ship: z.object({ tid, id }),
+  /** For the payment service: the order is paid (its held stock is sold). */
+  markPaid: z.object({ id, paymentId: z.string().min(1).max(80) }),
+  tick: z.object({}),
+};
+
+export interface OrderView {
+  id: string;
+  tenantId: string;
+  buyerId: number;
+  status: string;
+  items: { sku: string; warehouse: string; quantity: number; price: number }[];
+  total: number;
+  address: Record<string, string>;
+  payBy: string;
+  cancelReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const OrderEvents = {
+  created: "commerce.order.created",
+  paid: "commerce.order.paid",
+  cancelled: "commerce.order.cancelled",
+  shipped: "commerce.order.shipped",
+  completed: "commerce.order.completed",
+} as const;
+
+/** What inventory needs from an order event: whose hold, in which tenant. */
+export interface OrderHold {
+  orderId: string;
+  tenantId: string;
+  reservationId: string;
+}
+
+export const orderRoutes: RouteDef[] = [
+  { method: "POST", path: "/api/commerce/orders", action: "order.create", auth: "user", status: 201 },
+  { method: "GET", path: "/api/commerce/orders", action: "order.mine", auth: "user" },
+  { method: "GET", path: "/api/commerce/orders/:id", action: "order.get", auth: "user" },
+  { method: "POST", path: "/api/commerce/orders/:id/cancel", action: "order.cancel", auth: "user" },
+  { method: "POST", path: "/api/commerce/orders/:id/complete", action: "order.complete", auth: "user" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/orders", action: "order.tenantOrders", auth: "user" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/orders/:id", action: "order.tenantOrder", auth: "user" },
+  { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/ship", action: "order.ship", auth: "user" },
+];
