@@ -4,7 +4,10 @@ import { releaseService } from "../platform/release/release.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
 import { inventoryService } from "./commerce/inventory/inventory.service";
+import { callbackService } from "./commerce/callback/callback.service";
 import { orderService } from "./commerce/order/order.service";
+import { paymentService } from "./commerce/payment/payment.service";
+import { sandboxService } from "./commerce/sandbox/sandbox.service";
 import { tenantService } from "./commerce/tenant/tenant.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
@@ -16,6 +19,10 @@ export const catalogue: Record<string, ServiceFactory> = {
   tenant: tenantService,
   inventory: inventoryService,
   order: orderService,
+  payment: paymentService,
+  callback: callbackService,
+  /** The built-in sandbox payment provider (a third party, simulated). */
+  sandbox: sandboxService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

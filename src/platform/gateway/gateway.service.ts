@@ -19,6 +19,8 @@ declare module "fastify" {
     /** The matched API route's pattern, the label of its metrics. */
     routePath?: string;
     user?: AuthUser;
+    /** The body exactly as received (JSON requests). */
+    rawBody?: string;
   }
 }
 
@@ -63,8 +65,20 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       app.decorateRequest("startedAt", 0n);
       app.decorateRequest("routePath", undefined);
       app.decorateRequest("user", undefined);
+      app.decorateRequest("rawBody", undefined);
       // The API speaks JSON only; anything else is a 415, not a string handed to an action.
       app.removeContentTypeParser("text/plain");
+      // JSON parsed here so the exact bytes stay available: signed webhooks are checked against them.
+      app.removeContentTypeParser("application/json");
+      app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+        req.rawBody = body as string;
+        if ((body as string).length === 0) return done(null, undefined);
+        try {
+          done(null, JSON.parse(body as string));
+        } catch {
+          done(Object.assign(new Error("the request body is not valid JSON"), { statusCode: 400, code: "FST_ERR_CTP_INVALID_JSON_BODY" }), undefined);
+        }
+      });
       // Callback-style hooks: an async hook costs a promise per request on the hottest path.
       const logRequests = logger.isLevelEnabled("info");
       app.addHook("onRequest", (req, reply, done) => {
@@ -110,6 +124,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address() as AddressInfo;
       (this.settings as { port: number }).port = address.port;
+      platform.endpoint.url = `http://${config.host}:${address.port}`;
       logger.info({ port: address.port, host: config.host }, "gateway listening");
 
       async function dispatch(req: FastifyRequest, reply: FastifyReply) {
@@ -132,6 +147,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         const params = { ...(req.query as object), ...body, ...found.params };
         const idempotencyKey = req.headers["idempotency-key"];
         const meta: Meta = {
+          ...(route.rawBody ? { rawBody: req.rawBody ?? "", headers: headersOf(req) } : {}),
           user,
           requestId: req.id,
           ip: req.ip,
@@ -162,6 +178,12 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           return typeof v === "string" ? v : undefined;
         };
         return laneFor(routing, { header, cookie: (name) => cookieValue(req.headers.cookie, name), userId: user?.id }, Math.random);
+      }
+
+      function headersOf(req: FastifyRequest): Record<string, string> {
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") out[k] = v;
+        return out;
       }
 
       function answer(reply: FastifyReply, route: RouteDef, result: unknown) {

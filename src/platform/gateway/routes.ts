@@ -13,6 +13,8 @@ export interface RouteDef {
   auth: "public" | "user" | Role[];
   /** Status of a successful answer (200 unless set). */
   status?: number;
+  /** Pass the exact request body and headers in meta (signed webhooks verify them). */
+  rawBody?: boolean;
   /** JSON Schema of the action's params, for the OpenAPI document; filled from the contract. */
   input?: Record<string, unknown>;
 }

@@ -18,6 +18,9 @@ export interface Meta {
   requestId?: string;
   idempotencyKey?: string;
   ip?: string;
+  /** On routes that ask for it: the exact request body and the request headers. */
+  rawBody?: string;
+  headers?: Record<string, string>;
   /** The release lane (node version) this request is routed to, decided once at the gateway. */
   lane?: string;
   /** Set by the transaction coordinator on a branch call: which global transaction, branch and operation. */

@@ -26,6 +26,10 @@ export interface BazaarConfig {
   tokenTtlSeconds: number;
   /** Calls of one transaction branch operation before the coordinator leaves it STUCK. */
   txMaxAttempts: number;
+  /** The address third parties reach this system at (payment notifications); default: this node's gateway. */
+  publicUrl?: string;
+  /** Shared secret of the built-in sandbox payment provider (signs its notifications). */
+  sandboxSecret: string;
 }
 
 type Kind = "string" | "int" | "bool";
@@ -56,6 +60,8 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "logLevel", env: "BAZAAR_LOG_LEVEL", flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
   { key: "bodyLimit", env: "BAZAAR_BODY_LIMIT", flag: "body-limit", kind: "int", help: "largest accepted request body in bytes (default 65536)" },
   { key: "tokenTtlSeconds", env: "BAZAAR_TOKEN_TTL", flag: "token-ttl", kind: "int", help: "access token lifetime in seconds (default 3600)" },
+  { key: "publicUrl", env: "BAZAAR_PUBLIC_URL", flag: "public-url", kind: "string", help: "address third parties reach this system at, for payment notifications (default: this node's gateway)" },
+  { key: "sandboxSecret", env: "BAZAAR_SANDBOX_SECRET", flag: "sandbox-secret", kind: "string", help: "shared secret of the built-in sandbox payment provider (default: a fixed development secret)" },
   { key: "txMaxAttempts", env: "BAZAAR_TX_MAX_ATTEMPTS", flag: "tx-max-attempts", kind: "int", help: "calls of a failing transaction branch before the coordinator marks it STUCK (default 8; backoff 0.5 s doubling to 30 s)" },
 ];
 
@@ -69,6 +75,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   bodyLimit: 65536,
   tokenTtlSeconds: 3600,
   txMaxAttempts: 8,
+  sandboxSecret: "sandbox-development-secret",
 };
 
 function coerce(option: ConfigOption, raw: unknown): unknown {

@@ -41,6 +41,8 @@ export interface Platform {
   host<T>(service: string, migrations: Record<string, Migration>, tenantTables?: readonly string[]): ServiceHost<T>;
   /** Readiness the gateway reports: set once the node has started and finished its bootstrap. */
   readonly readiness: { ready: boolean };
+  /** Where this node's gateway listens, once it does (third parties are told BAZAAR_PUBLIC_URL, else this). */
+  readonly endpoint: { url?: string };
   close(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     guard,
     host: (service, migrations, tenantTables) => new ServiceHost(platform, service, migrations, tenantTables),
     readiness: { ready: false },
+    endpoint: {},
     async close() {
       lag.stop();
       await stream.close();

@@ -28,8 +28,6 @@ export const OrderContract = {
   tenantOrders: z.object({ tid, status, ...pageInput }),
   tenantOrder: z.object({ tid, id }),
   ship: z.object({ tid, id }),
-  /** For the payment service: the order is paid (its held stock is sold). */
-  markPaid: z.object({ id, paymentId: z.string().min(1).max(80) }),
   tick: z.object({}),
 };
 

@@ -11,6 +11,7 @@ import type { Emit } from "../../../platform/runtime/service-host";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
 import type { ReservationView } from "../inventory/inventory.contract";
+import { PaymentEvents, type PaymentSucceeded } from "../payment/payment.contract";
 import type { Access, TenantView } from "../tenant/tenant.contract";
 import { quotaRefusal } from "../tenant/tenant.domain";
 import { OrderContract as C, OrderEvents, type OrderHold, type OrderView, orderRoutes } from "./order.contract";
@@ -250,20 +251,30 @@ export function orderService(platform: Platform): ServiceSchema {
         return view(await transition(tid, id, "SHIPPED", {}, (m, emit) => emit(OrderEvents.shipped, hold(m), `order-shipped:${m.id}`)));
       }),
 
-      markPaid: action(C.markPaid, async (ctx) => {
-        const { id, paymentId } = ctx.params;
-        const link = await host.db.selectFrom("buyer_orders").select("tenant_id").where("order_id", "=", id).executeTakeFirst();
-        if (!link) throw missing(id);
-        const current = await host.forTenant(link.tenant_id).selectFrom("orders").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
-        // The same payment reported again changes nothing.
-        if (current.status !== "PENDING_PAYMENT" && current.payment_id === paymentId) return view(current);
-        return view(await transition(link.tenant_id, id, "PAID", { payment_id: paymentId }, (m, emit) => emit(OrderEvents.paid, hold(m), `order-paid:${m.id}`)));
-      }),
-
       txDecision: initiator.decisionAction(host, () => clock.now()),
 
       /** Runs the payment-timeout sweep once now (it also runs every second); answers how many orders it cancelled. */
       tick: action(C.tick, () => sweeper.now()),
+    },
+    created() {
+      // A payment that succeeded marks its order paid, in the tenant's scope, once.
+      host.consume(
+        PaymentEvents.succeeded,
+        async (trx, message, emit) => {
+          const p = message.data as PaymentSucceeded;
+          const o = await lockOrder(trx, p.orderId);
+          if (!o || (o.status === "PAID" && o.payment_id === p.paymentId)) return;
+          if (o.status !== "PENDING_PAYMENT") {
+            // Paid after it was cancelled (or by a second payment): the money must go back; refunds come with the payment service's next part.
+            host.logger.error({ orderId: o.id, status: o.status, paymentId: p.paymentId }, "payment for an order that can no longer be paid; refund due");
+            return;
+          }
+          const now = clock.now();
+          await trx.updateTable("orders").set({ status: "PAID", payment_id: p.paymentId, updated_at: now }).where("id", "=", o.id).execute();
+          emit(OrderEvents.paid, hold(o), `order-paid:${o.id}`);
+        },
+        (m) => (m.data as PaymentSucceeded).tenantId,
+      );
     },
     async started() {
       broker = this.broker;

@@ -1,0 +1,88 @@
+import type { ServiceSchema } from "moleculer";
+import { retryOnUniqueViolation } from "../../../platform/db/db";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
+import { action, requireUser } from "../../../platform/runtime/action";
+import { conflict } from "../../../platform/runtime/errors";
+import { newId } from "../../../platform/runtime/ids";
+import type { Platform } from "../../../platform/runtime/platform";
+import type { OrderView } from "../order/order.contract";
+import { PaymentContract as C, PaymentEvents, type PaymentSucceeded, paymentRoutes } from "./payment.contract";
+import { onNotification } from "./payment.domain";
+import { paymentMigrations, type PaymentRow, type PaymentTables } from "./payment.store";
+
+/**
+ * Payment intents for orders, through a provider port (today the built-in sandbox provider). A payment
+ * moves only on a verified provider notification (see the callback service); a success is final and
+ * leaves through the outbox, which marks the order paid.
+ */
+export function paymentService(platform: Platform): ServiceSchema {
+  const host = platform.host<PaymentTables>("payment", paymentMigrations);
+  const { clock, config } = platform;
+  const notifyUrl = () => `${config.publicUrl ?? platform.endpoint.url ?? ""}/api/payments/callback/sandbox`;
+  const answer = (p: PaymentRow) => ({ paymentId: p.id, orderId: p.order_id, amount: Number(p.amount), status: p.status, payUrl: p.pay_url });
+
+  return {
+    name: "payment",
+    settings: { routes: routesWithSchemas(paymentRoutes, C) },
+    actions: {
+      create: action(C.create, async (ctx) => {
+        const buyer = requireUser(ctx);
+        // The buyer's own order (anyone else's is a 404 from the order service).
+        const order = await ctx.call<OrderView, object>("order.get", { id: ctx.params.id });
+        if (order.status !== "PENDING_PAYMENT") throw conflict(`ORDER_${order.status}`, `the order is ${order.status.toLowerCase().replace("_", " ")}`);
+        const now = clock.now();
+        // One payment per order: a second request resumes it (also after a crash before the provider answered).
+        let payment = await retryOnUniqueViolation(async () => {
+          const found = await host.db.selectFrom("payments").selectAll().where("order_id", "=", order.id).executeTakeFirst();
+          if (found) return found;
+          const row: PaymentRow = {
+            id: `pay_${newId(now)}`,
+            order_id: order.id,
+            tenant_id: order.tenantId,
+            buyer_id: buyer.id,
+            amount: order.total,
+            status: "CREATED",
+            provider: "sandbox",
+            provider_tx_id: null,
+            pay_url: null,
+            sequence: 0,
+            created_at: now,
+            updated_at: now,
+          };
+          await host.db.insertInto("payments").values(row).execute();
+          return row;
+        });
+        if (payment.status === "SUCCEEDED") throw conflict("PAYMENT_SUCCEEDED", "this order is paid");
+        if (!payment.pay_url) {
+          const checkout = await ctx.call<{ providerTxId: string; payUrl: string }, object>("sandbox.createCheckout", { paymentId: payment.id, amount: Number(payment.amount), notifyUrl: notifyUrl() });
+          await host.db.updateTable("payments").set({ provider_tx_id: checkout.providerTxId, pay_url: checkout.payUrl, updated_at: clock.now() }).where("id", "=", payment.id).execute();
+          payment = { ...payment, provider_tx_id: checkout.providerTxId, pay_url: checkout.payUrl };
+        }
+        return answer(payment);
+      }),
+
+      applyNotification: action(C.applyNotification, async (ctx) => {
+        const n = ctx.params;
+        return host.tx(async (trx, emit) => {
+          const p = await host.store.forUpdate(trx.selectFrom("payments").selectAll().where("id", "=", n.paymentId)).executeTakeFirst();
+          if (!p) return { applied: false, code: "UNKNOWN_PAYMENT" };
+          const outcome = onNotification({ status: p.status, amount: Number(p.amount), providerTxId: p.provider_tx_id, sequence: p.sequence }, n);
+          if (!outcome.apply) return { applied: false, code: outcome.code, status: p.status };
+          const now = clock.now();
+          await trx.updateTable("payments").set({ status: outcome.status, sequence: n.sequence, provider_tx_id: n.providerTxId, updated_at: now }).where("id", "=", p.id).execute();
+          if (outcome.status === "SUCCEEDED") {
+            const event: PaymentSucceeded = { paymentId: p.id, orderId: p.order_id, tenantId: p.tenant_id, amount: Number(p.amount) };
+            emit(PaymentEvents.succeeded, event, `payment-succeeded:${p.id}`);
+          }
+          return { applied: true, status: outcome.status };
+        });
+      }),
+    },
+    async started() {
+      await host.start();
+    },
+    async stopped() {
+      await host.stop();
+    },
+  };
+}
