@@ -128,8 +128,7 @@ export function shopService(platform: Platform): ServiceSchema {
         try {
           await tx.tryBranch(gid, { action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: from, amount } });
         } catch (err) {
-          await host.tx((trx) => initiator.rollback(host, trx, gid, clock.now()));
-          await tx.abort(gid);
+          await initiator.abandon(host, tx, gid, clock.now());
           throw err;
         }
         await host.tx(async (trx) => {

@@ -68,13 +68,24 @@ export function submitSaga(emit: Emit, gid: string, steps: SagaStep[]): void {
 
 /**
  * The TCC initiator's side of a decision. `commit` records it in the local transaction that applies
- * the initiator's own changes (throws TX_ROLLED_BACK if the coordinator's query back got there first).
- * `decisionAction` answers that query back; `onRolledBack` lets the service drop what it held for the
- * transaction in the same local transaction.
+ * the initiator's own changes (throws TX_ROLLED_BACK if the coordinator's query back got there first);
+ * `abandon` rolls back. `decisionAction` answers the query back; `onRolledBack` lets the service drop
+ * what it held for the transaction in the same local transaction.
  */
 export const initiator = {
   commit: <T>(host: ServiceHost<T>, trx: Kysely<T>, gid: string, now: number) => recordCommit(host.store, trx, gid, now),
-  rollback: <T>(host: ServiceHost<T>, trx: Kysely<T>, gid: string, now: number) => settleDecision(host.store, trx, gid, now),
+  /**
+   * Rolls a TCC transaction back from the initiator's side: the rollback recorded locally first (with
+   * `release`, what the initiator held for it, in the same transaction), so a late commit is refused;
+   * then the coordinator is told to cancel. If it cannot be told, its query back finds the rollback.
+   */
+  async abandon<T>(host: ServiceHost<T>, client: TxClient, gid: string, now: number, release?: (trx: Kysely<T>, gid: string) => Promise<void>): Promise<void> {
+    await host.tx(async (trx) => {
+      await settleDecision(host.store, trx, gid, now);
+      if (release) await release(trx, gid);
+    });
+    await client.abort(gid).catch((err) => host.logger.warn({ err, gid }, "abort not delivered to the coordinator; it will ask"));
+  },
   decisionAction<T>(host: ServiceHost<T>, now: () => number, onRolledBack?: (trx: Kysely<T>, gid: string) => Promise<void>): ActionSchema {
     return action(z.object({ gid: z.string().min(1).max(128) }), async (ctx) => {
       const { gid } = ctx.params;

@@ -87,11 +87,8 @@ export function orderService(platform: Platform): ServiceSchema {
   }
 
   /** Rolls a stock hold back: recorded here first (a late commit is refused), then the coordinator releases it. */
-  async function abandon(gid: string): Promise<void> {
-    await host.tx((trx) => initiator.rollback(host, trx, gid, clock.now()));
-    await txClient(broker, "order")
-      .abort(gid)
-      .catch((err) => host.logger.warn({ err, gid }, "abort not delivered to the coordinator; it will ask"));
+  function abandon(gid: string): Promise<void> {
+    return initiator.abandon(host, txClient(broker, "order"), gid, clock.now());
   }
 
   async function prior(buyerId: number, key: string, hash: string): Promise<OrderRow | undefined> {

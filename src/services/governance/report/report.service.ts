@@ -275,14 +275,8 @@ export function reportService(platform: Platform): ServiceSchema {
   }
 
   /** Rolls a seating transaction back: recorded here first, so a late commit cannot follow; then the coordinator cancels the hold. */
-  async function abandon(gid: string) {
-    await host.tx(async (trx) => {
-      await initiator.rollback(host, trx, gid, clock.now());
-      await releaseCase(trx, gid);
-    });
-    await txClient(broker, "report")
-      .abort(gid)
-      .catch((err) => host.logger.warn({ err, gid }, "abort not delivered to the coordinator; it will ask"));
+  function abandon(gid: string) {
+    return initiator.abandon(host, txClient(broker, "report"), gid, clock.now(), releaseCase);
   }
 
   async function releaseCase(db: ReportDb, gid: string) {
