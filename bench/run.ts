@@ -1,5 +1,6 @@
 import { governancePipeline } from "./governance-pipeline.bench";
 import { startup } from "./startup.bench";
+import { checkout } from "./checkout.bench";
 import { coordinator } from "./tx.bench";
 import { gatewayVersusBare, guardOverhead } from "./guard.bench";
 import { machine } from "./support";
@@ -12,6 +13,7 @@ async function main() {
   if (!only || only === "startup") results.startup = await startup();
   if (!only || only === "pipeline") results.pipeline = await governancePipeline();
   if (!only || only === "tx") results.coordinator = await coordinator();
+  if (!only || only === "checkout") results.checkout = await checkout();
   if (!only || only === "guard") {
     results.guardOverhead = guardOverhead();
     results.gatewayVersusBare = await gatewayVersusBare();
