@@ -9,7 +9,7 @@ import { cookieValue, laneFor } from "../release/release.domain";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
-import { TokenSigner } from "./jwt";
+import { revokedSessionKey, SESSION_REVOKED, TokenSigner } from "./jwt";
 import { openApiDocument } from "./openapi";
 import type { RouteDef } from "./routes";
 
@@ -32,6 +32,8 @@ export interface GatewayOptions {
 
 type Router = ReturnType<typeof FindMyWay>;
 
+/** How long a gateway trusts a session it looked up as not revoked (the broadcast covers the gap). */
+const REVOCATION_RECHECK_MS = 5_000;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
@@ -46,6 +48,9 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   let app: FastifyInstance;
   const knownRoutes = new Map<string, RouteDef>();
   let router: Router = FindMyWay();
+  /** Sessions known revoked (until their tokens would have expired anyway), and when each was last looked up. */
+  const revoked = new Map<string, number>();
+  const checked = new Map<string, number>();
 
   return {
     name: "gateway",
@@ -56,6 +61,9 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       },
       "$broker.started"(this: { broker: ServiceBroker }) {
         router = buildRouter(this.broker, knownRoutes);
+      },
+      [SESSION_REVOKED](ctx: { params: { sid: string } }) {
+        revoked.set(ctx.params.sid, clock.now() + config.tokenTtlSeconds * 1000);
       },
     },
     async started() {
@@ -197,9 +205,22 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         const match = /^Bearer\s+(\S+)$/i.exec(header);
         if (!match) throw new AppError(401, "INVALID_TOKEN", "Authorization must be 'Bearer <token>'");
         const user = await signer.verify(match[1], clock.now());
+        if (user.sid && (await sessionRevoked(user.sid))) throw new AppError(401, "TOKEN_REVOKED", "this session was signed out");
         req.user = user;
         if (options.activityAction) recordActivity(user);
         return user;
+      }
+
+      /** Revoked sessions: from the broadcast at once, from the kv (checked every few seconds per session) otherwise. */
+      async function sessionRevoked(sid: string): Promise<boolean> {
+        const now = clock.now();
+        if ((revoked.get(sid) ?? 0) > now) return true;
+        if ((checked.get(sid) ?? 0) > now) return false;
+        if (checked.size > 100_000) checked.clear();
+        checked.set(sid, now + REVOCATION_RECHECK_MS);
+        if ((await kv.get(revokedSessionKey(sid))) === null) return false;
+        revoked.set(sid, now + config.tokenTtlSeconds * 1000);
+        return true;
       }
 
       function recordActivity(user: AuthUser) {

@@ -5,6 +5,12 @@ import { errors, jwtVerify, SignJWT } from "jose";
 import { type AuthUser, ROLES, type Role } from "../runtime/action";
 import { AppError } from "../runtime/errors";
 
+/** Broadcast to every node when a sign-in session is revoked: gateways refuse its access tokens at once. */
+export const SESSION_REVOKED = "platform.session.revoked";
+
+/** Where revoked sessions are listed in the kv, for gateways that start (or missed the broadcast) later. */
+export const revokedSessionKey = (sid: string) => `revoked-session:${sid}`;
+
 /** HS256 access tokens: identity signs them, every gateway verifies them with the same secret. */
 export class TokenSigner {
   // A KeyObject made once: handing jose raw bytes makes it import the key on every call.
@@ -34,7 +40,7 @@ export class TokenSigner {
 
   async sign(user: AuthUser, ttlSeconds: number, nowMs: number): Promise<string> {
     const iat = Math.floor(nowMs / 1000);
-    return new SignJWT({ username: user.username, roles: user.roles })
+    return new SignJWT({ username: user.username, roles: user.roles, ...(user.sid ? { sid: user.sid } : {}), ...(user.tenant ? { tenant: user.tenant } : {}) })
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(String(user.id))
       .setIssuedAt(iat)
@@ -62,6 +68,9 @@ export class TokenSigner {
       if (!Number.isSafeInteger(id) || typeof payload.username !== "string" || typeof payload.exp !== "number")
         throw new Error("malformed claims");
       const user: AuthUser = { id, username: payload.username, roles };
+      if (typeof payload.sid === "string") user.sid = payload.sid;
+      const tenant = payload.tenant as { id?: unknown; role?: unknown } | undefined;
+      if (typeof tenant?.id === "string" && typeof tenant.role === "string") user.tenant = { id: tenant.id, role: tenant.role };
       this.verified.set(token, { user, expiresAt: payload.exp * 1000 });
       return user;
     } catch (err) {

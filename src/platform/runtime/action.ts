@@ -10,6 +10,10 @@ export interface AuthUser {
   id: number;
   username: string;
   roles: Role[];
+  /** The sign-in session the token belongs to (revocable). */
+  sid?: string;
+  /** The tenant the user signed in to, and their role in it. */
+  tenant?: { id: string; role: string };
 }
 
 /** What travels in ctx.meta on every hop. */

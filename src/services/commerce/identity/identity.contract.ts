@@ -27,7 +27,20 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
 
 export const IdentityContract = {
   register: z.object({ username, password }),
-  login: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(128) }),
+  login: z.object({
+    username: z.string().min(1).max(64),
+    password: z.string().min(1).max(128),
+    /** A name for this sign-in, shown in the session list (default: the client's user agent). */
+    device: z.string().trim().min(1).max(100).optional(),
+    /** Sign in to a tenant the user belongs to: the token then carries it and the user's role there. */
+    tenantId: z.string().min(1).max(40).optional(),
+  }),
+  /** Trades a refresh token for a new pair; the old refresh token is spent (a second use revokes the session). */
+  refresh: z.object({ refreshToken: z.string().min(1).max(200) }),
+  logout: z.object({}),
+  sessions: z.object({}),
+  revokeSession: z.object({ sid: z.string().min(1).max(40) }),
+  changePassword: z.object({ currentPassword: z.string().min(1).max(128), newPassword: password }),
   me: z.object({}),
   get: z.object({ id: z.coerce.number().int().positive() }),
   setRoles: z.object({ id: z.coerce.number().int().positive(), roles: z.array(role).min(1).max(ROLES.length) }),
@@ -78,6 +91,11 @@ export interface UserActive {
 export const identityRoutes: RouteDef[] = [
   { method: "POST", path: "/api/auth/register", action: "identity.register", auth: "public", status: 201 },
   { method: "POST", path: "/api/auth/login", action: "identity.login", auth: "public" },
+  { method: "POST", path: "/api/auth/refresh", action: "identity.refresh", auth: "public" },
+  { method: "POST", path: "/api/auth/logout", action: "identity.logout", auth: "user" },
+  { method: "GET", path: "/api/auth/sessions", action: "identity.sessions", auth: "user" },
+  { method: "DELETE", path: "/api/auth/sessions/:sid", action: "identity.revokeSession", auth: "user" },
+  { method: "POST", path: "/api/auth/password", action: "identity.changePassword", auth: "user" },
   { method: "GET", path: "/api/me", action: "identity.me", auth: "user" },
   { method: "GET", path: "/api/admin/users/:id", action: "identity.get", auth: ["admin"] },
   { method: "PUT", path: "/api/admin/users/:id/roles", action: "identity.setRoles", auth: ["admin"] },

@@ -1,12 +1,13 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { hash, verify } from "@node-rs/argon2";
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
-import { TokenSigner } from "../../../platform/gateway/jwt";
+import { revokedSessionKey, SESSION_REVOKED, TokenSigner } from "../../../platform/gateway/jwt";
 import { RateLimit } from "../../../platform/guard/rate-limit";
 import { action, type AuthUser, requireRole, requireUser } from "../../../platform/runtime/action";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
+import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import {
@@ -21,13 +22,15 @@ import {
   LoginLimits,
 } from "./identity.contract";
 import { decodeRoles, encodeRoles, withRole } from "./identity.domain";
-import { findById, findByUsername, identityMigrations, type IdentityTables, type UserRow } from "./identity.store";
+import { findById, findByUsername, identityMigrations, type IdentityTables, sessionMigrations, type UserRow } from "./identity.store";
 
 export const ADMIN_USERNAME = "admin";
+/** How long a sign-in lasts without being refreshed. */
+const REFRESH_TTL_MS = 30 * 86_400_000;
 
 /** Accounts, passwords and access tokens: the minimum every domain signs in with. */
 export function identityService(platform: Platform): ServiceSchema {
-  const host = platform.host<IdentityTables>("identity", identityMigrations);
+  const host = platform.host<IdentityTables>("identity", { ...identityMigrations, ...sessionMigrations });
   const { clock, config, kv } = platform;
   const signer = TokenSigner.fromConfig(config);
   // Login limits live in the config centre (identity/login-limits) and change without a restart.
@@ -42,6 +45,56 @@ export function identityService(platform: Platform): ServiceSchema {
   });
   // Compared against when the username is unknown, so a miss costs as much as a wrong password.
   let decoyHash: Promise<string> | undefined;
+
+  let broker: ServiceBroker;
+  const sha256 = (value: string) => createHash("sha256").update(value).digest("hex");
+
+  async function tokens(user: AuthUser, refreshToken: string) {
+    return { accessToken: await signer.sign(user, config.tokenTtlSeconds, clock.now()), refreshToken, expiresIn: config.tokenTtlSeconds, user };
+  }
+
+  /** A new sign-in session on `device`: an access token bound to it and a refresh token (sid.secret). */
+  async function openSession(user: AuthUser, device: string) {
+    const now = clock.now();
+    const sid = newId(now);
+    const secret = randomBytes(32).toString("base64url");
+    await host.db
+      .insertInto("sessions")
+      .values({
+        id: sid,
+        user_id: user.id,
+        device: device.slice(0, 100),
+        tenant: user.tenant ? JSON.stringify(user.tenant) : null,
+        refresh_hash: sha256(secret),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + REFRESH_TTL_MS,
+        revoked_at: null,
+        revoked_reason: null,
+      })
+      .execute();
+    return tokens({ ...user, sid }, `${sid}.${secret}`);
+  }
+
+  /** Ends one of the user's sessions; its access tokens stop working on every gateway at once. */
+  async function revoke(userId: number, sid: string, reason: string): Promise<boolean> {
+    const result = await host.db
+      .updateTable("sessions")
+      .set({ revoked_at: clock.now(), revoked_reason: reason })
+      .where("id", "=", sid)
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    await announceRevoked(sid);
+    return true;
+  }
+
+  async function announceRevoked(sid: string) {
+    // Listed for as long as an access token of the session can live; broadcast for the gateways running now.
+    await kv.set(revokedSessionKey(sid), "1", config.tokenTtlSeconds * 1000);
+    await broker.broadcast(SESSION_REVOKED, { sid });
+  }
 
   const view = (u: UserRow): UserView => ({
     id: Number(u.id),
@@ -82,7 +135,7 @@ export function identityService(platform: Platform): ServiceSchema {
       }),
 
       login: action(C.login, async (ctx) => {
-        const { username, password } = ctx.params;
+        const { username, password, device, tenantId } = ctx.params;
         const { perIp, perAccount } = limiters;
         await perIp.consume(ctx.meta.ip ?? "unknown");
         await perAccount.consume(username);
@@ -92,11 +145,78 @@ export function identityService(platform: Platform): ServiceSchema {
         if (!user || !ok) throw new AppError(401, "INVALID_CREDENTIALS", "wrong username or password");
         await limiters.perAccount.reset(username);
         const authUser: AuthUser = { id: Number(user.id), username: user.username, roles: decodeRoles(user.roles) };
-        return {
-          accessToken: await signer.sign(authUser, config.tokenTtlSeconds, clock.now()),
-          expiresIn: config.tokenTtlSeconds,
-          user: authUser,
-        };
+        if (tenantId) {
+          // Only a tenant the user works for (anything else is the tenant service's 404).
+          const access = await ctx.call<{ role: string | null }, object>("tenant.access", { tid: tenantId, userId: authUser.id });
+          authUser.tenant = { id: tenantId, role: access.role ?? "ADMIN" };
+        }
+        return openSession(authUser, device ?? ctx.meta.headers?.["user-agent"] ?? "unknown device");
+      }),
+
+      refresh: action(C.refresh, async (ctx) => {
+        const [sid, secret] = ctx.params.refreshToken.split(".");
+        const invalid = () => new AppError(401, "INVALID_REFRESH_TOKEN", "the refresh token is not valid");
+        if (!sid || !secret) throw invalid();
+        const now = clock.now();
+        const outcome = await host.tx(async (trx) => {
+          const s = await host.store.forUpdate(trx.selectFrom("sessions").selectAll().where("id", "=", sid)).executeTakeFirst();
+          if (!s || s.revoked_at !== null || s.expires_at <= now) throw invalid();
+          if (s.refresh_hash !== sha256(secret)) {
+            // A spent refresh token came back: someone holds a copy. End the session for everyone.
+            await trx.updateTable("sessions").set({ revoked_at: now, revoked_reason: "REFRESH_REUSED" }).where("id", "=", sid).execute();
+            return { reused: true as const };
+          }
+          const user = await findById(trx, Number(s.user_id));
+          if (!user) throw invalid();
+          const next = randomBytes(32).toString("base64url");
+          await trx.updateTable("sessions").set({ refresh_hash: sha256(next), last_used_at: now }).where("id", "=", sid).execute();
+          const authUser: AuthUser = { id: Number(user.id), username: user.username, roles: decodeRoles(user.roles), sid };
+          if (s.tenant) authUser.tenant = JSON.parse(s.tenant) as AuthUser["tenant"];
+          return { reused: false as const, authUser, refreshToken: `${sid}.${next}` };
+        });
+        if (outcome.reused) {
+          await announceRevoked(sid);
+          throw new AppError(401, "REFRESH_TOKEN_REUSED", "this refresh token was already used; the session is closed");
+        }
+        return tokens(outcome.authUser, outcome.refreshToken);
+      }),
+
+      logout: action(C.logout, async (ctx) => {
+        const user = requireUser(ctx);
+        if (user.sid) await revoke(user.id, user.sid, "LOGOUT");
+        return { loggedOut: true };
+      }),
+
+      sessions: action(C.sessions, async (ctx) => {
+        const user = requireUser(ctx);
+        const rows = await host.db
+          .selectFrom("sessions")
+          .selectAll()
+          .where("user_id", "=", user.id)
+          .where("revoked_at", "is", null)
+          .where("expires_at", ">", clock.now())
+          .orderBy("id", "desc")
+          .execute();
+        return rows.map((s) => ({ sid: s.id, device: s.device, current: s.id === user.sid, createdAt: iso(s.created_at), lastUsedAt: iso(s.last_used_at), expiresAt: iso(s.expires_at) }));
+      }),
+
+      revokeSession: action(C.revokeSession, async (ctx) => {
+        const user = requireUser(ctx);
+        if (!(await revoke(user.id, ctx.params.sid, "REVOKED"))) throw notFound("SESSION_NOT_FOUND", `no session ${ctx.params.sid}`);
+        return { sid: ctx.params.sid, revoked: true };
+      }),
+
+      changePassword: action(C.changePassword, async (ctx) => {
+        const user = requireUser(ctx);
+        const { currentPassword, newPassword } = ctx.params;
+        await limiters.perAccount.consume(user.username);
+        const row = await findById(host.db, user.id);
+        if (!row || !(await verify(row.password_hash, currentPassword))) throw new AppError(401, "INVALID_CREDENTIALS", "the current password is wrong");
+        await host.db.updateTable("users").set({ password_hash: await hash(newPassword) }).where("id", "=", user.id).execute();
+        // Every other sign-in ends: whoever knew the old password is out.
+        const others = await host.db.selectFrom("sessions").select("id").where("user_id", "=", user.id).where("revoked_at", "is", null).execute();
+        for (const s of others) if (s.id !== user.sid) await revoke(user.id, s.id, "PASSWORD_CHANGED");
+        return { changed: true, sessionsEnded: others.filter((s) => s.id !== user.sid).length };
       }),
 
       me: action(C.me, async (ctx) => {
@@ -186,6 +306,7 @@ export function identityService(platform: Platform): ServiceSchema {
       }),
     },
     async started() {
+      broker = this.broker;
       await host.start();
     },
     async stopped() {

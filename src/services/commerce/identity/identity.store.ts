@@ -10,6 +10,19 @@ export interface IdentityTables {
     created_at: number;
     last_active_at: number | null;
   };
+  /** Sign-in sessions, one per device: the refresh token's hash (rotated on every use) and whether it was revoked. */
+  sessions: {
+    id: string;
+    user_id: number;
+    device: string;
+    tenant: string | null;
+    refresh_hash: string;
+    created_at: number;
+    last_used_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+    revoked_reason: string | null;
+  };
 }
 
 export const identityMigrations: Record<string, Migration> = {
@@ -22,6 +35,27 @@ export const identityMigrations: Record<string, Migration> = {
         .addColumn("created_at", "bigint", (c) => c.notNull())
         .addColumn("last_active_at", "bigint")
         .execute();
+    },
+  },
+};
+
+export const sessionMigrations: Record<string, Migration> = {
+  "0002_sessions": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("sessions")
+        .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+        .addColumn("user_id", "bigint", (c) => c.notNull())
+        .addColumn("device", "varchar(100)", (c) => c.notNull())
+        .addColumn("tenant", "text")
+        .addColumn("refresh_hash", "varchar(64)", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("last_used_at", "bigint", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .addColumn("revoked_at", "bigint")
+        .addColumn("revoked_reason", "varchar(32)")
+        .execute();
+      await db.schema.createIndex("sessions_user").on("sessions").columns(["user_id", "id"]).execute();
     },
   },
 };

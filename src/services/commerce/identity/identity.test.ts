@@ -3,7 +3,7 @@ import { startTestSystem, type TestSystem } from "../../../../test/support/harne
 
 let sys: TestSystem;
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant"] });
 });
 afterAll(() => sys?.stop());
 
@@ -65,5 +65,59 @@ describe("identity", () => {
     expect(created.map((u) => u.username)).toEqual(["bulk-1", "bulk-2"]);
     expect((await sys.api.post("/api/auth/login", { username: "bulk-2", password: "bulk-password" })).status).toBe(200);
     await expect(sys.call("identity.importUsers", { usernames: ["bulk-1"], password: "bulk-password" })).rejects.toMatchObject({ type: "USERNAME_TAKEN" });
+  });
+});
+
+describe("sign-in sessions", () => {
+  const login = (username: string, password: string, extra: object = {}) => sys.api.post("/api/auth/login", { username, password, ...extra });
+
+  it("rotate the refresh token on every use, and end the session when a spent one comes back", async () => {
+    const u = await sys.user();
+    const first = (await login(u.username, "password-123", { device: "phone" })).body;
+    expect(first.refreshToken).toMatch(/^[0-9a-z]+\.[A-Za-z0-9_-]+$/);
+    const second = await sys.api.post("/api/auth/refresh", { refreshToken: first.refreshToken });
+    expect(second.status).toBe(200);
+    expect(second.body.refreshToken).not.toBe(first.refreshToken);
+    expect((await sys.api.get("/api/me", second.body.accessToken)).status).toBe(200);
+    // The first refresh token again: a copy is in someone else's hands.
+    const reused = await sys.api.post("/api/auth/refresh", { refreshToken: first.refreshToken });
+    expect(reused.body.error.code).toBe("REFRESH_TOKEN_REUSED");
+    expect((await sys.api.post("/api/auth/refresh", { refreshToken: second.body.refreshToken })).body.error.code).toBe("INVALID_REFRESH_TOKEN");
+    expect((await sys.api.get("/api/me", second.body.accessToken)).body.error.code).toBe("TOKEN_REVOKED");
+    expect((await sys.api.post("/api/auth/refresh", { refreshToken: "nonsense" })).status).toBe(401);
+  });
+
+  it("list per device, and revoke one, or all but this one on a password change", async () => {
+    const u = await sys.user();
+    const phone = (await login(u.username, "password-123", { device: "phone" })).body;
+    const laptop = (await login(u.username, "password-123", { device: "laptop" })).body;
+    const sessions = (await sys.api.get("/api/auth/sessions", phone.accessToken)).body;
+    expect(sessions.map((s: { device: string }) => s.device)).toEqual(expect.arrayContaining(["phone", "laptop"]));
+    expect(sessions.find((s: { device: string }) => s.device === "phone").current).toBe(true);
+    const laptopSid = sessions.find((s: { device: string }) => s.device === "laptop").sid;
+    expect((await sys.api.request("DELETE", `/api/auth/sessions/${laptopSid}`, { token: phone.accessToken })).body).toEqual({ sid: laptopSid, revoked: true });
+    expect((await sys.api.get("/api/me", laptop.accessToken)).body.error.code).toBe("TOKEN_REVOKED");
+    const other = await sys.user();
+    expect((await sys.api.request("DELETE", `/api/auth/sessions/${laptopSid}`, { token: other.token })).status).toBe(404);
+
+    const tablet = (await login(u.username, "password-123", { device: "tablet" })).body;
+    expect((await sys.api.post("/api/auth/password", { currentPassword: "wrong", newPassword: "new-password-1" }, phone.accessToken)).body.error.code).toBe("INVALID_CREDENTIALS");
+    const changed = await sys.api.post("/api/auth/password", { currentPassword: "password-123", newPassword: "new-password-1" }, phone.accessToken);
+    expect(changed.body).toEqual({ changed: true, sessionsEnded: 2 });
+    expect((await sys.api.get("/api/me", tablet.accessToken)).body.error.code).toBe("TOKEN_REVOKED");
+    expect((await sys.api.get("/api/me", phone.accessToken)).status).toBe(200);
+    expect((await login(u.username, "password-123")).status).toBe(401);
+    expect((await login(u.username, "new-password-1")).status).toBe(200);
+    expect((await sys.api.post("/api/auth/logout", {}, phone.accessToken)).body).toEqual({ loggedOut: true });
+    expect((await sys.api.get("/api/me", phone.accessToken)).body.error.code).toBe("TOKEN_REVOKED");
+  });
+
+  it("carry the tenant a user signs in to, only one they belong to", async () => {
+    const owner = await sys.user();
+    const tenant = (await sys.api.post("/api/commerce/tenants", { name: "Shop", ownerId: owner.id }, sys.admin.token)).body;
+    const inTenant = await login(owner.username, "password-123", { tenantId: tenant.id });
+    expect(inTenant.body.user.tenant).toEqual({ id: tenant.id, role: "OWNER" });
+    const stranger = await sys.user();
+    expect((await login(stranger.username, "password-123", { tenantId: tenant.id })).status).toBe(404);
   });
 });
