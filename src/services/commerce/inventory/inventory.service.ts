@@ -173,7 +173,9 @@ export function inventoryService(platform: Platform): ServiceSchema {
       movements: action(C.movements, async (ctx) => {
         const { tid, sku, limit, cursor } = ctx.params;
         await access(ctx, tid, false);
-        let q = host.forTenant(tid).selectFrom("movements").selectAll().where("sku", "=", sku);
+        const db = host.forTenant(tid);
+        if (!(await db.selectFrom("products").select("sku").where("sku", "=", sku).executeTakeFirst())) throw notFound("PRODUCT_NOT_FOUND", `no product ${sku}`);
+        let q = db.selectFrom("movements").selectAll().where("sku", "=", sku);
         if (cursor) q = q.where("id", "<", Number(cursor));
         const rows = await q.orderBy("id", "desc").limit(limit + 1).execute();
         const page = rows.slice(0, limit);
