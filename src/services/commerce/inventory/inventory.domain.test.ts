@@ -11,6 +11,7 @@ describe("stock movements", () => {
     expect(move(level, "EXPIRE", 1)).toEqual({ onHand: 10, reserved: 3 });
     expect(move(level, "SELL", 4)).toEqual({ onHand: 6, reserved: 0 });
     expect(move(level, "SET", 20)).toEqual({ onHand: 20, reserved: 4 });
+    expect(move(level, "RETURN", 3)).toEqual({ onHand: 13, reserved: 4 });
   });
 
   it("refuses to hold more than is available, or to count below what is held", () => {
@@ -19,7 +20,7 @@ describe("stock movements", () => {
   });
 
   it("never lets a level go negative, whatever the sequence", () => {
-    const kinds: MovementKind[] = ["SET", "RESERVE", "RELEASE", "EXPIRE", "SELL"];
+    const kinds: MovementKind[] = ["SET", "RESERVE", "RELEASE", "EXPIRE", "SELL", "RETURN"];
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.constantFrom(...kinds), fc.nat(50)), { maxLength: 60 }), (steps) => {
         let l: Level = { onHand: 0, reserved: 0 };

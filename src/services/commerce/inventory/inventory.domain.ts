@@ -8,7 +8,7 @@ export interface Level {
   reserved: number;
 }
 
-export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "SELL";
+export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "SELL" | "RETURN";
 
 export type Refusal = { code: "INSUFFICIENT_STOCK" | "STOCK_BELOW_RESERVED"; message: string };
 
@@ -16,7 +16,8 @@ export const available = (l: Level): number => l.onHand - l.reserved;
 
 /**
  * The level after a movement of `quantity` (for SET, the new on-hand count), or the refusal.
- * RESERVE holds stock, RELEASE and EXPIRE give a hold back, SELL turns a hold into a sale.
+ * RESERVE holds stock, RELEASE and EXPIRE give a hold back, SELL turns a hold into a sale, RETURN puts
+ * sold goods (refunded before they left) back on the shelf.
  */
 export function move(level: Level, kind: MovementKind, quantity: number): Level | Refusal {
   switch (kind) {
@@ -32,6 +33,8 @@ export function move(level: Level, kind: MovementKind, quantity: number): Level 
       return { onHand: level.onHand, reserved: Math.max(0, level.reserved - quantity) };
     case "SELL":
       return { onHand: level.onHand - quantity, reserved: Math.max(0, level.reserved - quantity) };
+    case "RETURN":
+      return { onHand: level.onHand + quantity, reserved: level.reserved };
   }
 }
 

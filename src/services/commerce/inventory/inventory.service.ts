@@ -8,7 +8,7 @@ import type { Platform } from "../../../platform/runtime/platform";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { branchCallOf } from "../../../platform/tx/barrier";
 import type { StreamMessage } from "../../../platform/stream/stream";
-import { OrderEvents, type OrderHold } from "../order/order.contract";
+import { OrderEvents, type OrderHold, type OrderRefunded } from "../order/order.contract";
 import type { Access } from "../tenant/tenant.contract";
 import { quotaRefusal } from "../tenant/tenant.domain";
 import { InventoryContract as C, inventoryRoutes, type ProductView, type ReservationView } from "./inventory.contract";
@@ -276,6 +276,18 @@ export function inventoryService(platform: Platform): ServiceSchema {
         tenantOf,
       );
       host.consume(OrderEvents.cancelled, (trx, message) => unhold(trx, (message.data as OrderHold).tenantId, (message.data as OrderHold).reservationId), tenantOf);
+      // Refunded before it was shipped: the goods are still here; back on the shelf, once.
+      host.consume(
+        OrderEvents.refunded,
+        async (trx, message) => {
+          const e = message.data as OrderRefunded;
+          if (!e.restock) return;
+          const r = await trx.selectFrom("reservations").select("items").where("id", "=", e.reservationId).executeTakeFirst();
+          if (!r) return;
+          for (const line of JSON.parse(r.items) as Line[]) await apply(trx, e.tenantId, line.sku, line.warehouse, "RETURN", line.quantity, `refund:${e.orderId}`, clock.now());
+        },
+        tenantOf,
+      );
     },
     async started() {
       await host.start();

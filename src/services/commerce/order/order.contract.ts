@@ -28,6 +28,8 @@ export const OrderContract = {
   tenantOrders: z.object({ tid, status, ...pageInput }),
   tenantOrder: z.object({ tid, id }),
   ship: z.object({ tid, id }),
+  /** Tenant staff refund a paid order; stock not yet shipped goes back on the shelf. */
+  refund: z.object({ tid, id, reason: z.string().trim().min(1).max(500) }),
   tick: z.object({}),
 };
 
@@ -51,7 +53,15 @@ export const OrderEvents = {
   cancelled: "commerce.order.cancelled",
   shipped: "commerce.order.shipped",
   completed: "commerce.order.completed",
+  refunded: "commerce.order.refunded",
 } as const;
+
+/** A refunded order: the payment to return, and whether its goods are still here to restock. */
+export interface OrderRefunded extends OrderHold {
+  paymentId: string;
+  restock: boolean;
+  reason: string;
+}
 
 /** What inventory needs from an order event: whose hold, in which tenant. */
 export interface OrderHold {
@@ -69,4 +79,5 @@ export const orderRoutes: RouteDef[] = [
   { method: "GET", path: "/api/commerce/tenants/:tid/orders", action: "order.tenantOrders", auth: "user" },
   { method: "GET", path: "/api/commerce/tenants/:tid/orders/:id", action: "order.tenantOrder", auth: "user" },
   { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/ship", action: "order.ship", auth: "user" },
+  { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/refund", action: "order.refund", auth: "user" },
 ];

@@ -14,7 +14,7 @@ import type { ReservationView } from "../inventory/inventory.contract";
 import { PaymentEvents, type PaymentSucceeded } from "../payment/payment.contract";
 import type { Access, TenantView } from "../tenant/tenant.contract";
 import { quotaRefusal } from "../tenant/tenant.domain";
-import { OrderContract as C, OrderEvents, type OrderHold, type OrderView, orderRoutes } from "./order.contract";
+import { OrderContract as C, OrderEvents, type OrderHold, type OrderRefunded, type OrderView, orderRoutes } from "./order.contract";
 import { type CancelReason, dayOf, type OrderStatus, totalOf, transitionRefusal } from "./order.domain";
 import { type OrderDb, orderMigrations, type OrderRow, type OrderTables, TENANT_TABLES } from "./order.store";
 
@@ -246,6 +246,24 @@ export function orderService(platform: Platform): ServiceSchema {
         const { tid, id } = ctx.params;
         await staff(ctx, tid, true);
         return view(await transition(tid, id, "SHIPPED", {}, (m, emit) => emit(OrderEvents.shipped, hold(m), `order-shipped:${m.id}`)));
+      }),
+
+      refund: action(C.refund, async (ctx) => {
+        const { tid, id, reason } = ctx.params;
+        await staff(ctx, tid, true);
+        return view(
+          await host.tenantTx(tid, async (trx, emit) => {
+            const o = await lockOrder(trx, id);
+            if (!o) throw missing(id);
+            const refusal = transitionRefusal(o.status, "REFUNDED");
+            if (refusal) throw conflict(refusal.code, refusal.message);
+            const now = clock.now();
+            await trx.updateTable("orders").set({ status: "REFUNDED", updated_at: now }).where("id", "=", id).execute();
+            const refunded: OrderRefunded = { ...hold(o), paymentId: o.payment_id!, restock: o.status === "PAID", reason };
+            emit(OrderEvents.refunded, refunded, `order-refunded:${o.id}`);
+            return { ...o, status: "REFUNDED" as const, updated_at: now };
+          }),
+        );
       }),
 
       txDecision: initiator.decisionAction(host, () => clock.now()),

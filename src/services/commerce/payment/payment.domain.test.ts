@@ -11,6 +11,7 @@ describe("notifications on a payment", () => {
     expect(onNotification({ ...payment, status: "FAILED", sequence: 1 }, { ...note, sequence: 2 })).toEqual({ apply: true, status: "SUCCEEDED" });
     expect(onNotification({ ...payment, status: "SUCCEEDED", sequence: 2 }, { ...note, status: "FAILED", sequence: 3 })).toEqual({ apply: false, code: "ALREADY_SUCCEEDED" });
     expect(onNotification({ ...payment, status: "FAILED", sequence: 2 }, { ...note, sequence: 1 })).toEqual({ apply: false, code: "STALE_NOTIFICATION" });
+    expect(onNotification({ ...payment, status: "REFUNDED", sequence: 2 }, { ...note, sequence: 3 })).toEqual({ apply: false, code: "ALREADY_REFUNDED" });
   });
 
   it("refuse another transaction's or another amount's notification", () => {
@@ -39,5 +40,6 @@ describe("sandbox signatures", () => {
     expect(afterOutcome("PENDING", "FAIL")).toBe("FAILED");
     expect(afterOutcome("FAILED", "SUCCESS")).toBe("SUCCEEDED");
     expect(afterOutcome("SUCCEEDED", "SUCCESS")).toBeNull();
+    expect(afterOutcome("REFUNDED", "FAIL")).toBeNull();
   });
 });

@@ -1,11 +1,11 @@
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireUser } from "../../../platform/runtime/action";
 import { conflict } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
-import type { OrderView } from "../order/order.contract";
+import { OrderEvents, type OrderRefunded, type OrderView } from "../order/order.contract";
 import { PaymentContract as C, PaymentEvents, type PaymentSucceeded, paymentRoutes } from "./payment.contract";
 import { onNotification } from "./payment.domain";
 import { paymentMigrations, type PaymentRow, type PaymentTables } from "./payment.store";
@@ -19,6 +19,7 @@ export function paymentService(platform: Platform): ServiceSchema {
   const host = platform.host<PaymentTables>("payment", paymentMigrations);
   const { clock, config } = platform;
   const notifyUrl = () => `${config.publicUrl ?? platform.endpoint.url ?? ""}/api/payments/callback/sandbox`;
+  let broker: ServiceBroker;
   const answer = (p: PaymentRow) => ({ paymentId: p.id, orderId: p.order_id, amount: Number(p.amount), status: p.status, payUrl: p.pay_url });
 
   return {
@@ -78,7 +79,18 @@ export function paymentService(platform: Platform): ServiceSchema {
         });
       }),
     },
+    created() {
+      // A refunded order's money goes back through the provider (idempotent there), then the payment says so.
+      host.consume(OrderEvents.refunded, async (trx, message) => {
+        const e = message.data as OrderRefunded;
+        const p = await host.store.forUpdate(trx.selectFrom("payments").selectAll().where("id", "=", e.paymentId)).executeTakeFirst();
+        if (!p || p.status === "REFUNDED") return;
+        await broker.call("sandbox.refund", { paymentId: p.id });
+        await trx.updateTable("payments").set({ status: "REFUNDED", updated_at: clock.now() }).where("id", "=", p.id).execute();
+      });
+    },
     async started() {
+      broker = this.broker;
       await host.start();
     },
     async stopped() {

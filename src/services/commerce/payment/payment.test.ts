@@ -126,3 +126,44 @@ describe("the sandbox provider", () => {
     expect((await checkout(paymentId)).notifications[0].attempts).toBe(2);
   });
 });
+
+describe("refunds", () => {
+  async function paidOrder(quantity: number) {
+    const order = await placed(quantity);
+    const p = (await sys.api.post(`/api/commerce/orders/${order.id}/payments`, {}, buyer.token)).body;
+    await sys.api.post(`/api/payments/sandbox/${p.paymentId}/complete`, { outcome: "SUCCESS" });
+    await eventually(async () => (await orderStatus(order.id)) === "PAID");
+    return { order, paymentId: p.paymentId as string };
+  }
+  const onHand = async () => (await sys.api.get(`/api/commerce/tenants/${tid}/products/pen`, owner.token)).body.stock.onHand as number;
+  const refund = (id: string, who: User = owner) => sys.api.post(`/api/commerce/tenants/${tid}/orders/${id}/refund`, { reason: "damaged" }, who.token);
+
+  it("return the money through the provider, and the goods to the shelf when they had not left", async () => {
+    const { order, paymentId } = await paidOrder(3);
+    await eventually(async () => (await checkout(paymentId)).status === "SUCCEEDED");
+    const soldDown = await eventually(async () => {
+      const n = await onHand();
+      return (await sys.api.get(`/api/commerce/tenants/${tid}/stock/pen/movements?limit=1`, owner.token)).body.items[0].kind === "SELL" ? n : null;
+    });
+    expect((await refund(order.id, buyer)).status).toBe(404);
+    const refunded = await refund(order.id);
+    expect(refunded.body.status).toBe("REFUNDED");
+    await eventually(async () => (await checkout(paymentId)).status === "REFUNDED");
+    await eventually(async () => (await onHand()) === soldDown + 3);
+    expect((await refund(order.id)).body.error.code).toBe("ORDER_REFUNDED");
+  });
+
+  it("do not restock what was shipped, and refuse an unpaid order", async () => {
+    const { order, paymentId } = await paidOrder(1);
+    await sys.api.post(`/api/commerce/tenants/${tid}/orders/${order.id}/ship`, {}, owner.token);
+    const before = await eventually(async () => {
+      const kinds = (await sys.api.get(`/api/commerce/tenants/${tid}/stock/pen/movements?limit=1`, owner.token)).body.items[0].kind;
+      return kinds === "SELL" ? onHand() : null;
+    });
+    expect((await refund(order.id)).body.status).toBe("REFUNDED");
+    await eventually(async () => (await checkout(paymentId)).status === "REFUNDED");
+    expect(await onHand()).toBe(before);
+    const unpaid = await placed(1);
+    expect((await refund(unpaid.id)).body.error.code).toBe("ORDER_PENDING_PAYMENT");
+  });
+});

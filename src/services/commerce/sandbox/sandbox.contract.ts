@@ -10,6 +10,8 @@ export const SandboxContract = {
   page: z.object({ paymentId }),
   /** Plays the customer paying (or failing to) on the hosted page. */
   complete: z.object({ paymentId, outcome: z.enum(["SUCCESS", "FAIL"]) }),
+  /** Provider API: refund a paid checkout in full (idempotent). */
+  refund: z.object({ paymentId }),
   tick: z.object({}),
 };
 

@@ -28,10 +28,10 @@ export function redeliveryDelayMs(attempts: number): number {
   return Math.min(300_000, 1000 * 2 ** Math.min(attempts - 1, 20));
 }
 
-export type CheckoutStatus = "PENDING" | "SUCCEEDED" | "FAILED";
+export type CheckoutStatus = "PENDING" | "SUCCEEDED" | "FAILED" | "REFUNDED";
 
 /** What the customer's outcome on the hosted page does to a checkout: a success is final; a failure may be retried. */
 export function afterOutcome(status: CheckoutStatus, outcome: "SUCCESS" | "FAIL"): "SUCCEEDED" | "FAILED" | null {
-  if (status === "SUCCEEDED") return null;
+  if (status === "SUCCEEDED" || status === "REFUNDED") return null;
   return outcome === "SUCCESS" ? "SUCCEEDED" : "FAILED";
 }

@@ -108,6 +108,19 @@ export function sandboxService(platform: Platform): ServiceSchema {
         return { ...page(result.checkout), notificationId: result.notificationId };
       }),
 
+      refund: action(C.refund, async (ctx) => {
+        const { paymentId } = ctx.params;
+        return host.tx(async (trx) => {
+          const c = await host.store.forUpdate(trx.selectFrom("checkouts").selectAll().where("payment_id", "=", paymentId)).executeTakeFirst();
+          if (!c) throw notFound("CHECKOUT_NOT_FOUND", `no checkout ${paymentId}`);
+          if (c.status === "REFUNDED") return page(c);
+          if (c.status !== "SUCCEEDED") throw conflict("CHECKOUT_NOT_PAID", `checkout ${paymentId} is ${c.status.toLowerCase()}`);
+          const now = clock.now();
+          await trx.updateTable("checkouts").set({ status: "REFUNDED", updated_at: now }).where("payment_id", "=", paymentId).execute();
+          return page({ ...c, status: "REFUNDED", updated_at: now });
+        });
+      }),
+
       /** Delivers what is due now (it also runs twice a second); answers how many were due. */
       tick: action(C.tick, () => sweeper.now()),
     },
