@@ -105,7 +105,7 @@ export function shopService(platform: Platform): ServiceSchema {
   const host = platform.host<ShopTables>("shop", {
     "0001_shop": {
       async up(db) {
-        await db.schema.createTable("orders").addColumn("id", "varchar(64)", (c) => c.primaryKey()).addColumn("state", "varchar(16)", (c) => c.notNull()).execute();
+        await db.schema.createTable("orders").addColumn("id", "varchar(160)", (c) => c.primaryKey()).addColumn("state", "varchar(16)", (c) => c.notNull()).execute();
       },
     },
   });

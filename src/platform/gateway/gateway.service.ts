@@ -264,7 +264,8 @@ function buildRouter(broker: ServiceBroker, known: Map<string, RouteDef>): Route
   }[];
   for (const service of services)
     for (const route of service.settings?.routes ?? []) known.set(`${route.method} ${route.path}`, route);
-  const router = FindMyWay({ ignoreTrailingSlash: true });
+  // Path parameters carry ids up to 160 characters (transaction gids); find-my-way stops at 100 by default.
+  const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 256 });
   for (const route of known.values()) router.on(route.method, route.path, () => undefined, route);
   return router;
 }

@@ -1,4 +1,4 @@
-import { type Generated, type Kysely, type Migration, sql } from "kysely";
+import { type Generated, type Kysely, type Migration, MysqlAdapter, PostgresAdapter, sql } from "kysely";
 import type { Logger } from "pino";
 import { isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
 import type { Stream, StreamMessage } from "../stream/stream";
@@ -21,6 +21,17 @@ export const platformMigrations: Record<string, Migration> = {
         .addColumn("handled_at", "bigint", (c) => c.notNull())
         .addPrimaryKeyConstraint("inbox_pk", ["consumer", "event_id"])
         .execute();
+    },
+  },
+  // Event ids carry natural keys (`tx-submitted:<gid>`, gids up to 128 characters), wider than the
+  // first migration allowed. SQLite does not enforce lengths; the server engines are widened.
+  "0000_platform_outbox_wide_ids": {
+    async up(db: Kysely<any>) {
+      const adapter = db.getExecutor().adapter;
+      for (const table of ["outbox", "inbox"]) {
+        if (adapter instanceof MysqlAdapter) await db.schema.alterTable(table).modifyColumn("event_id", "varchar(160)", (c) => c.notNull()).execute();
+        else if (adapter instanceof PostgresAdapter) await db.schema.alterTable(table).alterColumn("event_id", (c) => c.setDataType("varchar(160)")).execute();
+      }
     },
   },
 };

@@ -280,8 +280,10 @@ export function orderService(platform: Platform): ServiceSchema {
           const o = await lockOrder(trx, p.orderId);
           if (!o || (o.status === "PAID" && o.payment_id === p.paymentId)) return;
           if (o.status !== "PENDING_PAYMENT") {
-            // Paid after it was cancelled (or by a second payment): the money must go back; refunds come with the payment service's next part.
-            host.logger.error({ orderId: o.id, status: o.status, paymentId: p.paymentId }, "payment for an order that can no longer be paid; refund due");
+            // Paid after it was cancelled (or paid twice): the money goes back; the order stays as it is.
+            host.logger.warn({ orderId: o.id, status: o.status, paymentId: p.paymentId }, "payment for an order that can no longer be paid; refunding it");
+            const refund: OrderRefunded = { ...hold(o), paymentId: p.paymentId, restock: false, reason: `paid while ${o.status.toLowerCase()}` };
+            emit(OrderEvents.refunded, refund, `order-refunded:${p.paymentId}`);
             return;
           }
           const now = clock.now();

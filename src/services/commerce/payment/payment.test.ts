@@ -167,3 +167,14 @@ describe("refunds", () => {
     expect((await refund(unpaid.id)).body.error.code).toBe("ORDER_PENDING_PAYMENT");
   });
 });
+
+describe("a payment that comes too late", () => {
+  it("is refunded when its order was cancelled meanwhile", async () => {
+    const order = await placed(1);
+    const p = (await sys.api.post(`/api/commerce/orders/${order.id}/payments`, {}, buyer.token)).body;
+    await sys.api.post(`/api/commerce/orders/${order.id}/cancel`, {}, buyer.token);
+    await sys.api.post(`/api/payments/sandbox/${p.paymentId}/complete`, { outcome: "SUCCESS" });
+    await eventually(async () => (await checkout(p.paymentId)).status === "REFUNDED");
+    expect(await orderStatus(order.id)).toBe("CANCELLED");
+  });
+});
