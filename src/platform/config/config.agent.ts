@@ -5,6 +5,9 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { CONFIG_CHANGED, type ConfigChanged, type Resolved } from "./config.contract";
 
+/** How often a node asks again for every value it uses, whatever the broadcasts said. */
+const RESYNC_MS = 60_000;
+
 /** A value a service reads from the config centre; `value` is always current and valid. */
 export interface ConfigHandle<T> {
   readonly value: T;
@@ -55,6 +58,7 @@ export class ConfigAgent {
   private readonly handles = new Map<string, Watched<any>>();
   private broker?: ServiceBroker;
   private retry?: NodeJS.Timeout;
+  private resync?: NodeJS.Timeout;
   private failures = 0;
 
   constructor(
@@ -82,10 +86,14 @@ export class ConfigAgent {
       .waitForServices(["config"], 5000)
       .catch(() => undefined)
       .then(() => this.syncAll());
+    // A change broadcast this node missed (a transporter hiccup) is picked up at the next look.
+    this.resync = setInterval(() => void this.syncAll(), RESYNC_MS);
+    this.resync.unref();
   }
 
   detach(): void {
     clearTimeout(this.retry);
+    clearInterval(this.resync);
     this.broker = undefined;
   }
 

@@ -16,7 +16,7 @@ export interface NodeView {
 }
 
 /** This node's metadata, changed in place and announced to every node (an INFO packet with a new sequence). */
-export async function announceMetadata(broker: ServiceBroker, change: Partial<NodeFacts>): Promise<void> {
+async function announceMetadata(broker: ServiceBroker, change: Partial<NodeFacts>): Promise<void> {
   const registry = broker.registry as unknown as {
     nodes: { localNode: { metadata: Record<string, unknown> } };
     regenerateLocalRawInfo(incSeq: boolean): unknown;

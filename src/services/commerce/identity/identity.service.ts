@@ -212,11 +212,19 @@ export function identityService(platform: Platform): ServiceSchema {
         await limiters.perAccount.consume(user.username);
         const row = await findById(host.db, user.id);
         if (!row || !(await verify(row.password_hash, currentPassword))) throw new AppError(401, "INVALID_CREDENTIALS", "the current password is wrong");
-        await host.db.updateTable("users").set({ password_hash: await hash(newPassword) }).where("id", "=", user.id).execute();
-        // Every other sign-in ends: whoever knew the old password is out.
-        const others = await host.db.selectFrom("sessions").select("id").where("user_id", "=", user.id).where("revoked_at", "is", null).execute();
-        for (const s of others) if (s.id !== user.sid) await revoke(user.id, s.id, "PASSWORD_CHANGED");
-        return { changed: true, sessionsEnded: others.filter((s) => s.id !== user.sid).length };
+        const passwordHash = await hash(newPassword);
+        // The new password and the end of every other sign-in commit together: whoever knew the old one is out.
+        const ended = await host.tx(async (trx) => {
+          await trx.updateTable("users").set({ password_hash: passwordHash }).where("id", "=", user.id).execute();
+          const others = (await trx.selectFrom("sessions").select("id").where("user_id", "=", user.id).where("revoked_at", "is", null).execute())
+            .map((s) => s.id)
+            .filter((sid) => sid !== user.sid);
+          if (others.length > 0)
+            await trx.updateTable("sessions").set({ revoked_at: clock.now(), revoked_reason: "PASSWORD_CHANGED" }).where("id", "in", others).execute();
+          return others;
+        });
+        for (const sid of ended) await announceRevoked(sid);
+        return { changed: true, sessionsEnded: ended.length };
       }),
 
       me: action(C.me, async (ctx) => {

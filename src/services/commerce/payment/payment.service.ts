@@ -2,7 +2,7 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireUser } from "../../../platform/runtime/action";
-import { conflict } from "../../../platform/runtime/errors";
+import { AppError, conflict } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
 import { OrderEvents, type OrderRefunded, type OrderView } from "../order/order.contract";
@@ -18,7 +18,13 @@ import { paymentMigrations, type PaymentRow, type PaymentTables } from "./paymen
 export function paymentService(platform: Platform): ServiceSchema {
   const host = platform.host<PaymentTables>("payment", paymentMigrations);
   const { clock, config } = platform;
-  const notifyUrl = () => `${config.publicUrl ?? platform.endpoint.url ?? ""}/api/payments/callback/sandbox`;
+  /** Where the provider must notify us: this system's public address (or this node's gateway). */
+  const notifyUrl = () => {
+    const base = config.publicUrl ?? platform.endpoint.url;
+    // A node with no gateway and no public address cannot be notified: say so instead of opening a checkout nobody hears back from.
+    if (!base) throw new AppError(503, "PAYMENTS_NOT_CONFIGURED", "set BAZAAR_PUBLIC_URL: the payment provider needs an address to notify");
+    return `${base}/api/payments/callback/sandbox`;
+  };
   let broker: ServiceBroker;
   const answer = (p: PaymentRow) => ({ paymentId: p.id, orderId: p.order_id, amount: Number(p.amount), status: p.status, payUrl: p.pay_url });
 
@@ -31,6 +37,7 @@ export function paymentService(platform: Platform): ServiceSchema {
         // The buyer's own order (anyone else's is a 404 from the order service).
         const order = await ctx.call<OrderView, object>("order.get", { id: ctx.params.id });
         if (order.status !== "PENDING_PAYMENT") throw conflict(`ORDER_${order.status}`, `the order is ${order.status.toLowerCase().replace("_", " ")}`);
+        const notify = notifyUrl();
         const now = clock.now();
         // One payment per order: a second request resumes it (also after a crash before the provider answered).
         let payment = await retryOnUniqueViolation(async () => {
@@ -55,7 +62,7 @@ export function paymentService(platform: Platform): ServiceSchema {
         });
         if (payment.status === "SUCCEEDED") throw conflict("PAYMENT_SUCCEEDED", "this order is paid");
         if (!payment.pay_url) {
-          const checkout = await ctx.call<{ providerTxId: string; payUrl: string }, object>("sandbox.createCheckout", { paymentId: payment.id, amount: Number(payment.amount), notifyUrl: notifyUrl() });
+          const checkout = await ctx.call<{ providerTxId: string; payUrl: string }, object>("sandbox.createCheckout", { paymentId: payment.id, amount: Number(payment.amount), notifyUrl: notify });
           await host.db.updateTable("payments").set({ provider_tx_id: checkout.providerTxId, pay_url: checkout.payUrl, updated_at: clock.now() }).where("id", "=", payment.id).execute();
           payment = { ...payment, provider_tx_id: checkout.providerTxId, pay_url: checkout.payUrl };
         }

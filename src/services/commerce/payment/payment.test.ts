@@ -178,3 +178,20 @@ describe("a payment that comes too late", () => {
     expect(await orderStatus(order.id)).toBe("CANCELLED");
   });
 });
+
+describe("a node that cannot be reached by the provider", () => {
+  it("refuses to open a checkout, saying what to configure, and opens it once it can", async () => {
+    const order = await placed(1);
+    const endpoint = sys.node.platform.endpoint;
+    const url = endpoint.url;
+    endpoint.url = undefined;
+    try {
+      const refused = await sys.api.post(`/api/commerce/orders/${order.id}/payments`, {}, buyer.token);
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe("PAYMENTS_NOT_CONFIGURED");
+    } finally {
+      endpoint.url = url;
+    }
+    expect((await sys.api.post(`/api/commerce/orders/${order.id}/payments`, {}, buyer.token)).status).toBe(201);
+  });
+});

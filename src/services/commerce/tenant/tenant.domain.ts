@@ -19,8 +19,6 @@ export interface Quotas {
 
 export const DEFAULT_QUOTAS: Quotas = { maxUsers: 20, maxProducts: 10_000, maxOrdersPerDay: 100_000, flashQps: 2_000, paymentTimeoutSeconds: 1800 };
 
-export type QuotaName = keyof Quotas;
-
 /** Refusal when `adding` more would pass the quota, else null. */
 export function quotaRefusal(quotas: Quotas, quota: "maxUsers" | "maxProducts" | "maxOrdersPerDay", used: number, adding = 1): { code: "TENANT_QUOTA_EXCEEDED"; message: string } | null {
   const limit = quotas[quota];
