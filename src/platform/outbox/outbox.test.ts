@@ -5,7 +5,7 @@ import { ManualClock } from "../clock/clock";
 import { createPlatform, type Platform } from "../runtime/platform";
 import type { ServiceHost } from "../runtime/service-host";
 import type { StreamMessage } from "../stream/stream";
-import { handleOnce, type OutboxTables } from "./outbox";
+import { handleOnce, type OutboxTables, writeOutbox } from "./outbox";
 
 interface Tables extends OutboxTables {
   notes: { id: string; body: string };
@@ -64,6 +64,34 @@ describe("outbox and inbox", () => {
     expect(seen).toEqual([{ id: "n1" }]);
     expect(await reader.db.selectFrom("notes").select("id").execute()).toEqual([{ id: "n1" }]);
     expect(await writer.db.selectFrom("outbox").selectAll().execute()).toEqual([]);
+  });
+
+  // SQLite runs one writer at a time, so only the server engines can commit out of seq order.
+  it.skipIf(!testConfig().dbUrl)("publishes an event whose transaction took a lower seq but committed after a relay pass", async () => {
+    const { writer, reader } = await setup();
+    const seen: string[] = [];
+    reader.consume("notes.created", async (_trx, m) => {
+      seen.push((m.data as { id: string }).id);
+    });
+    await writer.start();
+    await reader.start();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let wrote!: () => void;
+    const written = new Promise<void>((r) => (wrote = r));
+    const slow = writer.db.transaction().execute(async (trx) => {
+      await writeOutbox(trx, [{ subject: "notes.created", data: { id: "slow" }, id: "evt-slow" }], 0);
+      wrote();
+      await held;
+    });
+    await written;
+    await writer.tx(async (_trx, emit) => emit("notes.created", { id: "fast" }, "evt-fast"));
+    for (let i = 0; i < 200 && !seen.includes("fast"); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual(["fast"]);
+    release();
+    await slow;
+    for (let i = 0; i < 200 && !seen.includes("slow"); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual(["fast", "slow"]);
   });
 
   it("applies a redelivered message once", async () => {

@@ -128,7 +128,12 @@ export class OutboxRelay {
     await this.stream.publishAll(
       rows.map((row) => ({ subject: row.subject, data: JSON.parse(row.payload), id: row.event_id, headers: JSON.parse(row.headers) })),
     );
-    await this.sdb.db.deleteFrom("outbox").where("seq", "<=", rows[rows.length - 1].seq).execute();
+    // Exactly the rows published: on a server engine a transaction holding a lower seq may commit
+    // after this read, and a range delete would drop its event unpublished.
+    await this.sdb.db
+      .deleteFrom("outbox")
+      .where("seq", "in", rows.map((r) => r.seq))
+      .execute();
     return rows.length;
   }
 
