@@ -1,9 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { engines } from "../../../test/support/harness";
 import { ManualClock } from "../clock/clock";
-import type { Kv } from "./kv";
+import type { Kv, KvScript } from "./kv";
 import { MemoryKv } from "./memory.kv";
 import { RedisKv } from "./redis.kv";
+
+/** Takes one ticket while fewer than ARGV[1] are out, remembering the holder (ARGV[2]) in a hash. */
+const takeTicket: KvScript = {
+  name: "test_take_ticket",
+  lua: `
+if redis.call('HGET', KEYS[2], ARGV[2]) then return {'HELD'} end
+local out = tonumber(redis.call('GET', KEYS[1]) or '0')
+if out >= tonumber(ARGV[1]) then return {'FULL', out} end
+redis.call('HSET', KEYS[2], ARGV[2], '1')
+return {'TAKEN', redis.call('INCRBY', KEYS[1], 1)}`,
+  embedded(ops, keys, args) {
+    if (ops.hget(keys[1], args[1]) !== null) return ["HELD"];
+    const out = Number(ops.get(keys[0]) ?? "0");
+    if (out >= Number(args[0])) return ["FULL", String(out)];
+    ops.hset(keys[1], args[1], "1");
+    return ["TAKEN", String(ops.incrBy(keys[0], 1))];
+  },
+};
 
 /** One contract, both adapters: the embedded kv must behave like Redis. */
 function contract(name: string, make: () => { kv: Kv; advance: (ms: number) => Promise<void> }) {
@@ -39,6 +57,17 @@ function contract(name: string, make: () => { kv: Kv; advance: (ms: number) => P
       expect(await kv.incrBy("c", 1, 60)).toBe(101);
       await advance(50);
       expect(await kv.incrBy("c", 1)).toBe(1);
+      await kv.close();
+    });
+    it("runs a script atomically under concurrency, with the same answers on both adapters", async () => {
+      const { kv } = make();
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => kv.run(takeTicket, ["out", "holders"], [25, `u${i % 30}`])));
+      const taken = answers.filter((a) => a[0] === "TAKEN");
+      expect(taken).toHaveLength(25);
+      expect(new Set(taken.map((a) => a[1]))).toEqual(new Set(Array.from({ length: 25 }, (_, i) => String(i + 1))));
+      expect(answers.filter((a) => a[0] === "HELD").length + answers.filter((a) => a[0] === "FULL").length).toBe(15);
+      expect(Object.keys(await kv.hgetall("holders"))).toHaveLength(25);
+      expect(await kv.hgetall("nobody")).toEqual({});
       await kv.close();
     });
   });

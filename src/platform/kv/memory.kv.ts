@@ -1,5 +1,5 @@
 import type { Clock } from "../clock/clock";
-import type { Kv } from "./kv";
+import type { Kv, KvOps, KvScript } from "./kv";
 
 interface Entry {
   value: string;
@@ -9,7 +9,38 @@ interface Entry {
 /** In-process kv with Redis's TTL semantics, evaluated against the injected clock. */
 export class MemoryKv implements Kv {
   private readonly entries = new Map<string, Entry>();
+  private readonly hashes = new Map<string, Map<string, string>>();
   private sweeps = 0;
+  /** Script commands on full (already prefixed) keys. */
+  private readonly ops: KvOps = {
+    get: (key) => this.liveFull(key)?.value ?? null,
+    set: (key, value, ttlMs) => this.putFull(key, value, ttlMs),
+    setNX: (key, value, ttlMs) => {
+      if (this.liveFull(key)) return false;
+      this.putFull(key, value, ttlMs);
+      return true;
+    },
+    incrBy: (key, by) => {
+      const entry = this.liveFull(key);
+      if (!entry) {
+        this.putFull(key, String(by));
+        return by;
+      }
+      entry.value = String(Number(entry.value) + by);
+      return Number(entry.value);
+    },
+    exists: (key) => this.liveFull(key) !== undefined || this.hashes.has(key),
+    hget: (key, field) => this.hashes.get(key)?.get(field) ?? null,
+    hset: (key, field, value) => {
+      let hash = this.hashes.get(key);
+      if (!hash) this.hashes.set(key, (hash = new Map()));
+      hash.set(field, value);
+    },
+    hdel: (key, field) => {
+      const hash = this.hashes.get(key);
+      if (hash?.delete(field) && hash.size === 0) this.hashes.delete(key);
+    },
+  };
 
   constructor(
     private readonly clock: Clock,
@@ -17,18 +48,26 @@ export class MemoryKv implements Kv {
   ) {}
 
   private live(key: string): Entry | undefined {
-    const entry = this.entries.get(this.prefix + key);
+    return this.liveFull(this.prefix + key);
+  }
+
+  private liveFull(full: string): Entry | undefined {
+    const entry = this.entries.get(full);
     if (entry && entry.expiresAt <= this.clock.now()) {
-      this.entries.delete(this.prefix + key);
+      this.entries.delete(full);
       return undefined;
     }
     return entry;
   }
 
   private put(key: string, value: string, ttlMs?: number): void {
+    this.putFull(this.prefix + key, value, ttlMs);
+  }
+
+  private putFull(full: string, value: string, ttlMs?: number): void {
     // Expired keys are otherwise only dropped on read; sweep now and then so memory stays bounded.
     if (++this.sweeps % 10_000 === 0) this.sweep();
-    this.entries.set(this.prefix + key, { value, expiresAt: ttlMs ? this.clock.now() + ttlMs : Infinity });
+    this.entries.set(full, { value, expiresAt: ttlMs ? this.clock.now() + ttlMs : Infinity });
   }
 
   private sweep(): void {
@@ -59,7 +98,18 @@ export class MemoryKv implements Kv {
     this.put(key, String(by), ttlMs);
     return by;
   }
+  async hgetall(key: string): Promise<Record<string, string>> {
+    return Object.fromEntries(this.hashes.get(this.prefix + key) ?? []);
+  }
+  async run(script: KvScript, keys: readonly string[], args: readonly (string | number)[]): Promise<string[]> {
+    return script.embedded(
+      this.ops,
+      keys.map((k) => this.prefix + k),
+      args.map(String),
+    );
+  }
   async close(): Promise<void> {
     this.entries.clear();
+    this.hashes.clear();
   }
 }

@@ -1,5 +1,5 @@
 import Redis from "ioredis";
-import type { Kv } from "./kv";
+import type { Kv, KvScript } from "./kv";
 
 // INCRBY then PEXPIRE only on creation, in one round trip and atomically.
 const INCR_WITH_TTL = `
@@ -9,6 +9,8 @@ return v`;
 
 export class RedisKv implements Kv {
   readonly redis: Redis;
+  /** Scripts registered with ioredis, which runs them by EVALSHA and loads them on a miss. */
+  private readonly defined = new Set<string>();
 
   constructor(url: string, readonly prefix: string) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3, enableOfflineQueue: true });
@@ -31,6 +33,19 @@ export class RedisKv implements Kv {
   async incrBy(key: string, by: number, ttlMs = 0): Promise<number> {
     const cmd = (this.redis as unknown as { bazaarIncrTtl(k: string, by: number, ttl: number): Promise<number> }).bazaarIncrTtl;
     return Number(await cmd.call(this.redis, this.prefix + key, by, ttlMs));
+  }
+  async hgetall(key: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.prefix + key);
+  }
+  async run(script: KvScript, keys: readonly string[], args: readonly (string | number)[]): Promise<string[]> {
+    const name = `bazaar_${script.name}`;
+    if (!this.defined.has(name)) {
+      this.redis.defineCommand(name, { lua: script.lua });
+      this.defined.add(name);
+    }
+    const command = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
+    const result = await command.call(this.redis, keys.length, ...keys.map((k) => this.prefix + k), ...args);
+    return (result as (string | number)[]).map(String);
   }
   async close(): Promise<void> {
     await this.redis.quit();
