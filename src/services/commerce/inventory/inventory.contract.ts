@@ -26,6 +26,13 @@ export const InventoryContract = {
   release: z.object({ tenantId: tid }),
   sell: z.object({ tenantId: tid, reservationId: z.string().min(1).max(160) }),
   unhold: z.object({ tenantId: tid, reservationId: z.string().min(1).max(160) }),
+  /**
+   * Allocation branches (a flash sale's stock): `allocate` moves available units of a SKU from `from`
+   * to the campaign's own warehouse, `keepAllocation` confirms, `returnAllocation` moves them back.
+   */
+  allocate: z.object({ tenantId: tid, sku, quantity: z.number().int().min(1).max(1_000_000_000), from: warehouse.default("main"), to: warehouse }),
+  keepAllocation: z.object({ tenantId: tid }),
+  returnAllocation: z.object({ tenantId: tid }),
   /** The sweep: expired holds go back to stock. */
   tick: z.object({}),
 };

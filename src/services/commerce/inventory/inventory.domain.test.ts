@@ -12,15 +12,18 @@ describe("stock movements", () => {
     expect(move(level, "SELL", 4)).toEqual({ onHand: 6, reserved: 0 });
     expect(move(level, "SET", 20)).toEqual({ onHand: 20, reserved: 4 });
     expect(move(level, "RETURN", 3)).toEqual({ onHand: 13, reserved: 4 });
+    expect(move(level, "TRANSFER_OUT", 6)).toEqual({ onHand: 4, reserved: 4 });
+    expect(move(level, "TRANSFER_IN", 6)).toEqual({ onHand: 16, reserved: 4 });
   });
 
   it("refuses to hold more than is available, or to count below what is held", () => {
     expect(move(level, "RESERVE", 7)).toMatchObject({ code: "INSUFFICIENT_STOCK" });
+    expect(move(level, "TRANSFER_OUT", 7)).toMatchObject({ code: "INSUFFICIENT_STOCK" });
     expect(move(level, "SET", 3)).toMatchObject({ code: "STOCK_BELOW_RESERVED" });
   });
 
   it("never lets a level go negative, whatever the sequence", () => {
-    const kinds: MovementKind[] = ["SET", "RESERVE", "RELEASE", "EXPIRE", "SELL", "RETURN"];
+    const kinds: MovementKind[] = ["SET", "RESERVE", "RELEASE", "EXPIRE", "SELL", "RETURN", "TRANSFER_OUT", "TRANSFER_IN"];
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.constantFrom(...kinds), fc.nat(50)), { maxLength: 60 }), (steps) => {
         let l: Level = { onHand: 0, reserved: 0 };

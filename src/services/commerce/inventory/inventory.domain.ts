@@ -8,7 +8,7 @@ export interface Level {
   reserved: number;
 }
 
-export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "SELL" | "RETURN";
+export type MovementKind = "SET" | "RESERVE" | "RELEASE" | "EXPIRE" | "SELL" | "RETURN" | "TRANSFER_OUT" | "TRANSFER_IN";
 
 export type Refusal = { code: "INSUFFICIENT_STOCK" | "STOCK_BELOW_RESERVED"; message: string };
 
@@ -17,7 +17,8 @@ export const available = (l: Level): number => l.onHand - l.reserved;
 /**
  * The level after a movement of `quantity` (for SET, the new on-hand count), or the refusal.
  * RESERVE holds stock, RELEASE and EXPIRE give a hold back, SELL turns a hold into a sale, RETURN puts
- * sold goods (refunded before they left) back on the shelf.
+ * sold goods (refunded before they left) back on the shelf. TRANSFER_OUT takes available stock to
+ * another warehouse (a flash sale's allocation), TRANSFER_IN receives it.
  */
 export function move(level: Level, kind: MovementKind, quantity: number): Level | Refusal {
   switch (kind) {
@@ -34,7 +35,11 @@ export function move(level: Level, kind: MovementKind, quantity: number): Level 
     case "SELL":
       return { onHand: level.onHand - quantity, reserved: Math.max(0, level.reserved - quantity) };
     case "RETURN":
+    case "TRANSFER_IN":
       return { onHand: level.onHand + quantity, reserved: level.reserved };
+    case "TRANSFER_OUT":
+      if (available(level) < quantity) return { code: "INSUFFICIENT_STOCK", message: `${available(level)} available, ${quantity} asked` };
+      return { onHand: level.onHand - quantity, reserved: level.reserved };
   }
 }
 

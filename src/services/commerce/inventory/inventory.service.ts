@@ -256,6 +256,49 @@ export function inventoryService(platform: Platform): ServiceSchema {
         return { reservationId: id };
       }),
 
+      /** TCC try of an allocation: the units leave `from` for `to`, both movements under the branch's name. */
+      allocate: action(C.allocate, async (ctx) => {
+        const { tenantId, sku, quantity, from, to } = ctx.params;
+        const ref = `transfer:${reservationId(ctx)}`;
+        await host.branch(
+          ctx.meta,
+          async (trx) => {
+            if (!(await trx.selectFrom("products").select("sku").where("sku", "=", sku).executeTakeFirst())) throw notFound("PRODUCT_NOT_FOUND", `no product ${sku}`);
+            const now = clock.now();
+            await apply(trx, tenantId, sku, from, "TRANSFER_OUT", quantity, ref, now);
+            await apply(trx, tenantId, sku, to, "TRANSFER_IN", quantity, ref, now);
+          },
+          tenantId,
+        );
+        return { transferId: ref, sku, quantity, from, to };
+      }),
+
+      /** TCC confirm of an allocation: the units stay where they went. */
+      keepAllocation: action(C.keepAllocation, async (ctx) => {
+        await host.branch(ctx.meta, async () => undefined, ctx.params.tenantId);
+        return { transferId: `transfer:${reservationId(ctx)}` };
+      }),
+
+      /** TCC cancel of an allocation: whatever the try moved goes back (nothing, for an empty compensation). */
+      returnAllocation: action(C.returnAllocation, async (ctx) => {
+        const { tenantId } = ctx.params;
+        const ref = `transfer:${reservationId(ctx)}`;
+        await host.branch(
+          ctx.meta,
+          async (trx) => {
+            const moved = await trx.selectFrom("movements").select(["sku", "warehouse", "kind", "quantity"]).where("ref", "=", ref).execute();
+            const out = moved.find((m) => m.kind === "TRANSFER_OUT");
+            const into = moved.find((m) => m.kind === "TRANSFER_IN");
+            if (!out || !into) return;
+            const now = clock.now();
+            await apply(trx, tenantId, into.sku, into.warehouse, "TRANSFER_OUT", Number(into.quantity), `${ref}:back`, now);
+            await apply(trx, tenantId, out.sku, out.warehouse, "TRANSFER_IN", Number(out.quantity), `${ref}:back`, now);
+          },
+          tenantId,
+        );
+        return { transferId: ref };
+      }),
+
       /** Runs the expiry sweep once now (it also runs every second); answers how many holds were due. */
       tick: action(C.tick, () => sweeper.now()),
     },

@@ -76,4 +76,10 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema.createIndex("movements_sku").on("movements").columns(["tenant_id", "sku", "id"]).execute();
     },
   },
+  // An allocation's cancel finds what its try moved by the movements' ref.
+  "0002_movements_ref": {
+    async up(db: Kysely<any>) {
+      await db.schema.createIndex("movements_ref").on("movements").columns(["tenant_id", "ref"]).execute();
+    },
+  },
 };

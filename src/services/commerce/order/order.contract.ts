@@ -21,6 +21,16 @@ export const OrderContract = {
       country: z.string().trim().length(2).toUpperCase(),
     }),
   }),
+  /** A flash sale's order for an admitted attempt (the flash service's call; not routed). */
+  createFlash: z.object({
+    tenantId: tid,
+    buyerId: z.number().int().positive(),
+    attemptId: z.string().min(1).max(80),
+    sku,
+    quantity: z.number().int().min(1).max(10_000),
+    warehouse: z.string().min(1).max(32),
+    price: z.number().int().min(0),
+  }),
   mine: z.object({ status, ...pageInput }),
   get: z.object({ id }),
   cancel: z.object({ id }),

@@ -98,6 +98,86 @@ export function orderService(platform: Platform): ServiceSchema {
     return host.forTenant(link.tenant_id).selectFrom("orders").selectAll().where("id", "=", link.order_id).executeTakeFirstOrThrow();
   }
 
+  interface Placement {
+    buyerId: number;
+    key: string;
+    tenantId: string;
+    items: { sku: string; quantity: number; warehouse?: string }[];
+    address: unknown;
+    /** A price for every unit that replaces the catalogue's (a flash sale's). */
+    unitPrice?: number;
+  }
+
+  /** Checkout: stock held as a TCC branch, the order and its commit decision written together. Idempotent by (buyer, key). */
+  async function place(ctx: Ctx<unknown>, p: Placement): Promise<OrderRow> {
+    const { buyerId, key, tenantId, items, address } = p;
+    const hash = createHash("sha256").update(JSON.stringify([tenantId, items, address, p.unitPrice ?? null])).digest("hex");
+    const again = await prior(buyerId, key, hash);
+    if (again) return again;
+    const tenant = await ctx.call<TenantView, object>("tenant.profile", { tid: tenantId });
+    if (tenant.status !== "ACTIVE") throw conflict("TENANT_SUSPENDED", "this shop is not taking orders");
+    const now = clock.now();
+    const id = newId(now);
+    const gid = `order:${id}`;
+    const tcc = txClient(broker, "order", HOLD_DECISION_MS);
+    const payBy = now + tenant.quotas.paymentTimeoutSeconds * 1000;
+    let held: ReservationView;
+    try {
+      held = await tcc.tryBranch<ReservationView>(gid, {
+        action: "inventory.reserve",
+        confirm: "inventory.confirm",
+        cancel: "inventory.release",
+        payload: { tenantId, items, ttlSeconds: tenant.quotas.paymentTimeoutSeconds + HOLD_MARGIN_S },
+      });
+    } catch (err) {
+      await abandon(gid);
+      throw err;
+    }
+    const lines = p.unitPrice === undefined ? held.items : held.items.map((l) => ({ ...l, price: p.unitPrice! }));
+    let order: OrderRow;
+    try {
+      order = await host.tenantTx(tenantId, async (trx, emit) => {
+        await initiator.commit(host, trx, gid, now);
+        const day = dayOf(now);
+        const counted = await host.store.forUpdate(trx.selectFrom("day_counts").select("orders").where("day", "=", day)).executeTakeFirst();
+        const refusal = quotaRefusal(tenant.quotas, "maxOrdersPerDay", Number(counted?.orders ?? 0));
+        if (refusal) throw new AppError(429, refusal.code, refusal.message);
+        if (counted) await trx.updateTable("day_counts").set({ orders: Number(counted.orders) + 1 }).where("day", "=", day).execute();
+        else await trx.insertInto("day_counts").values({ tenant_id: tenantId, day, orders: 1 }).execute();
+        const row: OrderRow = {
+          tenant_id: tenantId,
+          id,
+          buyer_id: buyerId,
+          status: "PENDING_PAYMENT",
+          items: JSON.stringify(lines),
+          total: totalOf(lines),
+          address: JSON.stringify(address),
+          reservation_id: held.reservationId,
+          pay_by: payBy,
+          cancel_reason: null,
+          payment_id: null,
+          created_at: now,
+          updated_at: now,
+        };
+        await trx.insertInto("orders").values(row).execute();
+        await trx.insertInto("buyer_orders").values({ order_id: id, buyer_id: buyerId, tenant_id: tenantId, idem_key: key, request_hash: hash, created_at: now }).execute();
+        emit(OrderEvents.created, { orderId: id, tenantId, buyerId, total: row.total, at: now }, `order-created:${id}`);
+        return row;
+      });
+    } catch (err) {
+      await abandon(gid);
+      // The same key raced in from another request: its order is the answer.
+      if (isUniqueViolation(err)) {
+        const raced = await prior(buyerId, key, hash);
+        if (raced) return raced;
+      }
+      throw err;
+    }
+    // Committed here; if telling the coordinator fails, its query back finds the commit.
+    await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
+    return order;
+  }
+
   async function cancelOverdue(): Promise<number> {
     const now = clock.now();
     const due = await host.store
@@ -129,70 +209,16 @@ export function orderService(platform: Platform): ServiceSchema {
         const buyer = requireUser(ctx);
         const key = requireIdempotencyKey(ctx);
         const { tenantId, items, address } = ctx.params;
-        const hash = createHash("sha256").update(JSON.stringify([tenantId, items, address])).digest("hex");
-        const again = await prior(buyer.id, key, hash);
-        if (again) return view(again);
-        const tenant = await ctx.call<TenantView, object>("tenant.profile", { tid: tenantId });
-        if (tenant.status !== "ACTIVE") throw conflict("TENANT_SUSPENDED", "this shop is not taking orders");
-        const now = clock.now();
-        const id = newId(now);
-        const gid = `order:${id}`;
-        const tcc = txClient(broker, "order", HOLD_DECISION_MS);
-        const payBy = now + tenant.quotas.paymentTimeoutSeconds * 1000;
-        let held: ReservationView;
-        try {
-          held = await tcc.tryBranch<ReservationView>(gid, {
-            action: "inventory.reserve",
-            confirm: "inventory.confirm",
-            cancel: "inventory.release",
-            payload: { tenantId, items, ttlSeconds: tenant.quotas.paymentTimeoutSeconds + HOLD_MARGIN_S },
-          });
-        } catch (err) {
-          await abandon(gid);
-          throw err;
-        }
-        let order: OrderRow;
-        try {
-          order = await host.tenantTx(tenantId, async (trx, emit) => {
-            await initiator.commit(host, trx, gid, now);
-            const day = dayOf(now);
-            const counted = await host.store.forUpdate(trx.selectFrom("day_counts").select("orders").where("day", "=", day)).executeTakeFirst();
-            const refusal = quotaRefusal(tenant.quotas, "maxOrdersPerDay", Number(counted?.orders ?? 0));
-            if (refusal) throw new AppError(429, refusal.code, refusal.message);
-            if (counted) await trx.updateTable("day_counts").set({ orders: Number(counted.orders) + 1 }).where("day", "=", day).execute();
-            else await trx.insertInto("day_counts").values({ tenant_id: tenantId, day, orders: 1 }).execute();
-            const row: OrderRow = {
-              tenant_id: tenantId,
-              id,
-              buyer_id: buyer.id,
-              status: "PENDING_PAYMENT",
-              items: JSON.stringify(held.items),
-              total: totalOf(held.items),
-              address: JSON.stringify(address),
-              reservation_id: held.reservationId,
-              pay_by: payBy,
-              cancel_reason: null,
-              payment_id: null,
-              created_at: now,
-              updated_at: now,
-            };
-            await trx.insertInto("orders").values(row).execute();
-            await trx.insertInto("buyer_orders").values({ order_id: id, buyer_id: buyer.id, tenant_id: tenantId, idem_key: key, request_hash: hash, created_at: now }).execute();
-            emit(OrderEvents.created, { orderId: id, tenantId, buyerId: buyer.id, total: row.total, at: now }, `order-created:${id}`);
-            return row;
-          });
-        } catch (err) {
-          await abandon(gid);
-          // The same key raced in from another request: its order is the answer.
-          if (isUniqueViolation(err)) {
-            const raced = await prior(buyer.id, key, hash);
-            if (raced) return view(raced);
-          }
-          throw err;
-        }
-        // Committed here; if telling the coordinator fails, its query back finds the commit.
-        await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
-        return view(order);
+        return view(await place(ctx, { buyerId: buyer.id, key, tenantId, items, address }));
+      }),
+
+      /**
+       * A flash sale's order, for an admitted attempt (called by the flash service, never routed): the
+       * campaign's warehouse, the campaign's price, the attempt as the idempotency key.
+       */
+      createFlash: action(C.createFlash, async (ctx) => {
+        const { tenantId, buyerId, attemptId, sku, quantity, warehouse, price } = ctx.params;
+        return view(await place(ctx, { buyerId, key: `flash:${attemptId}`, tenantId, items: [{ sku, quantity, warehouse }], address: {}, unitPrice: price }));
       }),
 
       mine: action(C.mine, async (ctx) => {
