@@ -4,6 +4,7 @@ import { releaseService } from "../platform/release/release.service";
 import { txService } from "../platform/tx/tx.service";
 import { identityService } from "./commerce/identity/identity.service";
 import { inventoryService } from "./commerce/inventory/inventory.service";
+import { flashService } from "./commerce/flash/flash.service";
 import { callbackService } from "./commerce/callback/callback.service";
 import { orderService } from "./commerce/order/order.service";
 import { paymentService } from "./commerce/payment/payment.service";
@@ -21,6 +22,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   order: orderService,
   payment: paymentService,
   callback: callbackService,
+  /** The flash sale: kv admission, stream peak shaving, orders at the campaign's price. */
+  flash: flashService,
   /** The built-in sandbox payment provider (a third party, simulated). */
   sandbox: sandboxService,
   report: reportService,

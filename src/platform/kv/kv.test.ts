@@ -68,6 +68,8 @@ function contract(name: string, make: () => { kv: Kv; advance: (ms: number) => P
       expect(answers.filter((a) => a[0] === "HELD").length + answers.filter((a) => a[0] === "FULL").length).toBe(15);
       expect(Object.keys(await kv.hgetall("holders"))).toHaveLength(25);
       expect(await kv.hgetall("nobody")).toEqual({});
+      expect(await kv.hget("holders", "u1")).toBe("1");
+      expect(await kv.hget("holders", "nobody")).toBeNull();
       await kv.close();
     });
   });

@@ -12,6 +12,8 @@ export interface Kv {
   del(key: string): Promise<void>;
   /** Atomic increment; the TTL applies when the key is created. */
   incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
+  /** One field of a hash, or null. */
+  hget(key: string, field: string): Promise<string | null>;
   /** Fields of a hash (empty when the key is absent). */
   hgetall(key: string): Promise<Record<string, string>>;
   /**

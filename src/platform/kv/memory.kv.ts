@@ -98,6 +98,9 @@ export class MemoryKv implements Kv {
     this.put(key, String(by), ttlMs);
     return by;
   }
+  async hget(key: string, field: string): Promise<string | null> {
+    return this.ops.hget(this.prefix + key, field);
+  }
   async hgetall(key: string): Promise<Record<string, string>> {
     return Object.fromEntries(this.hashes.get(this.prefix + key) ?? []);
   }

@@ -34,6 +34,9 @@ export class RedisKv implements Kv {
     const cmd = (this.redis as unknown as { bazaarIncrTtl(k: string, by: number, ttl: number): Promise<number> }).bazaarIncrTtl;
     return Number(await cmd.call(this.redis, this.prefix + key, by, ttlMs));
   }
+  async hget(key: string, field: string): Promise<string | null> {
+    return this.redis.hget(this.prefix + key, field);
+  }
   async hgetall(key: string): Promise<Record<string, string>> {
     return this.redis.hgetall(this.prefix + key);
   }
