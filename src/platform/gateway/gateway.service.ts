@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
@@ -128,6 +130,13 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         return metrics.registry.metrics();
       });
       app.get("/api/openapi.json", async () => openApiDocument([...knownRoutes.values()], VERSION));
+      // Swagger UI over the same document, rebuilt per request: routes arrive as services join.
+      await app.register(fastifySwagger, { mode: "static", specification: { document: openApiDocument([], VERSION) as never } });
+      await app.register(fastifySwaggerUi, {
+        routePrefix: "/api/docs",
+        transformSpecification: () => openApiDocument([...knownRoutes.values()], VERSION),
+        transformSpecificationClone: false,
+      });
       app.route({ method: ["GET", "POST", "PUT", "DELETE"], url: "/api/*", handler: dispatch });
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address() as AddressInfo;

@@ -36,6 +36,12 @@ describe("gateway", () => {
     expect(list.parameters.map((p: { name: string }) => p.name)).toContain("reporterId");
     expect(doc.paths["/api/auth/login"].post.security).toBeUndefined();
     expect(doc.paths["/api/governance/policies/{reportType}"].put.description).toMatch(/operator/);
+    // Swagger UI at /api/docs renders the same document.
+    const page = await fetch(`${sys.node.url}/api/docs/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("swagger-ui");
+    const served = await (await fetch(`${sys.node.url}/api/docs/json`)).json();
+    expect(Object.keys(served.paths)).toEqual(Object.keys(doc.paths));
   });
 
   it("echoes a caller's request id and makes one otherwise", async () => {
