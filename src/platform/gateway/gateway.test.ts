@@ -40,7 +40,7 @@ describe("gateway", () => {
     const page = await fetch(`${sys.node.url}/api/docs/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("swagger-ui");
-    const served = await (await fetch(`${sys.node.url}/api/docs/json`)).json();
+    const served = (await (await fetch(`${sys.node.url}/api/docs/json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(served.paths)).toEqual(Object.keys(doc.paths));
   });
 

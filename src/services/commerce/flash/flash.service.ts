@@ -3,14 +3,15 @@ import { iso } from "../../../platform/clock/clock";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, type Ctx, hasRole, requireIdempotencyKey, requireUser } from "../../../platform/runtime/action";
-import { badRequest, conflict, notFound } from "../../../platform/runtime/errors";
+import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
 import { Sweeper } from "../../../platform/runtime/sweeper";
+import { RateLimit } from "../../../platform/guard/rate-limit";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
 import { isBusinessRefusal } from "../../../platform/tx/tx.domain";
 import { OrderEvents, type OrderHold, type OrderView } from "../order/order.contract";
-import type { Access } from "../tenant/tenant.contract";
+import type { Access, TenantView } from "../tenant/tenant.contract";
 import { type AttemptAdmitted, type AttemptView, type CampaignView, FlashContract as C, FlashEvents, flashRoutes } from "./flash.contract";
 import { type AdmissionRefusalCode, attemptIdFor, campaignOfAttempt, campaignProblem, countsOf, REFUSAL_MESSAGES, settleRefusal } from "./flash.domain";
 import { type AttemptRecord, admitAnswer, admitScript, flashKeys, giveBackScript, settleScript, warmScript } from "./flash.kv";
@@ -21,6 +22,8 @@ const SWEEP_MS = 1_000;
 const REPUBLISH_AFTER_MS = 10_000;
 /** Campaign keys stay in the kv this long past the campaign's end, for late polls and settles. */
 const KV_GRACE_MS = 86_400_000;
+/** How long a tenant's flash-sale QPS share is trusted before it is read again. */
+const QUOTA_REFRESH_MS = 10_000;
 /** How long the coordinator waits for this service's decision on an allocation before asking. */
 const ALLOCATION_DECISION_MS = 15_000;
 
@@ -37,7 +40,21 @@ export function flashService(platform: Platform): ServiceSchema {
   const sweeper = new Sweeper(() => sweep(), SWEEP_MS, host.logger, "flash warm and republish");
   /** Campaigns never change once created: the attempt path reads them from here, not the database. */
   const campaigns = new Map<string, CampaignRow>();
+  /** Per tenant: its flash-sale QPS share (tenant quota `flashQps`) as a limiter shared by every node. */
+  const shares = new Map<string, { limit: RateLimit; qps: number; readAt: number }>();
   let broker: ServiceBroker;
+
+  async function withinShare(ctx: Ctx<unknown>, tenantId: string): Promise<void> {
+    let share = shares.get(tenantId);
+    if (!share || clock.now() - share.readAt > QUOTA_REFRESH_MS) {
+      const tenant = await ctx.call<TenantView, object>("tenant.profile", { tid: tenantId });
+      const qps = tenant.quotas.flashQps;
+      const limit = share && share.qps === qps ? share.limit : new RateLimit(kv, { name: `flash-qps:${tenantId}`, points: Math.max(1, qps), durationSeconds: 1 }, "TENANT_FLASH_QPS_EXCEEDED");
+      shares.set(tenantId, (share = { limit, qps, readAt: clock.now() }));
+    }
+    if (share.qps === 0) throw new AppError(429, "TENANT_FLASH_QPS_EXCEEDED", "this shop takes no flash-sale attempts (its flashQps quota is 0)");
+    await share.limit.consume(tenantId);
+  }
 
   const missingCampaign = (id: string) => notFound("CAMPAIGN_NOT_FOUND", `no campaign ${id}`);
   const missingAttempt = (id: string) => notFound("ATTEMPT_NOT_FOUND", `no attempt ${id}`);
@@ -281,6 +298,7 @@ export function flashService(platform: Platform): ServiceSchema {
         const key = requireIdempotencyKey(ctx);
         const { id, quantity } = ctx.params;
         const c = await campaign(id);
+        await withinShare(ctx, c.tenant_id);
         const k = flashKeys(id);
         const now = clock.now();
         const attemptId = attemptIdFor(id, newId(now));

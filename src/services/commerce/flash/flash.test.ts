@@ -16,7 +16,7 @@ const at = (offsetMs: number) => new Date(sys.clock.now() + offsetMs).toISOStrin
 beforeAll(async () => {
   sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "order", "tx", "flash"] });
   [owner, buyer, stranger] = [await sys.user(), await sys.user(), await sys.user()];
-  tid = (await sys.api.post("/api/commerce/tenants", { name: "Phones", ownerId: owner.id, quotas: { maxOrdersPerDay: 100_000, paymentTimeoutSeconds: 120 } }, sys.admin.token)).body.id;
+  tid = (await sys.api.post("/api/commerce/tenants", { name: "Phones", ownerId: owner.id, quotas: { maxOrdersPerDay: 100_000, paymentTimeoutSeconds: 120, flashQps: 1_000_000 } }, sys.admin.token)).body.id;
   await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku: "phone", name: "Phone", price: 50_000 }, owner.token);
   await sys.api.put(`/api/commerce/tenants/${tid}/stock/phone`, { quantity: 5_000 }, owner.token);
 });
@@ -143,6 +143,25 @@ describe("flash attempts", () => {
     expect(extra.status).toBe(202);
     expect(await settled(extra.body.attemptId, stranger)).toMatchObject({ status: "REJECTED", reason: "SOLD_OUT" });
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body.ordered).toBe(2);
+  });
+});
+
+describe("flash QPS share", () => {
+  it("holds each tenant to its flashQps quota, refusing the excess with 429 before the kv takes anything", async () => {
+    const small = (await sys.api.post("/api/commerce/tenants", { name: "Small", ownerId: owner.id, quotas: { flashQps: 3 } }, sys.admin.token)).body.id;
+    await sys.api.post(`/api/commerce/tenants/${small}/products`, { sku: "cap", name: "Cap", price: 1_000 }, owner.token);
+    await sys.api.put(`/api/commerce/tenants/${small}/stock/cap`, { quantity: 50 }, owner.token);
+    const c = (await sys.api.post("/api/flash/campaigns", { tenantId: small, sku: "cap", price: 500, stock: 50, startsAt: at(0), endsAt: at(3_600 * SECOND), perUserLimit: 50 }, owner.token)).body;
+    // Ten at once: even straddling two one-second windows, at most six get through.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => attempt(c.id, 1)));
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    expect(refused[0].body.error.code).toBe("TENANT_FLASH_QPS_EXCEEDED");
+    const admitted = answers.filter((a) => a.status === 202).length;
+    expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body.admitted).toBe(admitted);
+    await sys.api.put(`/api/commerce/tenants/${small}/quotas`, { quotas: { flashQps: 0 } }, sys.admin.token);
+    sys.clock.advance(11 * SECOND);
+    expect((await attempt(c.id, 1)).body.error.message).toMatch(/flashQps quota is 0/);
   });
 });
 
