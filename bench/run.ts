@@ -1,6 +1,7 @@
 import { governancePipeline } from "./governance-pipeline.bench";
 import { startup } from "./startup.bench";
 import { checkout } from "./checkout.bench";
+import { flashSale } from "./flash.bench";
 import { coordinator } from "./tx.bench";
 import { gatewayVersusBare, guardOverhead } from "./guard.bench";
 import { machine } from "./support";
@@ -14,6 +15,11 @@ async function main() {
   if (!only || only === "pipeline") results.pipeline = await governancePipeline();
   if (!only || only === "tx") results.coordinator = await coordinator();
   if (!only || only === "checkout") results.checkout = await checkout();
+  if (!only || only === "flash") {
+    results.flashEmbedded = await flashSale();
+    // With BAZAAR_REDIS_URL set, the same sale on Redis too.
+    if (process.env.BAZAAR_REDIS_URL) results.flashRedis = await flashSale({ redisUrl: process.env.BAZAAR_REDIS_URL });
+  }
   if (!only || only === "guard") {
     results.guardOverhead = guardOverhead();
     results.gatewayVersusBare = await gatewayVersusBare();

@@ -1,5 +1,6 @@
 import type { ServiceBroker } from "moleculer";
 import type { Logger } from "pino";
+import type { Clock } from "../platform/clock/clock";
 import type { AuthUser, Meta } from "../platform/runtime/action";
 
 /** Demo accounts share this password; they exist only when demo data is loaded. */
@@ -40,7 +41,7 @@ const DEMO_USERNAMES = Array.from({ length: DEMO_USERS }, (_, i) => `demo-user-$
  * is idempotent and users arrive in one transaction, so a start killed half-way through finishes the
  * job on the next start, while a store with anything of its own is never touched.
  */
-export async function loadDemoData(broker: ServiceBroker, logger: Logger): Promise<boolean> {
+export async function loadDemoData(broker: ServiceBroker, logger: Logger, clock: Clock): Promise<boolean> {
   await broker.waitForServices(["identity", "report", "reviewer", "reward"], 30_000);
   const [users, policies, items, pool] = await Promise.all([
     broker.call<number, object>("identity.count", {}),
@@ -65,8 +66,8 @@ export async function loadDemoData(broker: ServiceBroker, logger: Logger): Promi
   for (const user of reviewers) {
     const meta: Meta = { user: { id: user.id, username: user.username, roles: ["user"] } };
     await broker.call("reviewer.enrol", {}, { meta });
-    await broker.call("identity.recordActivity", { userId: user.id });
   }
+  await broker.call("identity.recordActivity", { userIds: reviewers.map((u) => u.id), at: clock.now() });
   logger.info({ users: reviewers.length, policies: DEMO_POLICIES.length, items: DEMO_ITEMS.length }, "demo data loaded");
   return true;
 }

@@ -19,7 +19,7 @@ export async function runGovernanceDemo(): Promise<void> {
   const node = await startNode(config, { catalogue, services: ALL_SERVICES, activityAction: ACTIVITY_ACTION });
   try {
     await ensureAdmin(node.broker, adminPassword);
-    await loadDemoData(node.broker, node.platform.logger);
+    await loadDemoData(node.broker, node.platform.logger, node.platform.clock);
     const api = new ApiClient(node.url!);
     say(`a throw-away bazaar is running at ${node.url} (data in ${dataDir})`);
 

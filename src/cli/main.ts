@@ -12,7 +12,7 @@ async function runNode(services: string[], flags: Record<string, unknown>): Prom
   const node = await startNode(config, { catalogue, services, activityAction: ACTIVITY_ACTION });
   const { broker, platform } = node;
   if (services.includes("identity")) await ensureAdmin(broker, config.adminPassword);
-  if (config.demo && services.includes("identity")) await loadDemoData(broker, platform.logger);
+  if (config.demo && services.includes("identity")) await loadDemoData(broker, platform.logger, platform.clock);
   platform.readiness.ready = true;
   if (node.url) platform.logger.info({ url: node.url, services }, "bazaar ready");
   let stopping = false;

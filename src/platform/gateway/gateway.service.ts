@@ -11,6 +11,7 @@ import { cookieValue, laneFor } from "../release/release.domain";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
+import { ActivityRecorder } from "./activity";
 import { revokedSessionKey, SESSION_REVOKED, TokenSigner } from "./jwt";
 import { openApiDocument } from "./openapi";
 import type { RouteDef } from "./routes";
@@ -53,6 +54,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   /** Sessions known revoked (until their tokens would have expired anyway), and when each was last looked up. */
   const revoked = new Map<string, number>();
   const checked = new Map<string, number>();
+  let activity: ActivityRecorder | undefined;
 
   return {
     name: "gateway",
@@ -71,6 +73,8 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     async started() {
       const broker = this.broker;
       router = buildRouter(broker, knownRoutes);
+      if (options.activityAction)
+        activity = new ActivityRecorder(kv, clock, activityWindowMs, (userIds, at) => broker.call(options.activityAction!, { userIds, at }), logger);
       app = Fastify({ logger: false, bodyLimit: config.bodyLimit, genReqId: () => randomUUID(), return503OnClosing: true });
       app.decorateRequest("startedAt", 0n);
       app.decorateRequest("routePath", undefined);
@@ -216,7 +220,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         const user = await signer.verify(match[1], clock.now());
         if (user.sid && (await sessionRevoked(user.sid))) throw new AppError(401, "TOKEN_REVOKED", "this session was signed out");
         req.user = user;
-        if (options.activityAction) recordActivity(user);
+        activity?.record(user.id);
         return user;
       }
 
@@ -230,13 +234,6 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         if ((await kv.get(revokedSessionKey(sid))) === null) return false;
         revoked.set(sid, now + config.tokenTtlSeconds * 1000);
         return true;
-      }
-
-      function recordActivity(user: AuthUser) {
-        const window = Math.floor(clock.now() / activityWindowMs);
-        kv.setNX(`active:${user.id}:${window}`, "1", activityWindowMs)
-          .then((first) => (first ? broker.call(options.activityAction!, { userId: user.id }) : undefined))
-          .catch((err) => logger.warn({ err, user: user.id }, "activity not recorded"));
       }
 
       function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply) {
@@ -259,6 +256,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     async stopped() {
       platform.readiness.ready = false;
       await app?.close();
+      await activity?.flush();
     },
   };
 }

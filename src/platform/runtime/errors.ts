@@ -7,7 +7,15 @@ import { Errors } from "moleculer";
  */
 export class AppError extends Errors.MoleculerError {
   constructor(status: number, code: string, message: string, field?: string) {
-    super(message, status, code, field === undefined ? undefined : { field });
+    // A 4xx is an answer, not a fault: its stack is never read, and capturing one costs more than
+    // the rest of a refused flash-sale attempt.
+    const limit = Error.stackTraceLimit;
+    if (status < 500) Error.stackTraceLimit = 0;
+    try {
+      super(message, status, code, field === undefined ? undefined : { field });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = "AppError";
   }
 }

@@ -12,6 +12,16 @@ export type Emit = (subject: string, data: unknown, id?: string) => void;
 
 export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Emit) => Promise<void>;
 
+export interface ConsumerOptions {
+  /** For messages about one tenant: the tenant whose scope the handler runs in. */
+  tenantOf?: (message: StreamMessage) => string;
+  /**
+   * Peak shaving: handle at most this many messages a second (read on every message, so a live
+   * setting applies at once); the rest wait in the log.
+   */
+  maxPerSecond?: () => number;
+}
+
 /**
  * A service's hold on the platform: its own database with migrations applied, its outbox relay,
  * and its idempotent stream consumers. `tx` is the one way to change state and publish facts.
@@ -19,7 +29,7 @@ export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Em
 export class ServiceHost<T> {
   private sdb?: ServiceDb<T>;
   private relay?: OutboxRelay;
-  private readonly handlers: { subject: string; handler: StreamHandler<T>; tenantOf?: (message: StreamMessage) => string }[] = [];
+  private readonly handlers: { subject: string; handler: StreamHandler<T>; options: ConsumerOptions }[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
   private housekeeping?: NodeJS.Timeout;
@@ -53,8 +63,8 @@ export class ServiceHost<T> {
    * Registers a consumer; it starts with the service. Each message is applied once, with the inbox
    * row, in one transaction — scoped to the tenant `tenantOf` names, for messages about one tenant.
    */
-  consume(subject: string, handler: StreamHandler<T>, tenantOf?: (message: StreamMessage) => string): void {
-    this.handlers.push({ subject, handler, tenantOf });
+  consume(subject: string, handler: StreamHandler<T>, options: ConsumerOptions | ((message: StreamMessage) => string) = {}): void {
+    this.handlers.push({ subject, handler, options: typeof options === "function" ? { tenantOf: options } : options });
   }
 
   /** Sees the events of every committed transaction (metrics count facts this way, never a rolled-back one). */
@@ -77,12 +87,15 @@ export class ServiceHost<T> {
       this.pruneInbox().catch((err) => this.logger.warn({ err }, "inbox pruning failed"));
     }, 3_600_000);
     this.housekeeping.unref();
-    for (const { subject, handler, tenantOf } of this.handlers) {
+    for (const { subject, handler, options } of this.handlers) {
+      const { tenantOf, maxPerSecond } = options;
+      const pace = maxPerSecond && pacer(maxPerSecond);
       this.subscriptions.push(
         await this.platform.stream.consume({
           durable: this.name,
           subject,
           handler: async (message) => {
+            if (pace) await pace();
             const events: OutgoingEvent[] = [];
             const emit = this.collector(events);
             const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
@@ -172,4 +185,15 @@ export class ServiceHost<T> {
     await this.sdb?.close();
     this.sdb = undefined;
   }
+}
+
+/** Spaces calls at least 1/rate apart (real time: it paces work, it does not decide anything). */
+function pacer(rate: () => number): () => Promise<void> {
+  let next = 0;
+  return async () => {
+    const now = performance.now();
+    const wait = next - now;
+    next = Math.max(now, next) + 1000 / Math.max(1, rate());
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  };
 }

@@ -1,4 +1,5 @@
 import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { z } from "zod";
 import { iso } from "../../../platform/clock/clock";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
@@ -22,6 +23,10 @@ const SWEEP_MS = 1_000;
 const REPUBLISH_AFTER_MS = 10_000;
 /** Campaign keys stay in the kv this long past the campaign's end, for late polls and settles. */
 const KV_GRACE_MS = 86_400_000;
+/** Orders made from admitted attempts per second, by default: what the order service sustains on SQLite with room to spare. */
+const DEFAULT_ORDER_RATE = 300;
+const OrderRate = z.object({ perSecond: z.number().int().min(1).max(100_000) });
+
 /** How long a tenant's flash-sale QPS share is trusted before it is read again. */
 const QUOTA_REFRESH_MS = 10_000;
 /** How long the coordinator waits for this service's decision on an allocation before asking. */
@@ -38,6 +43,8 @@ export function flashService(platform: Platform): ServiceSchema {
   const host = platform.host<FlashTables>("flash", flashMigrations, TENANT_TABLES);
   const { clock, kv, stream } = platform;
   const sweeper = new Sweeper(() => sweep(), SWEEP_MS, host.logger, "flash warm and republish");
+  // Peak shaving: the pace admitted attempts become orders, live from the config centre (flash/order-rate).
+  const orderRate = platform.configs.watch("flash", "flash", "order-rate", OrderRate, { perSecond: DEFAULT_ORDER_RATE });
   /** Campaigns never change once created: the attempt path reads them from here, not the database. */
   const campaigns = new Map<string, CampaignRow>();
   /** Per tenant: its flash-sale QPS share (tenant quota `flashQps`) as a limiter shared by every node. */
@@ -357,7 +364,10 @@ export function flashService(platform: Platform): ServiceSchema {
       tick: action(C.tick, () => sweeper.now()),
     },
     created() {
-      host.consume(FlashEvents.admitted, (trx, message) => settle(trx, message.data as AttemptAdmitted), (m) => (m.data as AttemptAdmitted).tenantId);
+      host.consume(FlashEvents.admitted, (trx, message) => settle(trx, message.data as AttemptAdmitted), {
+        tenantOf: (m) => (m.data as AttemptAdmitted).tenantId,
+        maxPerSecond: () => orderRate.value.perSecond,
+      });
       host.consume(OrderEvents.cancelled, (trx, message) => giveBack(trx, (message.data as OrderHold).orderId), (m) => (m.data as OrderHold).tenantId);
     },
     async started() {

@@ -45,7 +45,8 @@ export const IdentityContract = {
   get: z.object({ id: z.coerce.number().int().positive() }),
   setRoles: z.object({ id: z.coerce.number().int().positive(), roles: z.array(role).min(1).max(ROLES.length) }),
   grantRole: z.object({ userId: z.number().int().positive(), role }),
-  recordActivity: z.object({ userId: z.number().int().positive() }),
+  /** Users seen active, and when (the start of the window they were seen in). */
+  recordActivity: z.object({ userIds: z.array(z.number().int().positive()).min(1).max(1000), at: z.number().int().min(0) }),
   /** Bulk creation with one shared password (demo data, migrations from another system). */
   importUsers: z.object({ usernames: z.array(username).min(1).max(10_000), password, roles: z.array(role).default(["user"]) }),
   ensureAdmin: z.object({ password: z.string().min(8).max(128).optional() }),

@@ -278,14 +278,17 @@ export function identityService(platform: Platform): ServiceSchema {
         });
       }),
 
+      /** Users the gateways saw active, in a batch: one transaction, one event per known user. */
       recordActivity: action(C.recordActivity, async (ctx) => {
-        const now = clock.now();
+        const now = ctx.params.at;
         await host.tx(async (trx, emit) => {
-          const found = await findById(trx, ctx.params.userId);
-          if (!found) return;
-          await trx.updateTable("users").set({ last_active_at: now }).where("id", "=", found.id).execute();
-          const event: UserActive = { userId: Number(found.id), at: now, createdAt: Number(found.created_at) };
-          emit(IdentityEvents.active, event);
+          const found = await trx.selectFrom("users").select(["id", "created_at"]).where("id", "in", ctx.params.userIds).execute();
+          if (found.length === 0) return;
+          await trx.updateTable("users").set({ last_active_at: now }).where("id", "in", found.map((u) => u.id)).execute();
+          for (const u of found) {
+            const event: UserActive = { userId: Number(u.id), at: now, createdAt: Number(u.created_at) };
+            emit(IdentityEvents.active, event, `user-active:${u.id}:${now}`);
+          }
         });
       }),
 
