@@ -3,7 +3,7 @@ import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
 import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../services/catalog";
 import { ensureAdmin, loadDemoData } from "./bootstrap";
-import { addConfigCommands, addNodeCommands } from "./operator-commands";
+import { addConfigCommands, addNodeCommands, addReconcileCommand } from "./operator-commands";
 import { runGovernanceDemo } from "./demo";
 
 /** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
@@ -69,6 +69,7 @@ program
   });
 
 addConfigCommands(program);
+addReconcileCommand(program);
 
 program.parseAsync(process.argv).catch((err) => {
   process.stderr.write(`bazaar: ${(err as Error).message}\n`);

@@ -94,3 +94,15 @@ export function addConfigCommands(program: Command): void {
     .description("release the gray version to every node")
     .action((group: string, key: string, _o: unknown, command: Command) => run(command, (api, token, ns) => api.post(`${base(ns)}/${group}/${key}/promote`, {}, token)));
 }
+
+/** `bazaar reconcile --date YYYY-MM-DD`: reconciles a day now (again, if it was) and prints its report. */
+export function addReconcileCommand(program: Command): void {
+  withConnection(
+    program
+      .command("reconcile")
+      .description("reconcile a UTC day: the payment provider's statement against our payments, payments against orders")
+      .requiredOption("--date <date>", "the day, as YYYY-MM-DD (UTC)"),
+  ).action((options: { date: string }, command: Command) =>
+    run(command, (api, token) => api.post(`/api/commerce/reconciliation/${encodeURIComponent(options.date)}/run`, {}, token)),
+  );
+}

@@ -6,6 +6,7 @@ import { identityService } from "./commerce/identity/identity.service";
 import { inventoryService } from "./commerce/inventory/inventory.service";
 import { flashService } from "./commerce/flash/flash.service";
 import { callbackService } from "./commerce/callback/callback.service";
+import { reconciliationService } from "./commerce/reconciliation/reconciliation.service";
 import { orderService } from "./commerce/order/order.service";
 import { paymentService } from "./commerce/payment/payment.service";
 import { sandboxService } from "./commerce/sandbox/sandbox.service";
@@ -24,6 +25,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   callback: callbackService,
   /** The flash sale: kv admission, stream peak shaving, orders at the campaign's price. */
   flash: flashService,
+  /** The provider's statement against our payments, and payments against orders; nightly and on demand. */
+  reconciliation: reconciliationService,
   /** The built-in sandbox payment provider (a third party, simulated). */
   sandbox: sandboxService,
   report: reportService,

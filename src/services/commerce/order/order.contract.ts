@@ -31,6 +31,8 @@ export const OrderContract = {
     warehouse: z.string().min(1).max(32),
     price: z.number().int().min(0),
   }),
+  /** Orders by id across tenants, for reconciliation (not routed); unknown ids are left out. */
+  byIds: z.object({ orders: z.array(z.object({ tenantId: tid, id })).max(1000) }),
   mine: z.object({ status, ...pageInput }),
   get: z.object({ id }),
   cancel: z.object({ id }),

@@ -221,6 +221,17 @@ export function orderService(platform: Platform): ServiceSchema {
         return view(await place(ctx, { buyerId, key: `flash:${attemptId}`, tenantId, items: [{ sku, quantity, warehouse }], address: {}, unitPrice: price }));
       }),
 
+      byIds: action(C.byIds, async (ctx) => {
+        const found: OrderView[] = [];
+        const byTenant = new Map<string, string[]>();
+        for (const { tenantId, id } of ctx.params.orders) byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), id]);
+        for (const [tenantId, ids] of byTenant) {
+          const rows = await host.forTenant(tenantId).selectFrom("orders").selectAll().where("id", "in", ids).execute();
+          found.push(...rows.map(view));
+        }
+        return found;
+      }),
+
       mine: action(C.mine, async (ctx) => {
         const buyer = requireUser(ctx);
         const { status, limit, cursor } = ctx.params;

@@ -12,6 +12,8 @@ export const PaymentContract = {
     amount: z.number().int().min(0),
     sequence: z.number().int().min(1),
   }),
+  /** Payments captured or refunded in [from, to), plus those with the given provider transaction ids (for reconciliation; not routed). */
+  settled: z.object({ from: z.number().int().min(0), to: z.number().int().min(0), providerTxIds: z.array(z.string().min(1).max(80)).max(100_000).default([]) }),
 };
 
 export const PaymentEvents = {

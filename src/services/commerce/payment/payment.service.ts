@@ -54,6 +54,8 @@ export function paymentService(platform: Platform): ServiceSchema {
             provider_tx_id: null,
             pay_url: null,
             sequence: 0,
+            succeeded_at: null,
+            refunded_at: null,
             created_at: now,
             updated_at: now,
           };
@@ -77,13 +79,43 @@ export function paymentService(platform: Platform): ServiceSchema {
           const outcome = onNotification({ status: p.status, amount: Number(p.amount), providerTxId: p.provider_tx_id, sequence: p.sequence }, n);
           if (!outcome.apply) return { applied: false, code: outcome.code, status: p.status };
           const now = clock.now();
-          await trx.updateTable("payments").set({ status: outcome.status, sequence: n.sequence, provider_tx_id: n.providerTxId, updated_at: now }).where("id", "=", p.id).execute();
+          await trx
+            .updateTable("payments")
+            .set({ status: outcome.status, sequence: n.sequence, provider_tx_id: n.providerTxId, updated_at: now, ...(outcome.status === "SUCCEEDED" ? { succeeded_at: now } : {}) })
+            .where("id", "=", p.id)
+            .execute();
           if (outcome.status === "SUCCEEDED") {
             const event: PaymentSucceeded = { paymentId: p.id, orderId: p.order_id, tenantId: p.tenant_id, amount: Number(p.amount) };
             emit(PaymentEvents.succeeded, event, `payment-succeeded:${p.id}`);
           }
           return { applied: true, status: outcome.status };
         });
+      }),
+
+      /** Reconciliation's view: payments captured or refunded in [from, to), and those the provider names. */
+      settled: action(C.settled, async (ctx) => {
+        const { from, to, providerTxIds } = ctx.params;
+        const rows = await host.db
+          .selectFrom("payments")
+          .selectAll()
+          .where((eb) =>
+            eb.or([
+              eb.and([eb("succeeded_at", ">=", from), eb("succeeded_at", "<", to)]),
+              eb.and([eb("refunded_at", ">=", from), eb("refunded_at", "<", to)]),
+              ...(providerTxIds.length > 0 ? [eb("provider_tx_id", "in", providerTxIds)] : []),
+            ]),
+          )
+          .execute();
+        return rows.map((p) => ({
+          paymentId: p.id,
+          orderId: p.order_id,
+          tenantId: p.tenant_id,
+          providerTxId: p.provider_tx_id,
+          amount: Number(p.amount),
+          status: p.status,
+          succeededAt: p.succeeded_at === null ? null : Number(p.succeeded_at),
+          refundedAt: p.refunded_at === null ? null : Number(p.refunded_at),
+        }));
       }),
     },
     created() {
@@ -93,7 +125,8 @@ export function paymentService(platform: Platform): ServiceSchema {
         const p = await host.store.forUpdate(trx.selectFrom("payments").selectAll().where("id", "=", e.paymentId)).executeTakeFirst();
         if (!p || p.status === "REFUNDED") return;
         await broker.call("sandbox.refund", { paymentId: p.id });
-        await trx.updateTable("payments").set({ status: "REFUNDED", updated_at: clock.now() }).where("id", "=", p.id).execute();
+        const now = clock.now();
+        await trx.updateTable("payments").set({ status: "REFUNDED", refunded_at: now, updated_at: now }).where("id", "=", p.id).execute();
       });
     },
     async started() {

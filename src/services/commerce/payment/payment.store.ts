@@ -13,6 +13,9 @@ export interface PaymentTables {
     provider_tx_id: string | null;
     pay_url: string | null;
     sequence: number;
+    /** When the provider's success was applied, and when the refund went through: what reconciliation compares by day. */
+    succeeded_at: number | null;
+    refunded_at: number | null;
     created_at: number;
     updated_at: number;
   };
@@ -38,6 +41,15 @@ export const paymentMigrations: Record<string, Migration> = {
         .addColumn("created_at", "bigint", (c) => c.notNull())
         .addColumn("updated_at", "bigint", (c) => c.notNull())
         .execute();
+    },
+  },
+  "0002_payment_settled_times": {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable("payments").addColumn("succeeded_at", "bigint").execute();
+      await db.schema.alterTable("payments").addColumn("refunded_at", "bigint").execute();
+      await db.schema.createIndex("payments_succeeded").on("payments").column("succeeded_at").execute();
+      await db.schema.createIndex("payments_refunded").on("payments").column("refunded_at").execute();
+      await db.schema.createIndex("payments_provider_tx").on("payments").column("provider_tx_id").execute();
     },
   },
 };

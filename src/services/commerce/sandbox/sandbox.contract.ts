@@ -12,6 +12,8 @@ export const SandboxContract = {
   complete: z.object({ paymentId, outcome: z.enum(["SUCCESS", "FAIL"]) }),
   /** Provider API: refund a paid checkout in full (idempotent). */
   refund: z.object({ paymentId }),
+  /** Provider API: the daily statement (UTC date), every capture and refund of that day. */
+  statement: z.object({ date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date as YYYY-MM-DD") }),
   tick: z.object({}),
 };
 
@@ -29,4 +31,5 @@ export interface SandboxNotification {
 export const sandboxRoutes: RouteDef[] = [
   { method: "GET", path: "/api/payments/sandbox/:paymentId", action: "sandbox.page", auth: "public" },
   { method: "POST", path: "/api/payments/sandbox/:paymentId/complete", action: "sandbox.complete", auth: "public" },
+  { method: "GET", path: "/api/payments/sandbox/statements/:date", action: "sandbox.statement", auth: ["admin", "operator"] },
 ];

@@ -2,7 +2,7 @@ import type { ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action } from "../../../platform/runtime/action";
-import { conflict, notFound } from "../../../platform/runtime/errors";
+import { badRequest, conflict, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
 import { Sweeper } from "../../../platform/runtime/sweeper";
@@ -97,6 +97,8 @@ export function sandboxService(platform: Platform): ServiceSchema {
           const now = clock.now();
           const sequence = c.sequence + 1;
           await trx.updateTable("checkouts").set({ status: next, sequence, updated_at: now }).where("payment_id", "=", paymentId).execute();
+          if (next === "SUCCEEDED")
+            await trx.insertInto("statement_lines").values({ provider_tx_id: c.provider_tx_id, kind: "PAYMENT", payment_id: paymentId, amount: c.amount, at: now }).execute();
           const notification: SandboxNotification = { notificationId: `ntf_${newId(now)}`, providerTxId: c.provider_tx_id, paymentId, status: next, amount: Number(c.amount), sequence };
           await trx
             .insertInto("notifications")
@@ -117,8 +119,20 @@ export function sandboxService(platform: Platform): ServiceSchema {
           if (c.status !== "SUCCEEDED") throw conflict("CHECKOUT_NOT_PAID", `checkout ${paymentId} is ${c.status.toLowerCase()}`);
           const now = clock.now();
           await trx.updateTable("checkouts").set({ status: "REFUNDED", updated_at: now }).where("payment_id", "=", paymentId).execute();
+          await trx.insertInto("statement_lines").values({ provider_tx_id: c.provider_tx_id, kind: "REFUND", payment_id: paymentId, amount: c.amount, at: now }).execute();
           return page({ ...c, status: "REFUNDED", updated_at: now });
         });
+      }),
+
+      statement: action(C.statement, async (ctx) => {
+        const { date } = ctx.params;
+        const from = Date.parse(`${date}T00:00:00.000Z`);
+        if (Number.isNaN(from)) throw badRequest("INVALID_DATE", `${date} is not a date`, "date");
+        const rows = await host.db.selectFrom("statement_lines").selectAll().where("at", ">=", from).where("at", "<", from + 86_400_000).orderBy("at").orderBy("provider_tx_id").execute();
+        const lines = rows.map((l) => ({ providerTxId: l.provider_tx_id, paymentId: l.payment_id, kind: l.kind, amount: Number(l.amount), at: Number(l.at) }));
+        // The file a merchant would download: CSV, one line per movement of money.
+        const csv = ["provider_tx_id,payment_id,kind,amount,at", ...lines.map((l) => `${l.providerTxId},${l.paymentId},${l.kind},${l.amount},${iso(l.at)}`)].join("\n");
+        return { date, lines, csv };
       }),
 
       /** Delivers what is due now (it also runs twice a second); answers how many were due. */
