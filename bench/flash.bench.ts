@@ -14,7 +14,7 @@ import { benchNode, operator, userMeta } from "./support";
  * Runs on the embedded kv, or on Redis when `redisUrl` is given.
  */
 export async function flashSale(options: { redisUrl?: string; connections?: number; seconds?: number; stock?: number; buyers?: number } = {}) {
-  const { redisUrl, connections = 128, seconds = Number(process.env.BENCH_SECONDS ?? 10), stock = 5_000, buyers = 20_000 } = options;
+  const { redisUrl, connections = 128, seconds = 10, stock = 5_000, buyers = 20_000 } = options;
   // The services a flash-sale deployment runs (the seeds give it its own cluster): no governance.
   const services = ["gateway", "identity", "tenant", "inventory", "order", "tx", "config", "flash"];
   const { node, dataDir } = await benchNode({}, redisUrl ? { BAZAAR_REDIS_URL: redisUrl } : { BAZAAR_REDIS_URL: "" }, services);
