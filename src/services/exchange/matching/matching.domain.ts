@@ -1,0 +1,342 @@
+/**
+ * The matching engine of one symbol: an in-memory order book with price-time priority, pure and
+ * deterministic — the same commands always give the same events and the same book.
+ *
+ * Shaped for a hot path that allocates nothing per order: orders and price levels live in typed
+ * arrays (struct of arrays) reused through free lists; each level holds an intrusive FIFO of its
+ * orders; each side keeps its levels sorted by price with the best at the end, so taking from the
+ * top is a pop. Events go to a sink as plain numbers, never as objects.
+ */
+
+export const BUY = 0;
+export const SELL = 1;
+export type Side = typeof BUY | typeof SELL;
+
+export const LIMIT = 0;
+export const MARKET = 1;
+export type OrderType = typeof LIMIT | typeof MARKET;
+
+export const GTC = 0;
+export const IOC = 1;
+export const FOK = 2;
+export const POST_ONLY = 3;
+export type TimeInForce = typeof GTC | typeof IOC | typeof FOK | typeof POST_ONLY;
+
+/** Why an order left without resting, or a resting order left the book. */
+export const FILLED = 0;
+/** A market or IOC remainder, or an unfilled FOK: nothing more could be matched. */
+export const EXPIRED = 1;
+export const CANCELLED = 2;
+/** Self-trade prevention: the resting order of the same account was cancelled by the taker. */
+export const SELF_TRADE = 3;
+/** A post-only order that would have taken liquidity. */
+export const WOULD_TAKE = 4;
+export const DUPLICATE_ID = 5;
+export const UNKNOWN_ORDER = 6;
+export type EndReason = number;
+
+/** Where the engine's events go, as numbers. Every order ends in exactly one `ended` unless it rests. */
+export interface MatchSink {
+  /** A fill: the taker met a resting maker at the maker's price. */
+  trade(takerId: number, makerId: number, price: number, qty: number, takerSide: Side, makerRemaining: number): void;
+  /** What is left of a limit order rests on the book. */
+  rested(id: number, side: Side, price: number, remaining: number): void;
+  /** An order is done: filled, expired, cancelled (resting or not), or rejected. */
+  ended(id: number, reason: EndReason, remaining: number): void;
+}
+
+const NONE = -1;
+
+export class OrderBook {
+  // Orders, by slot.
+  private oid: Float64Array;
+  private oAccount: Float64Array;
+  private oRemaining: Float64Array;
+  private oNext: Int32Array;
+  private oPrev: Int32Array;
+  private oLevel: Int32Array;
+  private freeOrder = NONE;
+  private orderCount = 0;
+  private readonly slotOf = new Map<number, number>();
+
+  // Price levels, by slot.
+  private lPrice: Float64Array;
+  private lSide: Uint8Array;
+  private lHead: Int32Array;
+  private lTail: Int32Array;
+  private lVolume: Float64Array;
+  private freeLevel = NONE;
+  private levelCount = 0;
+  private readonly levelAt: [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
+  /** Level slots per side, sorted so the best price is last: bids ascending, asks descending. */
+  private sorted: [Int32Array, Int32Array];
+  private depth: [number, number] = [0, 0];
+
+  constructor(
+    private readonly sink: MatchSink,
+    capacity = 1024,
+  ) {
+    this.oid = new Float64Array(capacity);
+    this.oAccount = new Float64Array(capacity);
+    this.oRemaining = new Float64Array(capacity);
+    this.oNext = new Int32Array(capacity);
+    this.oPrev = new Int32Array(capacity);
+    this.oLevel = new Int32Array(capacity);
+    this.lPrice = new Float64Array(64);
+    this.lSide = new Uint8Array(64);
+    this.lHead = new Int32Array(64);
+    this.lTail = new Int32Array(64);
+    this.lVolume = new Float64Array(64);
+    this.sorted = [new Int32Array(64), new Int32Array(64)];
+  }
+
+  /** Orders resting on the book. */
+  get size(): number {
+    return this.slotOf.size;
+  }
+
+  has(id: number): boolean {
+    return this.slotOf.has(id);
+  }
+
+  /**
+   * A new order. `price` is ignored for MARKET. A taker never trades with a resting order of its own
+   * account: that resting order is cancelled (SELF_TRADE) and matching goes on.
+   */
+  place(id: number, account: number, side: Side, type: OrderType, tif: TimeInForce, price: number, qty: number): void {
+    if (this.slotOf.has(id)) {
+      this.sink.ended(id, DUPLICATE_ID, qty);
+      return;
+    }
+    const opposite = (1 - side) as Side;
+    const limit = type === MARKET ? (side === BUY ? Infinity : -Infinity) : price;
+    if (tif === POST_ONLY && this.crosses(side, limit)) {
+      this.sink.ended(id, WOULD_TAKE, qty);
+      return;
+    }
+    if (tif === FOK && this.fillable(side, account, limit, qty) < qty) {
+      this.sink.ended(id, EXPIRED, qty);
+      return;
+    }
+    let remaining = qty;
+    const sorted = this.sorted[opposite];
+    while (remaining > 0 && this.depth[opposite] > 0) {
+      const level = sorted[this.depth[opposite] - 1];
+      const levelPrice = this.lPrice[level];
+      if (side === BUY ? levelPrice > limit : levelPrice < limit) break;
+      let maker = this.lHead[level];
+      while (maker !== NONE && remaining > 0) {
+        const next = this.oNext[maker];
+        const makerId = this.oid[maker];
+        if (this.oAccount[maker] === account) {
+          const left = this.oRemaining[maker];
+          this.unlink(maker);
+          this.sink.ended(makerId, SELF_TRADE, left);
+        } else {
+          const makerLeft = this.oRemaining[maker];
+          const fill = makerLeft < remaining ? makerLeft : remaining;
+          remaining -= fill;
+          this.oRemaining[maker] = makerLeft - fill;
+          this.lVolume[level] -= fill;
+          this.sink.trade(id, makerId, levelPrice, fill, side, makerLeft - fill);
+          if (makerLeft === fill) {
+            this.unlink(maker);
+            this.sink.ended(makerId, FILLED, 0);
+          }
+        }
+        maker = next;
+      }
+    }
+    if (remaining === 0) this.sink.ended(id, FILLED, 0);
+    else if (type === MARKET || tif !== GTC) this.sink.ended(id, EXPIRED, remaining);
+    else this.rest(id, account, side, price, remaining);
+  }
+
+  /** Takes a resting order off the book; an id not resting ends as UNKNOWN_ORDER. */
+  cancel(id: number): void {
+    const slot = this.slotOf.get(id);
+    if (slot === undefined) {
+      this.sink.ended(id, UNKNOWN_ORDER, 0);
+      return;
+    }
+    const left = this.oRemaining[slot];
+    this.unlink(slot);
+    this.sink.ended(id, CANCELLED, left);
+  }
+
+  /** The best price of a side, or NaN when it is empty. */
+  best(side: Side): number {
+    const n = this.depth[side];
+    return n === 0 ? NaN : this.lPrice[this.sorted[side][n - 1]];
+  }
+
+  /** Levels of a side best first, at most `limit`: [price, volume] pairs. */
+  levels(side: Side, limit = Infinity): [number, number][] {
+    const out: [number, number][] = [];
+    const sorted = this.sorted[side];
+    for (let i = this.depth[side] - 1; i >= 0 && out.length < limit; i--) out.push([this.lPrice[sorted[i]], this.lVolume[sorted[i]]]);
+    return out;
+  }
+
+  /** Resting orders of a level in time order: [id, account, remaining]. For snapshots and tests. */
+  ordersAt(side: Side, price: number): [number, number, number][] {
+    const out: [number, number, number][] = [];
+    const level = this.levelAt[side].get(price);
+    for (let o = level === undefined ? NONE : this.lHead[level]; o !== NONE; o = this.oNext[o]) out.push([this.oid[o], this.oAccount[o], this.oRemaining[o]]);
+    return out;
+  }
+
+  /** Calls `visit` for every level, bids high to low then asks low to high (the order a depth hash uses). */
+  forEachLevel(visit: (side: Side, price: number, volume: number) => void): void {
+    for (const side of [BUY, SELL] as const) {
+      const sorted = this.sorted[side];
+      for (let i = this.depth[side] - 1; i >= 0; i--) visit(side, this.lPrice[sorted[i]], this.lVolume[sorted[i]]);
+    }
+  }
+
+  private crosses(side: Side, limit: number): boolean {
+    const best = this.best((1 - side) as Side);
+    return !Number.isNaN(best) && (side === BUY ? best <= limit : best >= limit);
+  }
+
+  /** How much an order could fill now, leaving out the account's own resting orders. */
+  private fillable(side: Side, account: number, limit: number, wanted: number): number {
+    const opposite = (1 - side) as Side;
+    const sorted = this.sorted[opposite];
+    let found = 0;
+    for (let i = this.depth[opposite] - 1; i >= 0 && found < wanted; i--) {
+      const level = sorted[i];
+      const price = this.lPrice[level];
+      if (side === BUY ? price > limit : price < limit) break;
+      for (let o = this.lHead[level]; o !== NONE && found < wanted; o = this.oNext[o]) if (this.oAccount[o] !== account) found += this.oRemaining[o];
+    }
+    return found;
+  }
+
+  private rest(id: number, account: number, side: Side, price: number, remaining: number): void {
+    let level = this.levelAt[side].get(price);
+    if (level === undefined) level = this.openLevel(side, price);
+    const slot = this.allocOrder();
+    this.oid[slot] = id;
+    this.oAccount[slot] = account;
+    this.oRemaining[slot] = remaining;
+    this.oLevel[slot] = level;
+    this.oNext[slot] = NONE;
+    const tail = this.lTail[level];
+    this.oPrev[slot] = tail;
+    if (tail === NONE) this.lHead[level] = slot;
+    else this.oNext[tail] = slot;
+    this.lTail[level] = slot;
+    this.lVolume[level] += remaining;
+    this.slotOf.set(id, slot);
+    this.sink.rested(id, side, price, remaining);
+  }
+
+  /** Takes an order out of its level (and the level out of its side when it empties); frees the slot. */
+  private unlink(slot: number): void {
+    const level = this.oLevel[slot];
+    const prev = this.oPrev[slot];
+    const next = this.oNext[slot];
+    if (prev === NONE) this.lHead[level] = next;
+    else this.oNext[prev] = next;
+    if (next === NONE) this.lTail[level] = prev;
+    else this.oPrev[next] = prev;
+    this.lVolume[level] -= this.oRemaining[slot];
+    this.slotOf.delete(this.oid[slot]);
+    this.oNext[slot] = this.freeOrder;
+    this.freeOrder = slot;
+    if (this.lHead[level] === NONE) this.closeLevel(level);
+  }
+
+  private allocOrder(): number {
+    if (this.freeOrder !== NONE) {
+      const slot = this.freeOrder;
+      this.freeOrder = this.oNext[slot];
+      return slot;
+    }
+    if (this.orderCount === this.oid.length) this.growOrders();
+    return this.orderCount++;
+  }
+
+  private openLevel(side: Side, price: number): number {
+    let level: number;
+    if (this.freeLevel !== NONE) {
+      level = this.freeLevel;
+      this.freeLevel = this.lHead[level];
+    } else {
+      if (this.levelCount === this.lPrice.length) this.growLevels();
+      level = this.levelCount++;
+    }
+    this.lPrice[level] = price;
+    this.lSide[level] = side;
+    this.lHead[level] = NONE;
+    this.lTail[level] = NONE;
+    this.lVolume[level] = 0;
+    this.levelAt[side].set(price, level);
+    // Insert keeping the best last: bids ascending, asks descending.
+    if (this.depth[side] === this.sorted[side].length) this.sorted[side] = grow(this.sorted[side]);
+    const sorted = this.sorted[side];
+    let lo = 0;
+    let hi = this.depth[side];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const p = this.lPrice[sorted[mid]];
+      if (side === BUY ? p < price : p > price) lo = mid + 1;
+      else hi = mid;
+    }
+    sorted.copyWithin(lo + 1, lo, this.depth[side]);
+    sorted[lo] = level;
+    this.depth[side]++;
+    return level;
+  }
+
+  private closeLevel(level: number): void {
+    const side = this.lSide[level] as Side;
+    const price = this.lPrice[level];
+    this.levelAt[side].delete(price);
+    const sorted = this.sorted[side];
+    const n = this.depth[side];
+    // The best level empties most often, and it is last: no shifting then.
+    let i = n - 1;
+    if (sorted[i] !== level) {
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const p = this.lPrice[sorted[mid]];
+        if (side === BUY ? p < price : p > price) lo = mid + 1;
+        else hi = mid;
+      }
+      i = lo;
+      sorted.copyWithin(i, i + 1, n);
+    }
+    this.depth[side] = n - 1;
+    this.lHead[level] = this.freeLevel;
+    this.freeLevel = level;
+  }
+
+  private growOrders(): void {
+    const size = this.oid.length * 2;
+    this.oid = grow(this.oid, size);
+    this.oAccount = grow(this.oAccount, size);
+    this.oRemaining = grow(this.oRemaining, size);
+    this.oNext = grow(this.oNext, size);
+    this.oPrev = grow(this.oPrev, size);
+    this.oLevel = grow(this.oLevel, size);
+  }
+
+  private growLevels(): void {
+    const size = this.lPrice.length * 2;
+    this.lPrice = grow(this.lPrice, size);
+    this.lSide = grow(this.lSide, size);
+    this.lHead = grow(this.lHead, size);
+    this.lTail = grow(this.lTail, size);
+    this.lVolume = grow(this.lVolume, size);
+  }
+}
+
+function grow<A extends Float64Array | Int32Array | Uint8Array>(a: A, size = a.length * 2): A {
+  const next = new (a.constructor as new (n: number) => A)(size);
+  next.set(a);
+  return next;
+}
