@@ -148,7 +148,7 @@ export class OrderBook {
       }
     }
     if (remaining === 0) this.sink.ended(id, FILLED, 0);
-    else if (type === MARKET || tif !== GTC) this.sink.ended(id, EXPIRED, remaining);
+    else if (type === MARKET || tif === IOC || tif === FOK) this.sink.ended(id, EXPIRED, remaining);
     else this.rest(id, account, side, price, remaining);
   }
 
