@@ -33,34 +33,38 @@ export function mulberry32(seed: number): () => number {
  * when one leaves. An engine's sink calls `rested` and `left`.
  */
 export class LiveOrders {
-  private ids = new Float64Array(1 << 16);
-  private index = new Map<number, number>();
+  private ids: Int32Array = new Int32Array(1 << 16);
+  /** Position in `ids` plus one, by order id (ids are the dense command numbers), 0 when not live. */
+  private position: Int32Array = new Int32Array(1 << 20);
   count = 0;
 
   rested(id: number): void {
-    if (this.count === this.ids.length) {
-      const next = new Float64Array(this.ids.length * 2);
-      next.set(this.ids);
-      this.ids = next;
-    }
-    this.index.set(id, this.count);
+    if (this.count === this.ids.length) this.ids = grown(this.ids, this.ids.length * 2);
+    if (id >= this.position.length) this.position = grown(this.position, Math.max(id + 1, this.position.length * 2));
+    this.position[id] = this.count + 1;
     this.ids[this.count++] = id;
   }
 
   left(id: number): void {
-    const i = this.index.get(id);
-    if (i === undefined) return;
-    this.index.delete(id);
+    const p = id < this.position.length ? this.position[id] : 0;
+    if (p === 0) return;
+    this.position[id] = 0;
     const last = this.ids[--this.count];
-    if (i !== this.count) {
-      this.ids[i] = last;
-      this.index.set(last, i);
+    if (p - 1 !== this.count) {
+      this.ids[p - 1] = last;
+      this.position[last] = p;
     }
   }
 
   at(i: number): number {
     return this.ids[i];
   }
+}
+
+function grown(a: Int32Array, size: number): Int32Array {
+  const next = new Int32Array(size);
+  next.set(a);
+  return next;
 }
 
 /** Runs `commands` commands of the profile against `venue`, whose events keep `live` current. */

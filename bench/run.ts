@@ -2,6 +2,7 @@ import { governancePipeline } from "./governance-pipeline.bench";
 import { startup } from "./startup.bench";
 import { checkout } from "./checkout.bench";
 import { flashSale } from "./flash.bench";
+import { matching } from "./matching.bench";
 import { coordinator } from "./tx.bench";
 import { gatewayVersusBare, guardOverhead } from "./guard.bench";
 import { machine } from "./support";
@@ -20,6 +21,7 @@ async function main() {
     // With BAZAAR_REDIS_URL set, the same sale on Redis too.
     if (process.env.BAZAAR_REDIS_URL) results.flashRedis = await flashSale({ redisUrl: process.env.BAZAAR_REDIS_URL });
   }
+  if (!only || only === "matching") results.matching = await matching();
   if (!only || only === "guard") {
     results.guardOverhead = guardOverhead();
     results.gatewayVersusBare = await gatewayVersusBare();

@@ -8,6 +8,7 @@ import {
   FILLED,
   FOK,
   GTC,
+  IntMap,
   IOC,
   LIMIT,
   MARKET,
@@ -235,5 +236,32 @@ describe("matching engine cases", () => {
     for (let i = 201; i <= 260; i++) book.place(i, i, BUY, LIMIT, GTC, 500 + (i % 7), 2);
     expect(book.levels(BUY, 3).map(([p]) => p)).toEqual([998, 994, 992]);
     expect(book.levels(SELL).length).toBe(100 - Math.ceil(100 / 3));
+  });
+});
+
+describe("IntMap", () => {
+  it("behaves as a Map of integers under any mix of sets and deletes, through growth", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })), fc.integer({ min: 0, max: 1000 })), {
+          maxLength: 400,
+        }),
+        (ops) => {
+          const ours = new IntMap(2);
+          const map = new Map<number, number>();
+          for (const [put, key, value] of ops) {
+            if (put) {
+              ours.set(key, value);
+              map.set(key, value);
+            } else {
+              ours.delete(key);
+              map.delete(key);
+            }
+            expect(ours.size).toBe(map.size);
+          }
+          for (const [, key] of ops) expect(ours.get(key)).toBe(map.get(key) ?? -1);
+        },
+      ),
+    );
   });
 });

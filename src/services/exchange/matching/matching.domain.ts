@@ -57,7 +57,7 @@ export class OrderBook {
   private oLevel: Int32Array;
   private freeOrder = NONE;
   private orderCount = 0;
-  private readonly slotOf = new Map<number, number>();
+  private readonly slotOf = new IntMap();
 
   // Price levels, by slot.
   private lPrice: Float64Array;
@@ -67,7 +67,7 @@ export class OrderBook {
   private lVolume: Float64Array;
   private freeLevel = NONE;
   private levelCount = 0;
-  private readonly levelAt: [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
+  private readonly levelAt: [IntMap, IntMap] = [new IntMap(64), new IntMap(64)];
   /** Level slots per side, sorted so the best price is last: bids ascending, asks descending. */
   private sorted: [Int32Array, Int32Array];
   private depth: [number, number] = [0, 0];
@@ -96,7 +96,7 @@ export class OrderBook {
   }
 
   has(id: number): boolean {
-    return this.slotOf.has(id);
+    return this.slotOf.get(id) !== NONE;
   }
 
   /**
@@ -104,7 +104,7 @@ export class OrderBook {
    * account: that resting order is cancelled (SELF_TRADE) and matching goes on.
    */
   place(id: number, account: number, side: Side, type: OrderType, tif: TimeInForce, price: number, qty: number): void {
-    if (this.slotOf.has(id)) {
+    if (this.slotOf.get(id) !== NONE) {
       this.sink.ended(id, DUPLICATE_ID, qty);
       return;
     }
@@ -155,7 +155,7 @@ export class OrderBook {
   /** Takes a resting order off the book; an id not resting ends as UNKNOWN_ORDER. */
   cancel(id: number): void {
     const slot = this.slotOf.get(id);
-    if (slot === undefined) {
+    if (slot === NONE) {
       this.sink.ended(id, UNKNOWN_ORDER, 0);
       return;
     }
@@ -182,7 +182,7 @@ export class OrderBook {
   ordersAt(side: Side, price: number): [number, number, number][] {
     const out: [number, number, number][] = [];
     const level = this.levelAt[side].get(price);
-    for (let o = level === undefined ? NONE : this.lHead[level]; o !== NONE; o = this.oNext[o]) out.push([this.oid[o], this.oAccount[o], this.oRemaining[o]]);
+    for (let o = level === NONE ? NONE : this.lHead[level]; o !== NONE; o = this.oNext[o]) out.push([this.oid[o], this.oAccount[o], this.oRemaining[o]]);
     return out;
   }
 
@@ -215,7 +215,7 @@ export class OrderBook {
 
   private rest(id: number, account: number, side: Side, price: number, remaining: number): void {
     let level = this.levelAt[side].get(price);
-    if (level === undefined) level = this.openLevel(side, price);
+    if (level === NONE) level = this.openLevel(side, price);
     const slot = this.allocOrder();
     this.oid[slot] = id;
     this.oAccount[slot] = account;
@@ -332,6 +332,79 @@ export class OrderBook {
     this.lHead = grow(this.lHead, size);
     this.lTail = grow(this.lTail, size);
     this.lVolume = grow(this.lVolume, size);
+  }
+}
+
+/**
+ * Integer keys (order ids, prices: safe integers ≥ 0) to slots, open addressing with linear probing
+ * in typed arrays: no allocation per entry, unlike a Map. Deletion shifts the run back, so there are
+ * no tombstones and lookups stay short.
+ */
+export class IntMap {
+  private keys: Float64Array;
+  private values: Int32Array;
+  private mask: number;
+  size = 0;
+
+  constructor(capacity = 1024) {
+    let n = 16;
+    while (n < capacity * 2) n *= 2;
+    this.keys = new Float64Array(n).fill(-1);
+    this.values = new Int32Array(n);
+    this.mask = n - 1;
+  }
+
+  private home(key: number): number {
+    return Math.imul((key | 0) ^ ((key / 4294967296) | 0), 0x9e3779b1) & this.mask;
+  }
+
+  /** The value for `key`, or -1. */
+  get(key: number): number {
+    const keys = this.keys;
+    for (let i = this.home(key); ; i = (i + 1) & this.mask) {
+      const k = keys[i];
+      if (k === key) return this.values[i];
+      if (k === -1) return -1;
+    }
+  }
+
+  set(key: number, value: number): void {
+    if ((this.size + 1) * 2 > this.keys.length) this.rehash(this.keys.length * 2);
+    const keys = this.keys;
+    let i = this.home(key);
+    while (keys[i] !== -1 && keys[i] !== key) i = (i + 1) & this.mask;
+    if (keys[i] === -1) this.size++;
+    keys[i] = key;
+    this.values[i] = value;
+  }
+
+  delete(key: number): void {
+    const keys = this.keys;
+    let i = this.home(key);
+    while (keys[i] !== key) {
+      if (keys[i] === -1) return;
+      i = (i + 1) & this.mask;
+    }
+    this.size--;
+    // Backward shift: pull later entries of the run into the gap when their home allows it.
+    for (let j = (i + 1) & this.mask; keys[j] !== -1; j = (j + 1) & this.mask) {
+      const h = this.home(keys[j]);
+      if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
+        keys[i] = keys[j];
+        this.values[i] = this.values[j];
+        i = j;
+      }
+    }
+    keys[i] = -1;
+  }
+
+  private rehash(size: number): void {
+    const { keys, values } = this;
+    this.keys = new Float64Array(size).fill(-1);
+    this.values = new Int32Array(size);
+    this.mask = size - 1;
+    this.size = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== -1) this.set(keys[i], values[i]);
   }
 }
 
