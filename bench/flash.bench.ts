@@ -16,7 +16,7 @@ import { benchNode, operator, userMeta } from "./support";
 export async function flashSale(options: { redisUrl?: string; connections?: number; seconds?: number; stock?: number; buyers?: number } = {}) {
   const { redisUrl, connections = 128, seconds = 10, stock = 5_000, buyers = 20_000 } = options;
   // The services a flash-sale deployment runs (the seeds give it its own cluster): no governance.
-  const services = ["gateway", "identity", "tenant", "inventory", "order", "tx", "config", "flash"];
+  const services = ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "config", "flash"];
   const { node, dataDir } = await benchNode({}, redisUrl ? { BAZAAR_REDIS_URL: redisUrl } : { BAZAAR_REDIS_URL: "" }, services);
   const { broker, platform } = node;
   const owner = 1;

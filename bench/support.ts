@@ -4,7 +4,7 @@ import path from "node:path";
 import type { ServiceFactory } from "../src/platform/runtime/broker";
 import { loadConfig } from "../src/platform/runtime/config";
 import { startNode } from "../src/platform/runtime/system";
-import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../src/services/catalog";
+import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../src/services/catalog";
 
 /** A fresh system in this process (embedded unless engine URLs are set), quiet, on a free port, with any `extra` services. */
 export async function benchNode(extra: Record<string, ServiceFactory> = {}, env: Record<string, string> = {}, services: string[] = ALL_SERVICES) {
@@ -13,7 +13,7 @@ export async function benchNode(extra: Record<string, ServiceFactory> = {}, env:
     ...loadConfig({}, { ...process.env, ...env, BAZAAR_DATA_DIR: dataDir, BAZAAR_PORT: "0", BAZAAR_LOG_LEVEL: "warn", BAZAAR_NAMESPACE: "bench" }),
     demo: false,
   };
-  const node = await startNode(config, { catalogue: { ...catalogue, ...extra }, services: [...services, ...Object.keys(extra)], activityAction: ACTIVITY_ACTION });
+  const node = await startNode(config, { catalogue: { ...catalogue, ...extra }, services: [...services, ...Object.keys(extra)], gateway: GATEWAY_HOOKS });
   node.platform.readiness.ready = true;
   return { node, dataDir };
 }

@@ -15,7 +15,7 @@ let stranger: User;
 const address = { name: "Ann", line1: "1 Main St", city: "Springfield", postcode: "12345", country: "US" };
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
   [buyer, stranger] = [await sys.user(), await sys.user()];
   for (const name of ["A", "B"]) {
     const owner = await sys.user();
@@ -47,7 +47,8 @@ describe("tenant isolation", () => {
       const [a, b] = shops;
       const ofA = { tid: a.tid, sku: a.sku, id: a.orderId, userId: String(a.owner.id) };
       // Its own staff reach it (the route exists and answers for them).
-      expect((await sys.api.get(fill(path, ofA), a.owner.token)).status, `${path} for its own staff`).toBe(200);
+      const own = await sys.api.get(fill(path, ofA), a.owner.token);
+      expect(own.status, `${path} for its own staff: ${JSON.stringify(own.body)}`).toBe(200);
       // Another tenant's staff and a stranger get what a missing tenant gets.
       for (const who of [b.owner, stranger]) {
         const res = await sys.api.get(fill(path, ofA), who.token);

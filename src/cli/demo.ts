@@ -5,7 +5,7 @@ import path from "node:path";
 import { ApiClient } from "../platform/gateway/client";
 import { loadConfig } from "../platform/runtime/config";
 import { startNode } from "../platform/runtime/system";
-import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../services/catalog";
+import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../services/catalog";
 import { DEMO_PASSWORD, ensureAdmin, loadDemoData } from "./bootstrap";
 
 const say = (step: string, detail?: unknown) =>
@@ -16,7 +16,7 @@ export async function runGovernanceDemo(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "bazaar-demo-"));
   const adminPassword = randomUUID();
   const config = loadConfig({}, { ...process.env, BAZAAR_DATA_DIR: dataDir, BAZAAR_PORT: "0", BAZAAR_LOG_LEVEL: process.env.BAZAAR_LOG_LEVEL ?? "warn", BAZAAR_NAMESPACE: "demo", BAZAAR_DB_URL: "", BAZAAR_NATS_URL: "", BAZAAR_REDIS_URL: "" });
-  const node = await startNode(config, { catalogue, services: ALL_SERVICES, activityAction: ACTIVITY_ACTION });
+  const node = await startNode(config, { catalogue, services: ALL_SERVICES, gateway: GATEWAY_HOOKS });
   try {
     await ensureAdmin(node.broker, adminPassword);
     await loadDemoData(node.broker, node.platform.logger, node.platform.clock);

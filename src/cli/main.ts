@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
-import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../services/catalog";
+import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../services/catalog";
 import { ensureAdmin, loadDemoData } from "./bootstrap";
 import { addConfigCommands, addNodeCommands, addReconcileCommand } from "./operator-commands";
 import { runGovernanceDemo } from "./demo";
@@ -9,7 +9,7 @@ import { runGovernanceDemo } from "./demo";
 /** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
 async function runNode(services: string[], flags: Record<string, unknown>): Promise<RunningNode> {
   const config = loadConfig(flags);
-  const node = await startNode(config, { catalogue, services, activityAction: ACTIVITY_ACTION });
+  const node = await startNode(config, { catalogue, services, gateway: GATEWAY_HOOKS });
   const { broker, platform } = node;
   if (services.includes("identity")) await ensureAdmin(broker, config.adminPassword);
   if (config.demo && services.includes("identity")) await loadDemoData(broker, platform.logger, platform.clock);

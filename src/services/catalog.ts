@@ -6,6 +6,7 @@ import { identityService } from "./commerce/identity/identity.service";
 import { inventoryService } from "./commerce/inventory/inventory.service";
 import { flashService } from "./commerce/flash/flash.service";
 import { callbackService } from "./commerce/callback/callback.service";
+import { permissionService } from "./commerce/permission/permission.service";
 import { reconciliationService } from "./commerce/reconciliation/reconciliation.service";
 import { orderService } from "./commerce/order/order.service";
 import { paymentService } from "./commerce/payment/payment.service";
@@ -19,6 +20,8 @@ import { rewardService } from "./governance/reward/reward.service";
 export const catalogue: Record<string, ServiceFactory> = {
   identity: identityService,
   tenant: tenantService,
+  /** Tenant RBAC (casbin): roles, assignments, the check the gateway and services ask. */
+  permission: permissionService,
   inventory: inventoryService,
   order: orderService,
   payment: paymentService,
@@ -42,5 +45,5 @@ export const catalogue: Record<string, ServiceFactory> = {
 
 export const ALL_SERVICES = ["gateway", ...Object.keys(catalogue)];
 
-/** The action the gateway tells when a signed-in user is active. */
-export const ACTIVITY_ACTION = "identity.recordActivity";
+/** What the gateway calls on its own: who was active, and whether a caller holds a tenant permission. */
+export const GATEWAY_HOOKS = { activityAction: "identity.recordActivity", permissionAction: "permission.require" };

@@ -11,7 +11,7 @@ import { ApiClient } from "../../src/platform/gateway/client";
 import type { ServiceFactory } from "../../src/platform/runtime/broker";
 import { type BazaarConfig, loadConfig } from "../../src/platform/runtime/config";
 import { type RunningNode, startNode } from "../../src/platform/runtime/system";
-import { ACTIVITY_ACTION, ALL_SERVICES, catalogue } from "../../src/services/catalog";
+import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../../src/services/catalog";
 
 export const ADMIN_PASSWORD = "admin-password-for-tests";
 
@@ -89,7 +89,7 @@ export async function startTestSystem(
   const node = await startNode(config, {
     catalogue: { ...catalogue, ...extra },
     services: [...(options.services ?? ALL_SERVICES), ...Object.keys(extra)],
-    activityAction: ACTIVITY_ACTION,
+    gateway: GATEWAY_HOOKS,
     clock,
     processMetrics: false,
   });

@@ -46,6 +46,10 @@ export class ApiClient {
     return this.request<T>("PUT", path, { token, body });
   }
 
+  delete<T = any>(path: string, token?: string) {
+    return this.request<T>("DELETE", path, { token });
+  }
+
   /** Logs in and answers the access token; throws with the API's error when refused. */
   async login(username: string, password: string): Promise<{ token: string; id: number }> {
     const res = await this.post("/api/auth/login", { username, password });

@@ -31,6 +31,8 @@ export interface GatewayOptions {
   /** Action told (at most once per window per user) that an authenticated user was active. */
   activityAction?: string;
   activityWindowMs?: number;
+  /** Action asked `{tid, permission}` (with the caller in meta) before a route that names a permission. */
+  permissionAction?: string;
 }
 
 type Router = ReturnType<typeof FindMyWay>;
@@ -175,6 +177,10 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
           lane: laneOf(req, user),
         };
+        if (route.permission && options.permissionAction) {
+          const tid = (params as { tid?: unknown; tenantId?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId;
+          if (typeof tid === "string") await broker.call(options.permissionAction, { tid, permission: route.permission }, { meta, requestID: req.id });
+        }
         const resource = `${route.method} ${route.path}`;
         if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, { meta, requestID: req.id }));
         const pass = guard.enter(resource, { params, meta }, true);

@@ -13,6 +13,11 @@ export interface RouteDef {
   auth: "public" | "user" | Role[];
   /** Status of a successful answer (200 unless set). */
   status?: number;
+  /**
+   * A tenant permission (`resource:action`) the gateway checks before the call, through the action
+   * named by the gateway's `permissionAction`, for the tenant in the `tid` (or `tenantId`) param.
+   */
+  permission?: string;
   /** Pass the exact request body and headers in meta (signed webhooks verify them). */
   rawBody?: boolean;
   /** JSON Schema of the action's params, for the OpenAPI document; filled from the contract. */

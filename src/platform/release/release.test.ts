@@ -5,7 +5,7 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ADMIN_PASSWORD, cleanEngines, eventually, testConfig } from "../../../test/support/harness";
-import { ACTIVITY_ACTION, catalogue } from "../../services/catalog";
+import { catalogue, GATEWAY_HOOKS } from "../../services/catalog";
 import { ManualClock } from "../clock/clock";
 import { ApiClient } from "../gateway/client";
 import { TokenSigner } from "../gateway/jwt";
@@ -41,7 +41,7 @@ function echoService(platform: Platform): ServiceSchema {
 const start = (name: string, services: string[], extra: object = {}) =>
   startNode(
     { ...config, nodeId: `${config.namespace}-${name}`, ...extra },
-    { catalogue: { ...catalogue, echo: echoService }, services, transporter: "Fake", clock, processMetrics: false, activityAction: ACTIVITY_ACTION },
+    { catalogue: { ...catalogue, echo: echoService }, services, transporter: "Fake", clock, processMetrics: false, gateway: GATEWAY_HOOKS },
   );
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import type { ServiceBroker } from "moleculer";
 import { configAgentService } from "../config/config.agent";
-import { gatewayService } from "../gateway/gateway.service";
+import { type GatewayOptions, gatewayService } from "../gateway/gateway.service";
 import { releaseAgentService } from "../release/release.agent";
 import { createBroker, loadServices, type ServiceFactory } from "./broker";
 import type { BazaarConfig } from "./config";
@@ -18,7 +18,8 @@ export interface NodeOptions extends PlatformOptions {
   catalogue: Record<string, ServiceFactory>;
   /** Services to run here; "gateway" is the HTTP edge. */
   services: string[];
-  activityAction?: string;
+  /** The business actions the gateway calls on its own: activity, tenant permissions. */
+  gateway?: GatewayOptions;
   /** Overrides the transporter chosen by configuration (tests join several nodes in one process with "Fake"). */
   transporter?: string;
 }
@@ -32,7 +33,7 @@ export async function startNode(config: BazaarConfig, options: NodeOptions): Pro
   broker.createService(configAgentService(platform.configs));
   broker.createService(releaseAgentService());
   if (options.services.includes("gateway"))
-    broker.createService(gatewayService(platform, { activityAction: options.activityAction }));
+    broker.createService(gatewayService(platform, options.gateway ?? {}));
   try {
     await broker.start();
   } catch (err) {

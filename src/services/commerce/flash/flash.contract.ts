@@ -60,7 +60,7 @@ export interface AttemptAdmitted {
 }
 
 export const flashRoutes: RouteDef[] = [
-  { method: "POST", path: "/api/flash/campaigns", action: "flash.createCampaign", auth: "user", status: 201 },
+  { method: "POST", path: "/api/flash/campaigns", action: "flash.createCampaign", auth: "user", status: 201, permission: "flash:write" },
   { method: "GET", path: "/api/flash/campaigns/:id", action: "flash.getCampaign", auth: "user" },
   { method: "POST", path: "/api/flash/campaigns/:id/attempts", action: "flash.attempt", auth: "user", status: 202 },
   { method: "GET", path: "/api/flash/attempts/:id", action: "flash.getAttempt", auth: "user" },

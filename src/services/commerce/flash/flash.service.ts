@@ -3,7 +3,7 @@ import { z } from "zod";
 import { iso } from "../../../platform/clock/clock";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
-import { action, type Ctx, hasRole, requireIdempotencyKey, requireUser } from "../../../platform/runtime/action";
+import { action, type Ctx, requireIdempotencyKey, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
@@ -12,7 +12,7 @@ import { RateLimit } from "../../../platform/guard/rate-limit";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
 import { isBusinessRefusal } from "../../../platform/tx/tx.domain";
 import { OrderEvents, type OrderHold, type OrderView } from "../order/order.contract";
-import type { Access, TenantView } from "../tenant/tenant.contract";
+import type { TenantView } from "../tenant/tenant.contract";
 import { type AttemptAdmitted, type AttemptView, type CampaignView, FlashContract as C, FlashEvents, flashRoutes } from "./flash.contract";
 import { type AdmissionRefusalCode, attemptIdFor, campaignOfAttempt, campaignProblem, countsOf, REFUSAL_MESSAGES, settleRefusal } from "./flash.domain";
 import { type AttemptRecord, admitAnswer, admitScript, flashKeys, giveBackScript, settleScript, warmScript } from "./flash.kv";
@@ -226,11 +226,6 @@ export function flashService(platform: Platform): ServiceSchema {
     return { warmed, republished };
   }
 
-  function staff(ctx: Ctx<unknown>, tid: string): Promise<Access> {
-    const user = requireUser(ctx);
-    return ctx.call<Access, object>("tenant.access", { tid, userId: user.id, admin: hasRole(user, "admin"), writing: true });
-  }
-
   return {
     name: "flash",
     settings: { routes: routesWithSchemas(flashRoutes, C) },
@@ -238,7 +233,8 @@ export function flashService(platform: Platform): ServiceSchema {
       createCampaign: action(C.createCampaign, async (ctx) => {
         const user = requireUser(ctx);
         const { tenantId, sku, price, stock, startsAt, endsAt, perUserLimit } = ctx.params;
-        await staff(ctx, tenantId);
+        // Stock leaves the shelf for the sale: asked again here, whoever called.
+        await ctx.call("permission.require", { tid: tenantId, permission: "flash:write" });
         const key = ctx.meta.idempotencyKey ?? null;
         if (key !== null) {
           const prior = await host.forTenant(tenantId).selectFrom("campaigns").select("id").where("idem_key", "=", key).executeTakeFirst();

@@ -14,7 +14,7 @@ const SECOND = 1000;
 const at = (offsetMs: number) => new Date(sys.clock.now() + offsetMs).toISOString();
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "order", "tx", "flash"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "flash"] });
   [owner, buyer, stranger] = [await sys.user(), await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Phones", ownerId: owner.id, quotas: { maxOrdersPerDay: 100_000, paymentTimeoutSeconds: 120, flashQps: 1_000_000 } }, sys.admin.token)).body.id;
   await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku: "phone", name: "Phone", price: 50_000 }, owner.token);

@@ -61,9 +61,9 @@ export interface ReservationView {
 }
 
 export const inventoryRoutes: RouteDef[] = [
-  { method: "POST", path: "/api/commerce/tenants/:tid/products", action: "inventory.createProduct", auth: "user", status: 201 },
-  { method: "GET", path: "/api/commerce/tenants/:tid/products", action: "inventory.listProducts", auth: "user" },
-  { method: "GET", path: "/api/commerce/tenants/:tid/products/:sku", action: "inventory.getProduct", auth: "user" },
-  { method: "PUT", path: "/api/commerce/tenants/:tid/stock/:sku", action: "inventory.setStock", auth: "user" },
-  { method: "GET", path: "/api/commerce/tenants/:tid/stock/:sku/movements", action: "inventory.movements", auth: "user" },
+  { method: "POST", path: "/api/commerce/tenants/:tid/products", action: "inventory.createProduct", auth: "user", status: 201, permission: "products:write" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/products", action: "inventory.listProducts", auth: "user", permission: "products:read" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/products/:sku", action: "inventory.getProduct", auth: "user", permission: "products:read" },
+  { method: "PUT", path: "/api/commerce/tenants/:tid/stock/:sku", action: "inventory.setStock", auth: "user", permission: "stock:write" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/stock/:sku/movements", action: "inventory.movements", auth: "user", permission: "stock:read" },
 ];

@@ -10,7 +10,7 @@ let tid: string;
 let other: string;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "tx"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "tx"] });
   [owner, rival] = [await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Pens", ownerId: owner.id, quotas: { maxProducts: 4 } }, sys.admin.token)).body.id;
   other = (await sys.api.post("/api/commerce/tenants", { name: "Rival", ownerId: rival.id }, sys.admin.token)).body.id;

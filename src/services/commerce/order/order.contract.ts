@@ -88,8 +88,8 @@ export const orderRoutes: RouteDef[] = [
   { method: "GET", path: "/api/commerce/orders/:id", action: "order.get", auth: "user" },
   { method: "POST", path: "/api/commerce/orders/:id/cancel", action: "order.cancel", auth: "user" },
   { method: "POST", path: "/api/commerce/orders/:id/complete", action: "order.complete", auth: "user" },
-  { method: "GET", path: "/api/commerce/tenants/:tid/orders", action: "order.tenantOrders", auth: "user" },
-  { method: "GET", path: "/api/commerce/tenants/:tid/orders/:id", action: "order.tenantOrder", auth: "user" },
-  { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/ship", action: "order.ship", auth: "user" },
-  { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/refund", action: "order.refund", auth: "user" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/orders", action: "order.tenantOrders", auth: "user", permission: "orders:read" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/orders/:id", action: "order.tenantOrder", auth: "user", permission: "orders:read" },
+  { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/ship", action: "order.ship", auth: "user", permission: "orders:ship" },
+  { method: "POST", path: "/api/commerce/tenants/:tid/orders/:id/refund", action: "order.refund", auth: "user", permission: "orders:refund" },
 ];

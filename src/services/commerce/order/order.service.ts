@@ -287,7 +287,8 @@ export function orderService(platform: Platform): ServiceSchema {
 
       refund: action(C.refund, async (ctx) => {
         const { tid, id, reason } = ctx.params;
-        await staff(ctx, tid, true);
+        // Money leaves: asked again here, whoever called.
+        await ctx.call("permission.require", { tid, permission: "orders:refund" });
         return view(
           await host.tenantTx(tid, async (trx, emit) => {
             const o = await lockOrder(trx, id);

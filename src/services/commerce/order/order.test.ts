@@ -12,7 +12,7 @@ let rivalTid: string;
 const address = { name: "Ann", line1: "1 Main St", city: "Springfield", postcode: "12345", country: "us" };
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
   [owner, buyer, other] = [await sys.user(), await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Pens", ownerId: owner.id, quotas: { maxOrdersPerDay: 6, paymentTimeoutSeconds: 600 } }, sys.admin.token)).body.id;
   rivalTid = (await sys.api.post("/api/commerce/tenants", { name: "Rival", ownerId: other.id }, sys.admin.token)).body.id;

@@ -11,7 +11,7 @@ let tid: string;
 const address = { name: "Ann", line1: "1 Main St", city: "Springfield", postcode: "12345", country: "US" };
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
   [owner, buyer] = [await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Pens", ownerId: owner.id }, sys.admin.token)).body.id;
   await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku: "pen", name: "Pen", price: 150 }, owner.token);

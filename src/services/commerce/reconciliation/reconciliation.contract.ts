@@ -32,5 +32,5 @@ export interface ReportView {
 export const reconciliationRoutes: RouteDef[] = [
   { method: "POST", path: "/api/commerce/reconciliation/:date/run", action: "reconciliation.run", auth: ["admin", "operator"] },
   { method: "GET", path: "/api/commerce/reconciliation/:date", action: "reconciliation.report", auth: ["admin", "operator"] },
-  { method: "GET", path: "/api/commerce/tenants/:tid/reconciliation/:date", action: "reconciliation.tenantReport", auth: "user" },
+  { method: "GET", path: "/api/commerce/tenants/:tid/reconciliation/:date", action: "reconciliation.tenantReport", auth: "user", permission: "reconciliation:read" },
 ];

@@ -16,7 +16,7 @@ const address = { name: "Ann", line1: "1 Main St", city: "Springfield", postcode
 const today = () => new Date(sys.clock.now()).toISOString().slice(0, 10);
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "inventory", "order", "tx", "payment", "callback", "sandbox", "reconciliation"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "payment", "callback", "sandbox", "reconciliation"] });
   [owner, buyer, rival] = [await sys.user(), await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Pens", ownerId: owner.id }, sys.admin.token)).body.id;
   rivalTid = (await sys.api.post("/api/commerce/tenants", { name: "Rival", ownerId: rival.id }, sys.admin.token)).body.id;

@@ -22,6 +22,8 @@ export const TenantContract = {
   addMember: z.object({ tid, userId: z.number().int().positive(), role: z.enum(["OWNER", "STAFF"]) }),
   removeMember: z.object({ tid, userId: z.coerce.number().int().positive() }),
   members: z.object({ tid }),
+  /** Every member's role, for the permission service (not routed). */
+  memberRoles: z.object({ tid }),
   /**
    * For other commerce services: the caller's standing in a tenant. 404 to strangers (never "it
    * exists but you may not"), 409 TENANT_SUSPENDED for writes to a suspended tenant.

@@ -110,6 +110,11 @@ export function tenantService(platform: Platform): ServiceSchema {
         return rows.map((m) => ({ userId: Number(m.user_id), role: m.role, addedAt: iso(m.added_at) }));
       }),
 
+      memberRoles: action(C.memberRoles, async (ctx) => {
+        const rows = await host.forTenant(ctx.params.tid).selectFrom("members").select(["user_id", "role"]).execute();
+        return rows.map((m) => ({ userId: Number(m.user_id), role: m.role }));
+      }),
+
       addMember: action(C.addMember, async (ctx) => {
         const user = requireUser(ctx);
         const { tid, userId, role } = ctx.params;
