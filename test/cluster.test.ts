@@ -44,7 +44,7 @@ function node(services: string, port: number, name: string): ChildProcess {
 describe.runIf(engines.nats)("services on separate nodes over NATS", () => {
   it("serves governance through a gateway on another node, and answers 503 while that node is down", async () => {
     const port = await freePort();
-    node("gateway,identity,tx,config", port, "edge");
+    node("gateway,identity,profile,tx,config", port, "edge");
     let governance = node("report,reviewer,reward", 0, "governance");
     const api = new ApiClient(`http://127.0.0.1:${port}`);
     const admin = await eventually(() => api.login("admin", "cluster-admin-password").catch(() => null), 30_000);

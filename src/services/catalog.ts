@@ -7,6 +7,7 @@ import { inventoryService } from "./commerce/inventory/inventory.service";
 import { flashService } from "./commerce/flash/flash.service";
 import { callbackService } from "./commerce/callback/callback.service";
 import { permissionService } from "./commerce/permission/permission.service";
+import { profileService } from "./commerce/profile/profile.service";
 import { reconciliationService } from "./commerce/reconciliation/reconciliation.service";
 import { orderService } from "./commerce/order/order.service";
 import { paymentService } from "./commerce/payment/payment.service";
@@ -22,6 +23,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   tenant: tenantService,
   /** Tenant RBAC (casbin): roles, assignments, the check the gateway and services ask. */
   permission: permissionService,
+  /** Profiles and tags from behaviour; the reviewer pool's eligibility facts. */
+  profile: profileService,
   inventory: inventoryService,
   order: orderService,
   payment: paymentService,

@@ -73,6 +73,16 @@ export interface OrderRefunded extends OrderHold {
   paymentId: string;
   restock: boolean;
   reason: string;
+  /** The order had been paid (a refund of a payment that arrived after cancelling was never spent). */
+  orderWasPaid: boolean;
+}
+
+export interface OrderCreated {
+  orderId: string;
+  tenantId: string;
+  buyerId: number;
+  total: number;
+  at: number;
 }
 
 /** What inventory needs from an order event: whose hold, in which tenant. */
@@ -80,6 +90,8 @@ export interface OrderHold {
   orderId: string;
   tenantId: string;
   reservationId: string;
+  buyerId: number;
+  total: number;
 }
 
 export const orderRoutes: RouteDef[] = [

@@ -14,7 +14,7 @@ import type { ReservationView } from "../inventory/inventory.contract";
 import { PaymentEvents, type PaymentSucceeded } from "../payment/payment.contract";
 import type { Access, TenantView } from "../tenant/tenant.contract";
 import { quotaRefusal } from "../tenant/tenant.domain";
-import { OrderContract as C, OrderEvents, type OrderHold, type OrderRefunded, type OrderView, orderRoutes } from "./order.contract";
+import { OrderContract as C, type OrderCreated, OrderEvents, type OrderHold, type OrderRefunded, type OrderView, orderRoutes } from "./order.contract";
 import { type CancelReason, dayOf, type OrderStatus, totalOf, transitionRefusal } from "./order.domain";
 import { type OrderDb, orderMigrations, type OrderRow, type OrderTables, TENANT_TABLES } from "./order.store";
 
@@ -50,7 +50,7 @@ export function orderService(platform: Platform): ServiceSchema {
     updatedAt: iso(o.updated_at),
   });
   const missing = (id: string) => notFound("ORDER_NOT_FOUND", `no order ${id}`);
-  const hold = (o: OrderRow): OrderHold => ({ orderId: o.id, tenantId: o.tenant_id, reservationId: o.reservation_id });
+  const hold = (o: OrderRow): OrderHold => ({ orderId: o.id, tenantId: o.tenant_id, reservationId: o.reservation_id, buyerId: Number(o.buyer_id), total: Number(o.total) });
 
   const lockOrder = (trx: OrderDb, id: string) => host.store.forUpdate(trx.selectFrom("orders").selectAll().where("id", "=", id)).executeTakeFirst();
 
@@ -161,7 +161,8 @@ export function orderService(platform: Platform): ServiceSchema {
         };
         await trx.insertInto("orders").values(row).execute();
         await trx.insertInto("buyer_orders").values({ order_id: id, buyer_id: buyerId, tenant_id: tenantId, idem_key: key, request_hash: hash, created_at: now }).execute();
-        emit(OrderEvents.created, { orderId: id, tenantId, buyerId, total: row.total, at: now }, `order-created:${id}`);
+        const created: OrderCreated = { orderId: id, tenantId, buyerId, total: row.total, at: now };
+        emit(OrderEvents.created, created, `order-created:${id}`);
         return row;
       });
     } catch (err) {
@@ -297,7 +298,7 @@ export function orderService(platform: Platform): ServiceSchema {
             if (refusal) throw conflict(refusal.code, refusal.message);
             const now = clock.now();
             await trx.updateTable("orders").set({ status: "REFUNDED", updated_at: now }).where("id", "=", id).execute();
-            const refunded: OrderRefunded = { ...hold(o), paymentId: o.payment_id!, restock: o.status === "PAID", reason };
+            const refunded: OrderRefunded = { ...hold(o), paymentId: o.payment_id!, restock: o.status === "PAID", reason, orderWasPaid: true };
             emit(OrderEvents.refunded, refunded, `order-refunded:${o.id}`);
             return { ...o, status: "REFUNDED" as const, updated_at: now };
           }),
@@ -320,7 +321,7 @@ export function orderService(platform: Platform): ServiceSchema {
           if (o.status !== "PENDING_PAYMENT") {
             // Paid after it was cancelled (or paid twice): the money goes back; the order stays as it is.
             host.logger.warn({ orderId: o.id, status: o.status, paymentId: p.paymentId }, "payment for an order that can no longer be paid; refunding it");
-            const refund: OrderRefunded = { ...hold(o), paymentId: p.paymentId, restock: false, reason: `paid while ${o.status.toLowerCase()}` };
+            const refund: OrderRefunded = { ...hold(o), paymentId: p.paymentId, restock: false, reason: `paid while ${o.status.toLowerCase()}`, orderWasPaid: false };
             emit(OrderEvents.refunded, refund, `order-refunded:${p.paymentId}`);
             return;
           }

@@ -70,6 +70,7 @@ describe("reconciliation", () => {
     const forgedPayment = (await sys.api.post(`/api/commerce/orders/${forged.id}/payments`, {}, buyer.token)).body;
     const forgedTx = (await sys.call<{ providerTxId: string }>("sandbox.page", { paymentId: forgedPayment.paymentId })).providerTxId;
     await sys.call("payment.applyNotification", { notificationId: "ntf_forged", providerTxId: forgedTx, paymentId: forgedPayment.paymentId, status: "SUCCEEDED", amount: 150, sequence: 1 });
+    await eventually(async () => (await sys.api.get(`/api/commerce/orders/${forged.id}`, buyer.token)).body.status === "PAID");
 
     const report = (await run()).body;
     expect(report.discrepancies.map((d: { kind: string; ref: string; tenantId: string | null }) => [d.kind, d.ref, d.tenantId])).toEqual([

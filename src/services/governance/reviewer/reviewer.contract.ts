@@ -16,6 +16,7 @@ export const ReviewerContract = {
   putRules: z.object({
     activeWithinDays: days,
     minAccountAgeDays: days,
+    violationCooldownDays: days.optional(),
     minAccuracy: z.number().min(0).max(1),
     maxOpenCases: z.number().int().min(0).max(1000).optional(),
     maxCasesPerDay: z.number().int().min(0).max(100_000).optional(),

@@ -27,6 +27,7 @@ function reviewer(over: Partial<Reviewer> = {}): Reviewer {
     suspendedUntil: null,
     accountCreatedAt: NOW - 100 * DAY,
     lastActiveAt: NOW - DAY,
+    lastViolationAt: null,
     votes: 0,
     coherentVotes: 0,
     noShows: 0,
@@ -51,6 +52,9 @@ describe("eligibility", () => {
     expect(ineligibility(reviewer({ status: "SUSPENDED", suspendedUntil: NOW + 1 }), open, NOW)).toBe("NOT_ACTIVE");
     expect(ineligibility(reviewer({ lastActiveAt: NOW - 8 * DAY }), { ...open, activeWithinDays: 7 }, NOW)).toBe("INACTIVE_USER");
     expect(ineligibility(reviewer({ lastActiveAt: null }), { ...open, activeWithinDays: 7 }, NOW)).toBe("INACTIVE_USER");
+    expect(ineligibility(reviewer({ lastViolationAt: NOW - 10 * DAY }), { ...open, violationCooldownDays: 30 }, NOW)).toBe("RECENT_VIOLATION");
+    expect(ineligibility(reviewer({ lastViolationAt: NOW - 31 * DAY }), { ...open, violationCooldownDays: 30 }, NOW)).toBeNull();
+    expect(ineligibility(reviewer({ lastViolationAt: NOW - DAY }), open, NOW)).toBeNull();
     expect(ineligibility(reviewer({ accountCreatedAt: NOW - DAY }), { ...open, minAccountAgeDays: 30 }, NOW)).toBe("ACCOUNT_TOO_NEW");
     expect(ineligibility(reviewer({ votes: 20, coherentVotes: 5 }), { ...open, minAccuracy: 0.5 }, NOW)).toBe("LOW_ACCURACY");
     expect(ineligibility(reviewer({ openCases: 3 }), { ...open, maxOpenCases: 3 }, NOW)).toBe("TOO_MANY_OPEN_CASES");

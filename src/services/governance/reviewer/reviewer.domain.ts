@@ -8,6 +8,8 @@ export type ReviewerStatus = "ACTIVE" | "SUSPENDED" | "OPTED_OUT";
 export interface PoolRules {
   activeWithinDays: number;
   minAccountAgeDays: number;
+  /** Days after a violation upheld against a user's own content before they may judge others (0 disables). */
+  violationCooldownDays: number;
   /** 0..1: smoothed agreement with final verdicts. */
   minAccuracy: number;
   maxOpenCases: number;
@@ -24,6 +26,7 @@ export interface PoolRules {
 export const DEFAULT_RULES: PoolRules = {
   activeWithinDays: 0,
   minAccountAgeDays: 0,
+  violationCooldownDays: 0,
   minAccuracy: 0,
   maxOpenCases: 5,
   maxCasesPerDay: 50,
@@ -40,6 +43,8 @@ export interface Reviewer {
   suspendedUntil: number | null;
   accountCreatedAt: number | null;
   lastActiveAt: number | null;
+  /** The last violation upheld against the user's own content (appeals that overturned it excluded). */
+  lastViolationAt: number | null;
   votes: number;
   coherentVotes: number;
   noShows: number;
@@ -83,6 +88,7 @@ export type Ineligibility =
   | "NOT_ACTIVE"
   | "INACTIVE_USER"
   | "ACCOUNT_TOO_NEW"
+  | "RECENT_VIOLATION"
   | "LOW_ACCURACY"
   | "TOO_MANY_OPEN_CASES"
   | "DAILY_LIMIT"
@@ -95,6 +101,7 @@ export function ineligibility(r: Reviewer, rules: PoolRules, now: number): Ineli
     return "INACTIVE_USER";
   if (rules.minAccountAgeDays > 0 && (r.accountCreatedAt === null || now - r.accountCreatedAt < rules.minAccountAgeDays * DAY))
     return "ACCOUNT_TOO_NEW";
+  if (rules.violationCooldownDays > 0 && r.lastViolationAt !== null && now - r.lastViolationAt < rules.violationCooldownDays * DAY) return "RECENT_VIOLATION";
   if (rules.minAccuracy > 0 && accuracyPermille(r) < Math.round(rules.minAccuracy * 1000)) return "LOW_ACCURACY";
   if (rules.maxOpenCases > 0 && r.openCases >= rules.maxOpenCases) return "TOO_MANY_OPEN_CASES";
   if (rules.maxCasesPerDay > 0 && casesToday(r, now) >= rules.maxCasesPerDay) return "DAILY_LIMIT";

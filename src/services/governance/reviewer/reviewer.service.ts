@@ -7,7 +7,7 @@ import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
-import { type UserActive, type UserRegistered, IdentityEvents } from "../../commerce/identity/identity.contract";
+import { type ProfileChanged, ProfileEvents } from "../../commerce/profile/profile.contract";
 import { type AuditRecorded, type CaseDecided, ReportEvents, type SeatReplaced } from "../report/report.contract";
 import { type ChooseResult, ReviewerContract as C, reviewerRoutes, type ReviewerView } from "./reviewer.contract";
 import {
@@ -124,18 +124,12 @@ export function reviewerService(platform: Platform): ServiceSchema {
     return { pool, candidates };
   }
 
-  async function touchProfile(db: ReviewerDb, userId: number, createdAt: number | null, activeAt: number | null) {
-    const existing = await db.selectFrom("profiles").selectAll().where("user_id", "=", userId).executeTakeFirst();
-    if (!existing) {
-      await db.insertInto("profiles").values({ user_id: userId, account_created_at: createdAt, last_active_at: activeAt }).execute();
-      return;
-    }
-    const lastActive = Math.max(Number(existing.last_active_at ?? 0), activeAt ?? 0) || null;
-    await db
-      .updateTable("profiles")
-      .set({ account_created_at: existing.account_created_at ?? createdAt, last_active_at: lastActive })
-      .where("user_id", "=", userId)
-      .execute();
+  /** Keeps the copy of a user's profile facts, dropping a version older than the one held. */
+  async function copyProfile(db: ReviewerDb, p: ProfileChanged) {
+    const facts = { account_created_at: p.accountCreatedAt, last_active_at: p.lastActiveAt, last_violation_at: p.lastViolationAt, version: p.version };
+    const existing = await db.selectFrom("profiles").select("version").where("user_id", "=", p.userId).executeTakeFirst();
+    if (!existing) await db.insertInto("profiles").values({ user_id: p.userId, ...facts }).execute();
+    else if (Number(existing.version) < p.version) await db.updateTable("profiles").set(facts).where("user_id", "=", p.userId).execute();
   }
 
   async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer) {
@@ -222,7 +216,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
       me: action(C.me, async (ctx) => {
         const found = await findReviewer(host.db, requireUser(ctx).id);
         if (!found) throw notFound("NOT_ENROLLED", "you are not enrolled as a reviewer");
-        return view(found.reviewer);
+        // Why no cases come, if none do: the rule this reviewer fails now.
+        return { ...view(found.reviewer), notEligibleBecause: ineligibility(found.reviewer, await loadRules(host.db), clock.now()) };
       }),
 
       list: action(C.list, async (ctx) => {
@@ -317,14 +312,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
-      host.consume(IdentityEvents.registered, async (trx, message) => {
-        const e = message.data as UserRegistered;
-        await touchProfile(trx, e.userId, e.createdAt, null);
-      });
-      host.consume(IdentityEvents.active, async (trx, message) => {
-        const e = message.data as UserActive;
-        await touchProfile(trx, e.userId, e.createdAt, e.at);
-      });
+      host.consume(ProfileEvents.changed, (trx, message) => copyProfile(trx, message.data as ProfileChanged));
       host.consume(ReportEvents.replaced, async (trx, message) => {
         const e = message.data as SeatReplaced;
         const now = clock.now();

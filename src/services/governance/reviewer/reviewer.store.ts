@@ -19,11 +19,14 @@ export interface ReviewerTables {
     last_assigned_at: number | null;
     updated_at: number;
   };
-  /** Facts about every user, enrolled or not, learned from identity's events. */
+  /** Facts about every user, enrolled or not: a copy of what the profile service publishes. */
   profiles: {
     user_id: number;
     account_created_at: number | null;
     last_active_at: number | null;
+    last_violation_at: number | null;
+    /** The profile's version this copy holds: an older one arriving late is dropped. */
+    version: number;
   };
   rules: { id: number; body: string; updated_at: number };
   /** The TCC branch barrier: one row per reservation id, whatever order try, confirm and cancel arrive in. */
@@ -88,15 +91,26 @@ export const reviewerMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Eligibility facts now come from the profile service (activity, account age, violations upheld).
+  "0002_reviewer_profile_copy": {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable("profiles").addColumn("last_violation_at", "bigint").execute();
+      await db.schema.alterTable("profiles").addColumn("version", "integer", (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };
 
-export function toReviewer(row: ReviewerRow, profile?: { account_created_at: number | null; last_active_at: number | null }): Reviewer {
+export function toReviewer(
+  row: ReviewerRow,
+  profile?: { account_created_at: number | null; last_active_at: number | null; last_violation_at: number | null },
+): Reviewer {
   return {
     userId: Number(row.user_id),
     status: row.status,
     suspendedUntil: row.suspended_until === null ? null : Number(row.suspended_until),
     accountCreatedAt: profile?.account_created_at == null ? null : Number(profile.account_created_at),
     lastActiveAt: profile?.last_active_at == null ? null : Number(profile.last_active_at),
+    lastViolationAt: profile?.last_violation_at == null ? null : Number(profile.last_violation_at),
     votes: row.votes,
     coherentVotes: row.coherent_votes,
     noShows: row.no_shows,
@@ -130,7 +144,7 @@ function withProfiles(db: ReviewerDb) {
     .selectFrom("reviewers")
     .leftJoin("profiles", "profiles.user_id", "reviewers.user_id")
     .selectAll("reviewers")
-    .select(["profiles.account_created_at", "profiles.last_active_at"]);
+    .select(["profiles.account_created_at", "profiles.last_active_at", "profiles.last_violation_at"]);
 }
 
 /** Enrolled reviewers with their activity facts. */
