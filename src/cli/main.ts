@@ -3,7 +3,7 @@ import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
 import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../services/catalog";
 import { ensureAdmin, loadDemoData } from "./bootstrap";
-import { addConfigCommands, addNodeCommands, addReconcileCommand } from "./operator-commands";
+import { addAuditCommand, addConfigCommands, addNodeCommands, addReconcileCommand } from "./operator-commands";
 import { runGovernanceDemo } from "./demo";
 
 /** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
@@ -70,6 +70,7 @@ program
 
 addConfigCommands(program);
 addReconcileCommand(program);
+addAuditCommand(program);
 
 program.parseAsync(process.argv).catch((err) => {
   process.stderr.write(`bazaar: ${(err as Error).message}\n`);

@@ -106,3 +106,15 @@ export function addReconcileCommand(program: Command): void {
     run(command, (api, token) => api.post(`/api/commerce/reconciliation/${encodeURIComponent(options.date)}/run`, {}, token)),
   );
 }
+
+/** `bazaar audit ledger`: the exchange ledger's invariant, checked now; exits 1 when it does not hold. */
+export function addAuditCommand(program: Command): void {
+  const audit = program.command("audit").description("check invariants of a running system");
+  withConnection(audit.command("ledger").description("every exchange balance of every account adds up to zero per asset; every journal balances")).action(
+    (_o: unknown, command: Command) =>
+      run(command, async (api, token) => {
+        const res = await api.get("/api/exchange/admin/ledger/audit", token);
+        return res.status === 200 && !(res.body as { ok: boolean }).ok ? { ...res, status: 409 } : res;
+      }),
+  );
+}

@@ -13,6 +13,7 @@ import { orderService } from "./commerce/order/order.service";
 import { paymentService } from "./commerce/payment/payment.service";
 import { sandboxService } from "./commerce/sandbox/sandbox.service";
 import { tenantService } from "./commerce/tenant/tenant.service";
+import { accountService } from "./exchange/account/account.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
 import { rewardService } from "./governance/reward/reward.service";
@@ -35,6 +36,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   reconciliation: reconciliationService,
   /** The built-in sandbox payment provider (a third party, simulated). */
   sandbox: sandboxService,
+  /** Exchange accounts: assets and balances as a double-entry ledger. */
+  account: accountService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

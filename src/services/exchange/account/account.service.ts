@@ -1,0 +1,169 @@
+import type { ServiceSchema } from "moleculer";
+import { isUniqueViolation } from "../../../platform/db/db";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
+import { action, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
+import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
+import type { Platform } from "../../../platform/runtime/platform";
+import { AccountContract as C, accountRoutes, type BalanceView } from "./account.contract";
+import {
+  adjustment,
+  apply,
+  balanceKey,
+  type Bucket,
+  freeze,
+  fromUnits,
+  isRefusal,
+  type Journal,
+  ledgerSums,
+  settlement,
+  toUnits,
+  unfreeze,
+  userAccount,
+} from "./account.domain";
+import { type AccountDb, accountMigrations, type AccountTables } from "./account.store";
+
+/**
+ * Exchange accounts (ucenter): assets with their precision, and every user's balances as a
+ * double-entry ledger — each movement a journal whose entries add up to zero, applied once by its
+ * ref. Operators credit and debit against the equity account (audited); order entry freezes and
+ * unfreezes, and trades settle from both sides' frozen funds with fees to the fee account.
+ */
+export function accountService(platform: Platform): ServiceSchema {
+  const host = platform.host<AccountTables>("account", accountMigrations);
+  const { clock } = platform;
+
+  async function decimalsOf(db: AccountDb, code: string): Promise<number> {
+    const a = await db.selectFrom("assets").select("decimals").where("code", "=", code).executeTakeFirst();
+    if (!a) throw notFound("ASSET_NOT_FOUND", `no asset ${code}`);
+    return Number(a.decimals);
+  }
+
+  /**
+   * Applies a journal once: a ref seen before changes nothing (answers `false`). Balances are locked
+   * in one order, so two journals touching the same accounts cannot deadlock each other.
+   */
+  async function post(db: AccountDb, j: Journal): Promise<boolean> {
+    const now = clock.now();
+    if (await db.selectFrom("journals").select("ref").where("ref", "=", j.ref).executeTakeFirst()) return false;
+    const keys = [...new Set(j.entries.map((e) => balanceKey(e.account, e.asset, e.bucket)))].sort();
+    const current = new Map<string, bigint>();
+    const existing = new Set<string>();
+    for (const key of keys) {
+      const [account, asset, bucket] = key.split("|") as [string, string, Bucket];
+      const row = await host.store
+        .forUpdate(db.selectFrom("balances").select("amount").where("account", "=", account).where("asset", "=", asset).where("bucket", "=", bucket))
+        .executeTakeFirst();
+      if (row) existing.add(key);
+      current.set(key, row ? BigInt(row.amount) : 0n);
+    }
+    const next = apply(current, j);
+    if (isRefusal(next)) throw new AppError(j.kind === "ADJUST" || j.kind === "FREEZE" ? 409 : 500, next.code, next.message);
+    await db.insertInto("journals").values({ ref: j.ref, kind: j.kind, at: now }).execute();
+    await db
+      .insertInto("entries")
+      .values(j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() })))
+      .execute();
+    for (const key of keys) {
+      const [account, asset, bucket] = key.split("|") as [string, string, Bucket];
+      const amount = next.get(key)!.toString();
+      if (existing.has(key))
+        await db.updateTable("balances").set({ amount, updated_at: now }).where("account", "=", account).where("asset", "=", asset).where("bucket", "=", bucket).execute();
+      else await db.insertInto("balances").values({ account, asset, bucket, amount, updated_at: now }).execute();
+    }
+    return true;
+  }
+
+  /** Runs `post` in its own transaction; a same-ref race ends with the journal applied once. */
+  async function postOnce(j: Journal): Promise<{ applied: boolean }> {
+    try {
+      return { applied: await host.tx((trx) => post(trx, j)) };
+    } catch (err) {
+      if (isUniqueViolation(err)) return { applied: false };
+      throw err;
+    }
+  }
+
+  return {
+    name: "account",
+    settings: { routes: routesWithSchemas(accountRoutes, C) },
+    actions: {
+      createAsset: action(C.createAsset, async (ctx) => {
+        requireRole(ctx, "operator");
+        const { code, decimals } = ctx.params;
+        try {
+          await host.db.insertInto("assets").values({ code, decimals, created_at: clock.now() }).execute();
+        } catch (err) {
+          if (isUniqueViolation(err)) throw conflict("ASSET_EXISTS", `asset ${code} exists`, "code");
+          throw err;
+        }
+        return { code, decimals };
+      }),
+
+      listAssets: action(C.listAssets, async () => (await host.db.selectFrom("assets").selectAll().orderBy("code").execute()).map((a) => ({ code: a.code, decimals: Number(a.decimals) }))),
+
+      adjust: action(C.adjust, async (ctx) => {
+        const operator = requireRole(ctx, "operator");
+        const key = requireIdempotencyKey(ctx);
+        const { userId, asset, amount, reason } = ctx.params;
+        const decimals = await decimalsOf(host.db, asset);
+        const units = toUnits(amount, decimals);
+        if (units === null || units === 0n) throw badRequest("INVALID_AMOUNT", `amount must be a non-zero number with at most ${decimals} decimals`, "amount");
+        const ref = `adjust:${key}`;
+        const applied = await host.tx(async (trx) => {
+          const done = await post(trx, adjustment(ref, userId, asset, units));
+          if (done)
+            await trx
+              .insertInto("audit")
+              .values({ actor_id: operator.id, action: "adjust", subject: `user:${userId}`, detail: JSON.stringify({ asset, amount, reason, ref }), at: clock.now() })
+              .execute();
+          return done;
+        });
+        return { ref, applied, userId, asset, amount: fromUnits(units, decimals) };
+      }),
+
+      balances: action(C.balances, async (ctx): Promise<BalanceView[]> => {
+        const user = requireUser(ctx);
+        const [rows, assets] = await Promise.all([
+          host.db.selectFrom("balances").selectAll().where("account", "=", userAccount(user.id)).execute(),
+          host.db.selectFrom("assets").selectAll().execute(),
+        ]);
+        const decimals = new Map(assets.map((a) => [a.code, Number(a.decimals)]));
+        const byAsset = new Map<string, { available: bigint; frozen: bigint }>();
+        for (const r of rows) {
+          const b = byAsset.get(r.asset) ?? { available: 0n, frozen: 0n };
+          b[r.bucket] = BigInt(r.amount);
+          byAsset.set(r.asset, b);
+        }
+        return [...byAsset]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([asset, b]) => ({ asset, available: fromUnits(b.available, decimals.get(asset) ?? 0), frozen: fromUnits(b.frozen, decimals.get(asset) ?? 0) }));
+      }),
+
+      freeze: action(C.freeze, (ctx) => postOnce(freeze(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),
+      unfreeze: action(C.unfreeze, (ctx) => postOnce(unfreeze(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),
+      settle: action(C.settle, (ctx) => {
+        const p = ctx.params;
+        return postOnce(settlement({ ...p, quantity: BigInt(p.quantity), notional: BigInt(p.notional) }));
+      }),
+
+      auditLedger: action(C.auditLedger, async (ctx) => {
+        requireRole(ctx, "operator");
+        const rows = await host.db.selectFrom("balances").selectAll().execute();
+        const sums = ledgerSums(rows.map((r) => [balanceKey(r.account, r.asset, r.bucket), BigInt(r.amount)] as [string, bigint]));
+        // The journals too: every one must balance on its own, whatever the balances say.
+        const entries = await host.db.selectFrom("entries").select(["ref", "asset", "amount"]).execute();
+        const perJournal = new Map<string, bigint>();
+        for (const e of entries) perJournal.set(`${e.ref}|${e.asset}`, (perJournal.get(`${e.ref}|${e.asset}`) ?? 0n) + BigInt(e.amount));
+        const unbalanced = [...perJournal].filter(([, s]) => s !== 0n).map(([k]) => k.split("|")[0]);
+        const assets = [...sums].sort(([a], [b]) => a.localeCompare(b)).map(([asset, sum]) => ({ asset, sum: sum.toString(), ok: sum === 0n }));
+        return { ok: assets.every((a) => a.ok) && unbalanced.length === 0, assets, journals: perJournal.size, unbalancedJournals: [...new Set(unbalanced)] };
+      }),
+    },
+    async started() {
+      await host.start();
+    },
+    async stopped() {
+      await host.stop();
+    },
+  };
+}

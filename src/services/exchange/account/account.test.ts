@@ -1,0 +1,88 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_PASSWORD, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+
+let sys: TestSystem;
+type User = { token: string; id: number; username: string };
+let alice: User;
+let bob: User;
+const asOperator = () => ({ user: { id: sys.admin.id, username: "admin", roles: ["admin", "operator"] } });
+const balances = async (u: User) => Object.fromEntries(((await sys.api.get("/api/exchange/balances", u.token)).body as { asset: string }[]).map((b) => [b.asset, b]));
+const adjust = (userId: number, asset: string, amount: string, key = randomUUID()) =>
+  sys.api.post("/api/exchange/admin/adjustments", { userId, asset, amount, reason: "deposit by hand" }, sys.admin.token, key);
+
+beforeAll(async () => {
+  sys = await startTestSystem({ services: ["gateway", "identity", "account"] });
+  [alice, bob] = [await sys.user(), await sys.user()];
+  expect((await sys.api.post("/api/exchange/admin/assets", { code: "btc", decimals: 8 }, sys.admin.token)).body).toEqual({ code: "BTC", decimals: 8 });
+  await sys.api.post("/api/exchange/admin/assets", { code: "USDT", decimals: 6 }, sys.admin.token);
+});
+afterAll(() => sys?.stop());
+
+describe("assets and adjustments", () => {
+  it("registers assets once, and refuses bad ones", async () => {
+    expect((await sys.api.post("/api/exchange/admin/assets", { code: "BTC", decimals: 8 }, sys.admin.token)).body.error.code).toBe("ASSET_EXISTS");
+    expect((await sys.api.post("/api/exchange/admin/assets", { code: "B", decimals: 8 }, sys.admin.token)).body.error.field).toBe("code");
+    expect((await sys.api.post("/api/exchange/admin/assets", { code: "ETH", decimals: 19 }, sys.admin.token)).body.error.field).toBe("decimals");
+    expect((await sys.api.post("/api/exchange/admin/assets", { code: "ETH", decimals: 18 }, alice.token)).status).toBe(403);
+    expect((await sys.api.get("/api/exchange/assets", alice.token)).body.map((a: { code: string }) => a.code)).toEqual(["BTC", "USDT"]);
+  });
+
+  it("credits and debits a user against equity, once per key, never below zero", async () => {
+    const key = randomUUID();
+    expect((await adjust(alice.id, "BTC", "1.5", key)).body).toMatchObject({ applied: true, amount: "1.50000000" });
+    expect((await adjust(alice.id, "BTC", "1.5", key)).body).toMatchObject({ applied: false });
+    expect((await balances(alice)).BTC).toEqual({ asset: "BTC", available: "1.50000000", frozen: "0.00000000" });
+    const over = await adjust(alice.id, "BTC", "-2");
+    expect(over.status).toBe(409);
+    expect(over.body.error.code).toBe("INSUFFICIENT_BALANCE");
+    expect((await adjust(alice.id, "BTC", "0.000000001")).body.error).toMatchObject({ code: "INVALID_AMOUNT", field: "amount" });
+    expect((await adjust(alice.id, "BTC", "0")).body.error.code).toBe("INVALID_AMOUNT");
+    expect((await adjust(alice.id, "DOGE", "1")).status).toBe(404);
+    expect((await sys.api.post("/api/exchange/admin/adjustments", { userId: alice.id, asset: "BTC", amount: "1", reason: "x" }, sys.admin.token)).body.error.code).toBe("IDEMPOTENCY_KEY_REQUIRED");
+    expect((await sys.api.post("/api/exchange/admin/adjustments", { userId: alice.id, asset: "BTC", amount: "1", reason: "x" }, alice.token, randomUUID())).status).toBe(403);
+    await adjust(alice.id, "BTC", "-0.5");
+    expect((await balances(alice)).BTC.available).toBe("1.00000000");
+  });
+});
+
+describe("freezing and settling", () => {
+  it("freezes for orders once per ref, settles trades from both sides' frozen funds with fees, and keeps the ledger at zero", async () => {
+    await adjust(bob.id, "USDT", "50000");
+    const freeze = (ref: string, userId: number, asset: string, amount: string) => sys.call("account.freeze", { ref, userId, asset, amount }, asOperator());
+    expect(await freeze("order:1", alice.id, "BTC", "50000000")).toEqual({ applied: true });
+    expect(await freeze("order:1", alice.id, "BTC", "50000000")).toEqual({ applied: false });
+    await expect(freeze("order:2", alice.id, "BTC", "60000000")).rejects.toMatchObject({ type: "INSUFFICIENT_BALANCE" });
+    expect(await freeze("order:3", bob.id, "USDT", "20000000000")).toEqual({ applied: true });
+    // Bob buys 0.5 BTC from Alice at 30,000 USDT: 15,000 USDT; fees 10 bps on each side.
+    const trade = { tradeId: "t-1", base: "BTC", quote: "USDT", buyerId: bob.id, sellerId: alice.id, quantity: "50000000", notional: "15000000000", buyerFeeBps: 10, sellerFeeBps: 10 };
+    expect(await sys.call("account.settle", trade, asOperator())).toEqual({ applied: true });
+    expect(await sys.call("account.settle", trade, asOperator())).toEqual({ applied: false });
+    expect(await sys.call("account.unfreeze", { ref: "order:3:rest", userId: bob.id, asset: "USDT", amount: "5000000000" }, asOperator())).toEqual({ applied: true });
+    expect(await balances(alice)).toMatchObject({ BTC: { available: "0.50000000", frozen: "0.00000000" }, USDT: { available: "14985.000000", frozen: "0.000000" } });
+    expect(await balances(bob)).toMatchObject({ BTC: { available: "0.49950000", frozen: "0.00000000" }, USDT: { available: "35000.000000", frozen: "0.000000" } });
+    const audit = (await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body;
+    expect(audit).toMatchObject({ ok: true, unbalancedJournals: [] });
+    expect(audit.assets).toEqual([
+      { asset: "BTC", sum: "0", ok: true },
+      { asset: "USDT", sum: "0", ok: true },
+    ]);
+    const cli = await promisify(execFile)(process.execPath, [path.resolve("bin/bazaar.js"), "audit", "ledger", "--url", sys.node.url!, "--password", ADMIN_PASSWORD]);
+    expect(JSON.parse(cli.stdout).ok).toBe(true);
+  });
+
+  it("loses no update when freezes race: exactly what is there is frozen", async () => {
+    const carol = await sys.user();
+    await adjust(carol.id, "USDT", "0.3");
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => sys.call("account.freeze", { ref: `race:${i}`, userId: carol.id, asset: "USDT", amount: "10000" }, asOperator())),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(30);
+    expect(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason.type === "INSUFFICIENT_BALANCE")).toBe(true);
+    expect((await balances(carol)).USDT).toEqual({ asset: "USDT", available: "0.000000", frozen: "0.300000" });
+    expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
+  });
+});
