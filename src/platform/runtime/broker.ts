@@ -1,6 +1,7 @@
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { version as PACKAGE_VERSION } from "../../../package.json";
 import { guardMiddleware } from "../guard/guard";
+import { laneMiddleware } from "../release/lane";
 import { GrayStrategy } from "../release/release.strategy";
 import { brokerMetricsMiddleware, registerBrokerGauges } from "../observability/metrics";
 import { ValidationMiddleware } from "./action";
@@ -41,7 +42,7 @@ export function createBroker(platform: Platform, transporter?: string): ServiceB
     // Our own cheaper call metrics instead (brokerMetricsMiddleware); see there.
     metrics: { enabled: false },
     // Validation first, so a call the guard admits is already a well-formed one.
-    middlewares: [ValidationMiddleware, guardMiddleware(platform.guard), brokerMetricsMiddleware(platform.metrics)],
+    middlewares: [ValidationMiddleware, laneMiddleware(), guardMiddleware(platform.guard), brokerMetricsMiddleware(platform.metrics)],
     // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.
     errorHandler: (err) => {
       throw err;

@@ -2,6 +2,7 @@ import type { Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
+import { currentLane, LANE_HEADER, withLane } from "../release/lane";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
 import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, throughBarrier } from "../tx/barrier";
 import { crashPoint } from "./faults";
@@ -96,25 +97,31 @@ export class ServiceHost<T> {
           subject,
           handler: async (message) => {
             if (pace) await pace();
-            const events: OutgoingEvent[] = [];
-            const emit = this.collector(events);
-            const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
-            const applied = await handleOnce(
-              this.store,
-              this.name,
-              message,
-              this.platform.clock.now(),
-              async (trx) => {
-                await handler(trx, message, emit);
-                await writeOutbox(trx, events, this.platform.clock.now());
-              },
-              db,
-            );
-            if (applied) this.committed(events);
+            // The message's lane is the lane of everything its handler calls and emits.
+            return withLane(message.headers[LANE_HEADER], () => this.handleMessage(message, handler, tenantOf));
           },
         }),
       );
     }
+  }
+
+  /** One message, once: the handler's work, its events and the inbox row in one transaction. */
+  private async handleMessage(message: StreamMessage, handler: StreamHandler<T>, tenantOf?: (message: StreamMessage) => string): Promise<void> {
+    const events: OutgoingEvent[] = [];
+    const emit = this.collector(events);
+    const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
+    const applied = await handleOnce(
+      this.store,
+      this.name,
+      message,
+      this.platform.clock.now(),
+      async (trx) => {
+        await handler(trx, message, emit);
+        await writeOutbox(trx, events, this.platform.clock.now());
+      },
+      db,
+    );
+    if (applied) this.committed(events);
   }
 
   /** Runs `work` in a transaction; events it emits are written in the same transaction and relayed after commit. */
@@ -169,8 +176,11 @@ export class ServiceHost<T> {
     return outcome;
   }
 
+  /** Events of the work running now; each carries the lane of that work, so consumers continue in it. */
   private collector(events: OutgoingEvent[]): Emit {
-    return (subject, data, id) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()) });
+    const lane = currentLane();
+    const headers = lane === undefined ? undefined : { [LANE_HEADER]: lane };
+    return (subject, data, id) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()), headers });
   }
 
   /** Drops inbox rows a day past the log's retention (the day covers clock skew between nodes). */

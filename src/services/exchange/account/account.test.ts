@@ -10,7 +10,8 @@ type User = { token: string; id: number; username: string };
 let alice: User;
 let bob: User;
 const asOperator = () => ({ user: { id: sys.admin.id, username: "admin", roles: ["admin", "operator"] } });
-const balances = async (u: User) => Object.fromEntries(((await sys.api.get("/api/exchange/balances", u.token)).body as { asset: string }[]).map((b) => [b.asset, b]));
+const balances = async (u: User) =>
+  Object.fromEntries(((await sys.api.get("/api/exchange/balances", u.token)).body as { asset: string; available: string; frozen: string }[]).map((b) => [b.asset, b]));
 const adjust = (userId: number, asset: string, amount: string, key = randomUUID()) =>
   sys.api.post("/api/exchange/admin/adjustments", { userId, asset, amount, reason: "deposit by hand" }, sys.admin.token, key);
 

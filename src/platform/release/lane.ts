@@ -1,0 +1,39 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Middleware } from "moleculer";
+import type { Meta } from "../runtime/action";
+
+/** The header a stream message carries its release lane in. */
+export const LANE_HEADER = "x-bazaar-lane";
+
+const current = new AsyncLocalStorage<string | undefined>();
+
+/** The release lane of the work running now: the request's (in an action), the message's (in a consumer). */
+export function currentLane(): string | undefined {
+  return current.getStore();
+}
+
+/** Runs `work` as part of `lane`: calls it makes and events it emits carry the lane. */
+export function withLane<T>(lane: string | undefined, work: () => T): T {
+  return current.run(lane, work);
+}
+
+/**
+ * Carries the lane through what `ctx.meta` does not reach: an action's handler runs inside its
+ * request's lane, and a call made without a context (`broker.call` from a stream consumer, a
+ * sweeper) takes the lane of the work it is part of.
+ */
+export function laneMiddleware(): Middleware {
+  return {
+    name: "lane",
+    localAction(next: (ctx: unknown) => unknown) {
+      return (ctx: { meta: Meta }) => withLane(ctx.meta?.lane, () => next(ctx));
+    },
+    call(next: (action: string, params: unknown, opts?: { meta?: Meta }) => unknown) {
+      return (action: string, params: unknown, opts: { meta?: Meta } = {}) => {
+        const lane = currentLane();
+        if (lane === undefined || opts.meta?.lane !== undefined) return next(action, params, opts);
+        return next(action, params, { ...opts, meta: { ...opts.meta, lane } });
+      };
+    },
+  } as unknown as Middleware;
+}
