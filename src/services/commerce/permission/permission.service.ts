@@ -1,6 +1,7 @@
 import { type Enforcer, newEnforcer, newModelFromString } from "casbin";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
+import { writeAudit } from "../../../platform/db/audit";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, type Ctx, hasRole, requireUser } from "../../../platform/runtime/action";
 import { badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
@@ -86,9 +87,8 @@ export function permissionService(platform: Platform): ServiceSchema {
     return access;
   }
 
-  async function audit(tid: string, actorId: number, act: string, subject: string, detail: unknown, trx: ReturnType<typeof host.forTenant>) {
-    await trx.insertInto("audit").values({ tenant_id: tid, actor_id: actorId, action: act, subject, detail: JSON.stringify(detail), at: clock.now() }).execute();
-  }
+  const audit = (tid: string, actorId: number, act: string, subject: string, detail: unknown, trx: ReturnType<typeof host.forTenant>) =>
+    writeAudit(trx, { tenantId: tid, actorId, action: act, subject, detail, at: clock.now() });
 
   async function roleViews(tid: string): Promise<RoleView[]> {
     const custom = await host.forTenant(tid).selectFrom("roles").selectAll().orderBy("name").execute();

@@ -1,5 +1,5 @@
-import type { Generated, Kysely, Migration } from "kysely";
-import { withAutoId } from "../../../platform/db/db";
+import type { Kysely, Migration } from "kysely";
+import { type AuditTable, createAuditTable } from "../../../platform/db/audit";
 
 export interface PermissionTables {
   /** A tenant's own roles (the built-in ones are not stored): permissions as a JSON array. */
@@ -7,7 +7,7 @@ export interface PermissionTables {
   /** Custom roles given to members; they replace a STAFF member's membership role. */
   assignments: { tenant_id: string; user_id: number; role: string };
   /** Every permission change: who, what, when. */
-  audit: { tenant_id: string; seq: Generated<number>; actor_id: number; action: string; subject: string; detail: string; at: number };
+  audit: AuditTable & { tenant_id: string };
 }
 
 export const TENANT_TABLES = ["roles", "assignments", "audit"] as const;
@@ -31,15 +31,7 @@ export const permissionMigrations: Record<string, Migration> = {
         .addColumn("role", "varchar(40)", (c) => c.notNull())
         .addPrimaryKeyConstraint("assignments_pk", ["tenant_id", "user_id", "role"])
         .execute();
-      await withAutoId(db, db.schema.createTable("audit"), "seq")
-        .addColumn("tenant_id", "varchar(40)", (c) => c.notNull())
-        .addColumn("actor_id", "bigint", (c) => c.notNull())
-        .addColumn("action", "varchar(40)", (c) => c.notNull())
-        .addColumn("subject", "varchar(100)", (c) => c.notNull())
-        .addColumn("detail", "text", (c) => c.notNull())
-        .addColumn("at", "bigint", (c) => c.notNull())
-        .execute();
-      await db.schema.createIndex("audit_tenant").on("audit").columns(["tenant_id", "seq"]).execute();
+      await createAuditTable(db, true);
     },
   },
 };

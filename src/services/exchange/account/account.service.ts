@@ -1,4 +1,5 @@
 import type { ServiceSchema } from "moleculer";
+import { writeAudit } from "../../../platform/db/audit";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
@@ -111,11 +112,7 @@ export function accountService(platform: Platform): ServiceSchema {
         const ref = `adjust:${key}`;
         const applied = await host.tx(async (trx) => {
           const done = await post(trx, adjustment(ref, userId, asset, units));
-          if (done)
-            await trx
-              .insertInto("audit")
-              .values({ actor_id: operator.id, action: "adjust", subject: `user:${userId}`, detail: JSON.stringify({ asset, amount, reason, ref }), at: clock.now() })
-              .execute();
+          if (done) await writeAudit(trx, { actorId: operator.id, action: "adjust", subject: `user:${userId}`, detail: { asset, amount, reason, ref }, at: clock.now() });
           return done;
         });
         return { ref, applied, userId, asset, amount: fromUnits(units, decimals) };

@@ -1,4 +1,5 @@
 import type { Generated, Kysely, Migration } from "kysely";
+import { type AuditTable, createAuditTable } from "../../../platform/db/audit";
 import { withAutoId } from "../../../platform/db/db";
 import type { Bucket, Journal } from "./account.domain";
 
@@ -10,7 +11,7 @@ export interface AccountTables {
   journals: { ref: string; kind: Journal["kind"]; at: number };
   entries: { id: Generated<number>; ref: string; account: string; asset: string; bucket: Bucket; amount: string };
   /** Operators' manual adjustments, with their reason. */
-  audit: { seq: Generated<number>; actor_id: number; action: string; subject: string; detail: string; at: number };
+  audit: AuditTable;
 }
 
 export type AccountDb = Kysely<AccountTables>;
@@ -47,13 +48,7 @@ export const accountMigrations: Record<string, Migration> = {
         .addColumn("amount", "varchar(48)", (c) => c.notNull())
         .execute();
       await db.schema.createIndex("entries_ref").on("entries").column("ref").execute();
-      await withAutoId(db, db.schema.createTable("audit"), "seq")
-        .addColumn("actor_id", "bigint", (c) => c.notNull())
-        .addColumn("action", "varchar(40)", (c) => c.notNull())
-        .addColumn("subject", "varchar(100)", (c) => c.notNull())
-        .addColumn("detail", "text", (c) => c.notNull())
-        .addColumn("at", "bigint", (c) => c.notNull())
-        .execute();
+      await createAuditTable(db, false);
     },
   },
 };
