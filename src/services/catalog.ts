@@ -14,6 +14,7 @@ import { paymentService } from "./commerce/payment/payment.service";
 import { sandboxService } from "./commerce/sandbox/sandbox.service";
 import { tenantService } from "./commerce/tenant/tenant.service";
 import { accountService } from "./exchange/account/account.service";
+import { matchingService } from "./exchange/matching/matching.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
 import { rewardService } from "./governance/reward/reward.service";
@@ -38,6 +39,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   sandbox: sandboxService,
   /** Exchange accounts: assets and balances as a double-entry ledger. */
   account: accountService,
+  /** Exchange matching: an engine per symbol following the command log; journal and snapshots. */
+  matching: matchingService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

@@ -239,6 +239,36 @@ describe("matching engine cases", () => {
   });
 });
 
+describe("snapshots", () => {
+  it("rebuild a book that then behaves exactly like the original", () => {
+    fc.assert(
+      fc.property(fc.array(command(80), { maxLength: 150 }), fc.array(command(80), { maxLength: 60 }), (before, after) => {
+        const a = recorder();
+        const original = new OrderBook(a);
+        apply(original, before);
+        const b = recorder();
+        const restored = new OrderBook(b, 1);
+        restored.restore(original.snapshot());
+        expect(restored.snapshot()).toEqual(original.snapshot());
+        expect(b.events).toEqual([]);
+        a.events.length = 0;
+        apply(original, after);
+        apply(restored, after);
+        expect(b.events).toEqual(a.events);
+        expect(restored.levels(BUY)).toEqual(original.levels(BUY));
+        expect(restored.levels(SELL)).toEqual(original.levels(SELL));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("restore only onto an empty book", () => {
+    const book = new OrderBook(recorder());
+    book.place(1, 1, BUY, LIMIT, GTC, 10, 1);
+    expect(() => book.restore([])).toThrow(/empty book/);
+  });
+});
+
 describe("IntMap", () => {
   it("behaves as a Map of integers under any mix of sets and deletes, through growth", () => {
     fc.assert(

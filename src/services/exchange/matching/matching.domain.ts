@@ -186,6 +186,26 @@ export class OrderBook {
     return out;
   }
 
+  /**
+   * Every resting order, as [id, account, side, price, remaining]: bids best first then asks best
+   * first, each level in time order. `restore` of this list rebuilds the same book.
+   */
+  snapshot(): number[][] {
+    const out: number[][] = [];
+    for (const side of [BUY, SELL] as const) {
+      const sorted = this.sorted[side];
+      for (let i = this.depth[side] - 1; i >= 0; i--)
+        for (let o = this.lHead[sorted[i]]; o !== NONE; o = this.oNext[o]) out.push([this.oid[o], this.oAccount[o], side, this.lPrice[sorted[i]], this.oRemaining[o]]);
+    }
+    return out;
+  }
+
+  /** Rests the orders of a `snapshot` on this empty book, in their order, without matching or events. */
+  restore(orders: readonly (readonly number[])[]): void {
+    if (this.size > 0) throw new Error("restore needs an empty book");
+    for (const [id, account, side, price, remaining] of orders) this.rest(id, account, side as Side, price, remaining, false);
+  }
+
   /** Calls `visit` for every level, bids high to low then asks low to high (the order a depth hash uses). */
   forEachLevel(visit: (side: Side, price: number, volume: number) => void): void {
     for (const side of [BUY, SELL] as const) {
@@ -213,7 +233,7 @@ export class OrderBook {
     return found;
   }
 
-  private rest(id: number, account: number, side: Side, price: number, remaining: number): void {
+  private rest(id: number, account: number, side: Side, price: number, remaining: number, announce = true): void {
     let level = this.levelAt[side].get(price);
     if (level === NONE) level = this.openLevel(side, price);
     const slot = this.allocOrder();
@@ -229,7 +249,7 @@ export class OrderBook {
     this.lTail[level] = slot;
     this.lVolume[level] += remaining;
     this.slotOf.set(id, slot);
-    this.sink.rested(id, side, price, remaining);
+    if (announce) this.sink.rested(id, side, price, remaining);
   }
 
   /** Takes an order out of its level (and the level out of its side when it empties); frees the slot. */

@@ -1,0 +1,39 @@
+import { z } from "zod";
+import type { RouteDef } from "../../../platform/gateway/routes";
+
+const symbol = z.string().regex(/^[A-Z0-9]{2,16}-[A-Z0-9]{2,16}$/, "BASE-QUOTE, e.g. BTC-USDT");
+
+/** A command on the symbols' ordered command log, as order entry appends it. Prices in ticks, quantities in lots. */
+export const MatchingCommand = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("PLACE"),
+    symbol,
+    orderId: z.number().int().positive(),
+    account: z.number().int().positive(),
+    side: z.enum(["BUY", "SELL"]),
+    type: z.enum(["LIMIT", "MARKET"]),
+    tif: z.enum(["GTC", "IOC", "FOK", "POST_ONLY"]),
+    price: z.number().int().min(0),
+    quantity: z.number().int().positive(),
+  }),
+  z.object({ kind: z.literal("CANCEL"), symbol, orderId: z.number().int().positive() }),
+]);
+export type MatchingCommand = z.infer<typeof MatchingCommand>;
+
+export const MatchingSubjects = {
+  /** The ordered command log every engine process follows. */
+  commands: "exchange.commands",
+  /** What the engine decided, each with its symbol's own gap-free sequence. */
+  events: "exchange.events",
+} as const;
+
+export type MatchingEvent =
+  | { kind: "TRADE"; symbol: string; seq: number; takerId: number; makerId: number; price: number; quantity: number; takerSide: "BUY" | "SELL"; makerRemaining: number }
+  | { kind: "RESTED"; symbol: string; seq: number; orderId: number; side: "BUY" | "SELL"; price: number; remaining: number }
+  | { kind: "ENDED"; symbol: string; seq: number; orderId: number; reason: string; remaining: number };
+
+export const MatchingContract = {
+  depth: z.object({ symbol, limit: z.coerce.number().int().min(1).max(500).default(20) }),
+};
+
+export const matchingRoutes: RouteDef[] = [{ method: "GET", path: "/api/exchange/depth", action: "matching.depth", auth: "public" }];

@@ -1,0 +1,171 @@
+import type { ServiceSchema } from "moleculer";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
+import { action } from "../../../platform/runtime/action";
+import type { Platform } from "../../../platform/runtime/platform";
+import type { Emit } from "../../../platform/runtime/service-host";
+import { MatchingCommand, MatchingContract as C, type MatchingEvent, matchingRoutes, MatchingSubjects } from "./matching.contract";
+import {
+  BUY,
+  CANCELLED,
+  DUPLICATE_ID,
+  EXPIRED,
+  FILLED,
+  FOK,
+  GTC,
+  IOC,
+  LIMIT,
+  MARKET,
+  type MatchSink,
+  OrderBook,
+  POST_ONLY,
+  SELF_TRADE,
+  SELL,
+  type Side,
+  UNKNOWN_ORDER,
+  WOULD_TAKE,
+} from "./matching.domain";
+import { type MatchingDb, matchingMigrations, type MatchingTables } from "./matching.store";
+
+/** A book is saved every this many commands; a restart replays at most this many from the journal. */
+export const SNAPSHOT_EVERY = 1000;
+
+const SIDES = { BUY, SELL } as const;
+const TYPES = { LIMIT, MARKET } as const;
+const TIFS = { GTC, IOC, FOK, POST_ONLY } as const;
+const REASONS: Record<number, string> = {
+  [FILLED]: "FILLED",
+  [EXPIRED]: "EXPIRED",
+  [CANCELLED]: "CANCELLED",
+  [SELF_TRADE]: "SELF_TRADE",
+  [WOULD_TAKE]: "WOULD_TAKE",
+  [DUPLICATE_ID]: "DUPLICATE_ID",
+  [UNKNOWN_ORDER]: "UNKNOWN_ORDER",
+};
+const sideName = (s: Side) => (s === BUY ? "BUY" : "SELL");
+
+type Unsequenced<E> = E extends MatchingEvent ? Omit<E, "seq"> : never;
+
+/** One symbol's engine: its book, where it stands, and the events of the command being applied. */
+class Engine implements MatchSink {
+  readonly book = new OrderBook(this, 1024);
+  readonly pending: Unsequenced<MatchingEvent>[] = [];
+  /** While replaying the journal the events were published long ago: none are kept. */
+  replaying = false;
+
+  constructor(
+    readonly symbol: string,
+    public commandSeq: number,
+    public eventSeq: number,
+  ) {}
+
+  trade(takerId: number, makerId: number, price: number, quantity: number, takerSide: Side, makerRemaining: number): void {
+    if (!this.replaying) this.pending.push({ kind: "TRADE", symbol: this.symbol, takerId, makerId, price, quantity, takerSide: sideName(takerSide), makerRemaining });
+  }
+  rested(orderId: number, side: Side, price: number, remaining: number): void {
+    if (!this.replaying) this.pending.push({ kind: "RESTED", symbol: this.symbol, orderId, side: sideName(side), price, remaining });
+  }
+  ended(orderId: number, reason: number, remaining: number): void {
+    if (!this.replaying) this.pending.push({ kind: "ENDED", symbol: this.symbol, orderId, reason: REASONS[reason], remaining });
+  }
+
+  apply(c: MatchingCommand): void {
+    if (c.kind === "CANCEL") this.book.cancel(c.orderId);
+    else this.book.place(c.orderId, c.account, SIDES[c.side], TYPES[c.type], TIFS[c.tif], c.price, c.quantity);
+  }
+}
+
+/**
+ * The matching service (exchange): one in-memory engine per symbol following the ordered command log.
+ * Each command is applied once (the inbox), journalled, and its events published with the symbol's own
+ * gap-free sequence — all in one transaction; every `SNAPSHOT_EVERY` commands the book is saved, so a
+ * restart loads the last snapshot and replays only the journal after it. Deterministic: the same
+ * commands always give the same events and the same book.
+ */
+export function matchingService(platform: Platform): ServiceSchema {
+  const host = platform.host<MatchingTables>("matching", matchingMigrations);
+  const { clock } = platform;
+  const engines = new Map<string, Engine>();
+
+  /** The symbol's engine as the database has it: the snapshot, then the journal after it. */
+  async function load(db: MatchingDb, symbol: string): Promise<Engine> {
+    const state = await db.selectFrom("engines").selectAll().where("symbol", "=", symbol).executeTakeFirst();
+    const engine = new Engine(symbol, Number(state?.command_seq ?? 0), Number(state?.event_seq ?? 0));
+    const snapshot = await db.selectFrom("snapshots").selectAll().where("symbol", "=", symbol).orderBy("seq", "desc").limit(1).executeTakeFirst();
+    if (snapshot) engine.book.restore(JSON.parse(snapshot.book) as number[][]);
+    const tail = await db
+      .selectFrom("journal")
+      .select("command")
+      .where("symbol", "=", symbol)
+      .where("seq", ">", Number(snapshot?.seq ?? 0))
+      .orderBy("seq")
+      .execute();
+    engine.replaying = true;
+    for (const row of tail) engine.apply(JSON.parse(row.command) as MatchingCommand);
+    engine.replaying = false;
+    return engine;
+  }
+
+  /**
+   * The engine for a command, checked against the database inside the command's transaction: one
+   * whose last transaction did not commit (the book moved, the rows did not) is thrown away and rebuilt.
+   */
+  async function engineFor(trx: MatchingDb, symbol: string): Promise<Engine> {
+    const state = await host.store.forUpdate(trx.selectFrom("engines").select("command_seq").where("symbol", "=", symbol)).executeTakeFirst();
+    const cached = engines.get(symbol);
+    if (cached && cached.commandSeq === Number(state?.command_seq ?? 0)) return cached;
+    const fresh = await load(trx, symbol);
+    engines.set(symbol, fresh);
+    return fresh;
+  }
+
+  async function onCommand(trx: MatchingDb, c: MatchingCommand, emit: Emit): Promise<void> {
+    const engine = await engineFor(trx, c.symbol);
+    const seq = engine.commandSeq + 1;
+    engine.pending.length = 0;
+    engine.apply(c);
+    let eventSeq = engine.eventSeq;
+    for (const e of engine.pending) {
+      eventSeq++;
+      emit(MatchingSubjects.events, { ...e, seq: eventSeq }, `match:${c.symbol}:${eventSeq}`);
+    }
+    await trx.insertInto("journal").values({ symbol: c.symbol, seq, command: JSON.stringify(c) }).execute();
+    if (seq === 1) await trx.insertInto("engines").values({ symbol: c.symbol, command_seq: seq, event_seq: eventSeq }).execute();
+    else await trx.updateTable("engines").set({ command_seq: seq, event_seq: eventSeq }).where("symbol", "=", c.symbol).execute();
+    if (seq % SNAPSHOT_EVERY === 0)
+      await trx.insertInto("snapshots").values({ symbol: c.symbol, seq, book: JSON.stringify(engine.book.snapshot()), at: clock.now() }).execute();
+    engine.commandSeq = seq;
+    engine.eventSeq = eventSeq;
+  }
+
+  return {
+    name: "matching",
+    settings: { routes: routesWithSchemas(matchingRoutes, C) },
+    actions: {
+      /** The book's levels best first, with the sequence of the last event it reflects. */
+      depth: action(C.depth, async (ctx) => {
+        const { symbol, limit } = ctx.params;
+        const engine = engines.get(symbol) ?? (await load(host.db, symbol));
+        if (!engines.has(symbol)) engines.set(symbol, engine);
+        return { symbol, sequence: engine.eventSeq, bids: engine.book.levels(BUY, limit), asks: engine.book.levels(SELL, limit) };
+      }),
+    },
+    created() {
+      host.consume(MatchingSubjects.commands, async (trx, message, emit) => {
+        const parsed = MatchingCommand.safeParse(message.data);
+        if (!parsed.success) {
+          // A malformed command can never apply; holding the log for it would stop every symbol.
+          host.logger.error({ id: message.id, issues: parsed.error.issues }, "dropped a malformed command");
+          return;
+        }
+        await onCommand(trx, parsed.data, emit);
+      });
+    },
+    async started() {
+      await host.start();
+    },
+    async stopped() {
+      await host.stop();
+      engines.clear();
+    },
+  };
+}
