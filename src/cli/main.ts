@@ -19,7 +19,12 @@ async function runNode(services: string[], flags: Record<string, unknown>): Prom
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    platform.logger.info({ signal }, "shutting down");
+    platform.logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
+    // Past the grace period the orchestrator kills us anyway; exit on our own terms, and say so.
+    setTimeout(() => {
+      platform.logger.error({ graceMs: config.shutdownGraceMs }, "shutdown did not finish within the grace period");
+      process.exit(1);
+    }, config.shutdownGraceMs).unref();
     await node.stop();
     process.exit(0);
   };

@@ -57,6 +57,8 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   const revoked = new Map<string, number>();
   const checked = new Map<string, number>();
   let activity: ActivityRecorder | undefined;
+  /** The one drain of this gateway: a graceful stop asks for it first, the service's own stop again. */
+  let drained: Promise<void> | undefined;
 
   return {
     name: "gateway",
@@ -259,10 +261,29 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         return reply.code(status).send(body);
       }
     },
+    methods: {
+      /**
+       * The first step of a graceful stop, while every service is still up: /ready answers 503, no new
+       * connection is taken, and the requests in flight finish (their calls still have services to reach).
+       */
+      drain() {
+        platform.readiness.ready = false;
+        drained ??= (async () => {
+          // A kept-alive connection goes idle once its last response is out; close it then, or the
+          // server waits for the client's keep-alive timeout.
+          const idle = setInterval(() => app?.server.closeIdleConnections(), 50);
+          try {
+            await app?.close();
+          } finally {
+            clearInterval(idle);
+          }
+          await activity?.flush();
+        })();
+        return drained;
+      },
+    },
     async stopped() {
-      platform.readiness.ready = false;
-      await app?.close();
-      await activity?.flush();
+      await (this as unknown as { drain(): Promise<void> }).drain();
     },
   };
 }

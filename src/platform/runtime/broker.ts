@@ -37,6 +37,8 @@ export function createBroker(platform: Platform, transporter?: string): ServiceB
       },
     },
     requestTimeout: 10_000,
+    // On stop, each service waits (up to the timeout) for the calls it is handling before it goes.
+    tracking: { enabled: true, shutdownTimeout: 10_000 },
     retryPolicy: { enabled: false },
     circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 20, windowTime: 60, halfOpenTime: 10_000 },
     // Our own cheaper call metrics instead (brokerMetricsMiddleware); see there.

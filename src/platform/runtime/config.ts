@@ -24,6 +24,8 @@ export interface BazaarConfig {
   logLevel: string;
   bodyLimit: number;
   tokenTtlSeconds: number;
+  /** How long a stop may take before the process gives up and exits 1. */
+  shutdownGraceMs: number;
   /** Calls of one transaction branch operation before the coordinator leaves it STUCK. */
   txMaxAttempts: number;
   /** The address third parties reach this system at (payment notifications); default: this node's gateway. */
@@ -60,6 +62,13 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "logLevel", env: "BAZAAR_LOG_LEVEL", flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
   { key: "bodyLimit", env: "BAZAAR_BODY_LIMIT", flag: "body-limit", kind: "int", help: "largest accepted request body in bytes (default 65536)" },
   { key: "tokenTtlSeconds", env: "BAZAAR_TOKEN_TTL", flag: "token-ttl", kind: "int", help: "access token lifetime in seconds (default 3600)" },
+  {
+    key: "shutdownGraceMs",
+    env: "BAZAAR_SHUTDOWN_GRACE_MS",
+    flag: "shutdown-grace-ms",
+    kind: "int",
+    help: "on SIGTERM: drain requests and calls in flight, then exit; past this many ms exit 1 (default 25000)",
+  },
   { key: "publicUrl", env: "BAZAAR_PUBLIC_URL", flag: "public-url", kind: "string", help: "address third parties reach this system at, for payment notifications (default: this node's gateway)" },
   { key: "sandboxSecret", env: "BAZAAR_SANDBOX_SECRET", flag: "sandbox-secret", kind: "string", help: "shared secret of the built-in sandbox payment provider (default: a fixed development secret)" },
   { key: "txMaxAttempts", env: "BAZAAR_TX_MAX_ATTEMPTS", flag: "tx-max-attempts", kind: "int", help: "calls of a failing transaction branch before the coordinator marks it STUCK (default 8; backoff 0.5 s doubling to 30 s)" },
@@ -74,6 +83,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   logLevel: "info",
   bodyLimit: 65536,
   tokenTtlSeconds: 3600,
+  shutdownGraceMs: 25_000,
   txMaxAttempts: 8,
   sandboxSecret: "sandbox-development-secret",
 };

@@ -48,9 +48,12 @@ export async function startNode(config: BazaarConfig, options: NodeOptions): Pro
     platform,
     broker,
     url: gateway ? `http://${config.host}:${port}` : undefined,
+    /** Graceful: the gateway drains first, then services finish their calls in flight and leave the registry. */
     async stop() {
       if (stopped) return;
       stopped = true;
+      const edge = broker.getLocalService("gateway") as unknown as { drain?: () => Promise<void> } | undefined;
+      await edge?.drain?.();
       await broker.stop();
       await platform.close();
     },
