@@ -53,7 +53,7 @@ const nodeCommand = withConfigFlags(
   program
     .command("node")
     .description("run some services in this process (nodes find each other over NATS, BAZAAR_NATS_URL); or list, drain and undrain nodes")
-    .option("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`),
+    .addOption(new Option("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`).env("BAZAAR_SERVICES")),
 ).action(async (flags) => {
   const services = String(flags.services ?? "")
     .split(",")
