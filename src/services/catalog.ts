@@ -15,6 +15,7 @@ import { sandboxService } from "./commerce/sandbox/sandbox.service";
 import { tenantService } from "./commerce/tenant/tenant.service";
 import { accountService } from "./exchange/account/account.service";
 import { matchingService } from "./exchange/matching/matching.service";
+import { tradingService } from "./exchange/trading/trading.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
 import { rewardService } from "./governance/reward/reward.service";
@@ -41,6 +42,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   account: accountService,
   /** Exchange matching: an engine per symbol following the command log; journal and snapshots. */
   matching: matchingService,
+  /** Exchange order entry: symbols, validation, freezing, the command log; settlement from the engine's events. */
+  trading: tradingService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

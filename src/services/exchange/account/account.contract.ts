@@ -31,6 +31,13 @@ export const AccountContract = {
     buyerFeeBps: z.number().int().min(0).max(1000),
     sellerFeeBps: z.number().int().min(0).max(1000),
   }),
+  /**
+   * Order entry's TCC branch (called by the coordinator; the branch names the journal): try freezes,
+   * confirm keeps it, cancel gives back whatever the try froze.
+   */
+  tryFreeze: z.object({ userId, asset, amount: units }),
+  confirmFreeze: z.object({ userId, asset, amount: units }),
+  cancelFreeze: z.object({ userId, asset, amount: units }),
   /** The ledger's invariant, per asset: every balance of every account adds up to zero. */
   auditLedger: z.object({}),
 };

@@ -5,6 +5,7 @@ import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
+import { branchCallOf } from "../../../platform/tx/barrier";
 import { AccountContract as C, accountRoutes, type BalanceView } from "./account.contract";
 import {
   adjustment,
@@ -141,6 +142,27 @@ export function accountService(platform: Platform): ServiceSchema {
       settle: action(C.settle, (ctx) => {
         const p = ctx.params;
         return postOnce(settlement({ ...p, quantity: BigInt(p.quantity), notional: BigInt(p.notional) }));
+      }),
+
+      tryFreeze: action(C.tryFreeze, async (ctx) => {
+        const { userId, asset, amount } = ctx.params;
+        const call = branchCallOf(ctx.meta);
+        await host.branch(ctx.meta, (trx) => post(trx, freeze(`freeze:${call.gid}`, userId, asset, BigInt(amount))));
+        return { frozen: amount };
+      }),
+      confirmFreeze: action(C.confirmFreeze, async (ctx) => {
+        await host.branch(ctx.meta, async () => undefined);
+        return { kept: true };
+      }),
+      cancelFreeze: action(C.cancelFreeze, async (ctx) => {
+        const { userId, asset, amount } = ctx.params;
+        const call = branchCallOf(ctx.meta);
+        await host.branch(ctx.meta, async (trx) => {
+          // Only what the try froze goes back: nothing after an empty compensation.
+          if (await trx.selectFrom("journals").select("ref").where("ref", "=", `freeze:${call.gid}`).executeTakeFirst())
+            await post(trx, unfreeze(`unfreeze:${call.gid}`, userId, asset, BigInt(amount)));
+        });
+        return { released: true };
       }),
 
       auditLedger: action(C.auditLedger, async (ctx) => {

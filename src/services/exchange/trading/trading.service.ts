@@ -1,0 +1,400 @@
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { iso } from "../../../platform/clock/clock";
+import { isUniqueViolation } from "../../../platform/db/db";
+import { routesWithSchemas } from "../../../platform/gateway/routes";
+import { action, requireRole, requireUser } from "../../../platform/runtime/action";
+import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
+import type { Platform } from "../../../platform/runtime/platform";
+import type { Emit } from "../../../platform/runtime/service-host";
+import { Sweeper } from "../../../platform/runtime/sweeper";
+import { initiator, txClient } from "../../../platform/tx/tx.client";
+import { fromUnits, toUnits } from "../account/account.domain";
+import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
+import { type OrderView, TradingContract as C, tradingRoutes } from "./trading.contract";
+import { endedStatus, grid, isRefusal, notionalOf, OPEN, type SymbolSpec, specProblem } from "./trading.domain";
+import type { Selectable } from "kysely";
+import { type TradingDb, tradingMigrations, type TradingTables } from "./trading.store";
+
+type OrderRow = Selectable<TradingTables["orders"]>;
+
+/** An order whose freeze never settled (its node died mid-entry) is rolled back after this long. */
+const PENDING_TIMEOUT_MS = 60_000;
+const SWEEP_MS = 10_000;
+/** How long the coordinator waits for this service's decision on a freeze before asking. */
+const FREEZE_DECISION_MS = 15_000;
+
+/**
+ * Order entry (exchange-api): symbols on a tick/lot grid, orders validated onto it, funds frozen as a
+ * TCC branch through the coordinator (the order and its command on the log written with the commit
+ * decision), cancels onto the log; then, from the engine's events, trades settled into accounts (each
+ * once, by its sequence), order status and fills kept, and what an ended order no longer needs unfrozen.
+ */
+export function tradingService(platform: Platform): ServiceSchema {
+  const host = platform.host<TradingTables>("trading", tradingMigrations);
+  const { clock } = platform;
+  const sweeper = new Sweeper(() => rollBackStalled(), SWEEP_MS, host.logger, "stalled order entry");
+  let broker: ServiceBroker;
+
+  async function spec(db: TradingDb, symbol: string): Promise<SymbolSpec & { status: string }> {
+    const s = await db.selectFrom("symbols").selectAll().where("symbol", "=", symbol).executeTakeFirst();
+    if (!s) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
+    return {
+      symbol: s.symbol,
+      base: s.base,
+      quote: s.quote,
+      baseDecimals: Number(s.base_decimals),
+      quoteDecimals: Number(s.quote_decimals),
+      tickUnits: BigInt(s.tick_units),
+      lotUnits: BigInt(s.lot_units),
+      minNotionalUnits: BigInt(s.min_notional_units),
+      makerFeeBps: Number(s.maker_fee_bps),
+      takerFeeBps: Number(s.taker_fee_bps),
+      status: s.status,
+    };
+  }
+
+  function view(o: OrderRow, s: SymbolSpec): OrderView {
+    const filled = BigInt(o.filled_lots);
+    const price = BigInt(o.price_ticks);
+    return {
+      orderId: Number(o.id),
+      clientOrderId: o.client_order_id,
+      symbol: o.symbol,
+      side: o.side,
+      type: o.type,
+      timeInForce: o.tif,
+      price: price === 0n ? null : fromUnits(price * s.tickUnits, s.quoteDecimals),
+      quantity: fromUnits(BigInt(o.quantity_lots) * s.lotUnits, s.baseDecimals),
+      filledQuantity: fromUnits(filled * s.lotUnits, s.baseDecimals),
+      // Quote units per whole base unit, rounded down to the quote's precision.
+      averagePrice: filled === 0n ? null : fromUnits((BigInt(o.filled_notional) * 10n ** BigInt(s.baseDecimals)) / (filled * s.lotUnits), s.quoteDecimals),
+      status: o.status,
+      reason: o.reason,
+      createdAt: iso(Number(o.created_at)),
+    };
+  }
+
+  const gidOf = (orderId: number) => `xorder:${orderId}`;
+
+  /** Marks an order that never reached the log as rejected, and has the coordinator give its freeze back. */
+  async function reject(orderId: number, reason: string): Promise<void> {
+    await initiator.abandon(host, txClient(broker, "trading"), gidOf(orderId), clock.now(), async (trx) => {
+      await (trx as TradingDb).updateTable("orders").set({ status: "REJECTED", reason, updated_at: clock.now() }).where("id", "=", orderId).where("status", "=", "PENDING").execute();
+    });
+  }
+
+  async function rollBackStalled(): Promise<number> {
+    const stalled = await host.db.selectFrom("orders").select("id").where("status", "=", "PENDING").where("created_at", "<", clock.now() - PENDING_TIMEOUT_MS).limit(100).execute();
+    for (const o of stalled) await reject(Number(o.id), "ENTRY_TIMEOUT");
+    return stalled.length;
+  }
+
+  const loadOrder = (db: TradingDb, id: number) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", id)).executeTakeFirst();
+
+  /** Gives back what an ended order still holds frozen: a buy's unspent quote, a sell's unsold base. */
+  async function release(o: OrderRow, s: SymbolSpec): Promise<void> {
+    const frozen = BigInt(o.freeze_units);
+    const used = o.side === "BUY" ? BigInt(o.filled_notional) : BigInt(o.filled_lots) * s.lotUnits;
+    const left = frozen - used;
+    if (left > 0n) await broker.call("account.unfreeze", { ref: `release:${o.id}`, userId: Number(o.user_id), asset: o.freeze_asset, amount: left.toString() });
+  }
+
+  async function onEvent(trx: TradingDb, e: MatchingEvent): Promise<void> {
+    const s = await spec(trx, e.symbol);
+    const now = clock.now();
+    if (e.kind === "TRADE") {
+      const taker = await loadOrder(trx, e.takerId);
+      const maker = await loadOrder(trx, e.makerId);
+      if (!taker || !maker) throw new Error(`trade ${e.symbol}:${e.seq} names an order this service does not have`);
+      const notional = notionalOf(s, BigInt(e.price), BigInt(e.quantity));
+      const [buyer, seller] = e.takerSide === "BUY" ? [taker, maker] : [maker, taker];
+      const feeOf = (o: typeof taker) => (o === taker ? s.takerFeeBps : s.makerFeeBps);
+      const tradeId = `${e.symbol}:${e.seq}`;
+      await broker.call("account.settle", {
+        tradeId,
+        base: s.base,
+        quote: s.quote,
+        buyerId: Number(buyer.user_id),
+        sellerId: Number(seller.user_id),
+        quantity: (BigInt(e.quantity) * s.lotUnits).toString(),
+        notional: notional.toString(),
+        buyerFeeBps: feeOf(buyer),
+        sellerFeeBps: feeOf(seller),
+      });
+      for (const o of [taker, maker]) {
+        const filled = BigInt(o.filled_lots) + BigInt(e.quantity);
+        const status = filled === BigInt(o.quantity_lots) ? o.status : "PARTIALLY_FILLED";
+        await trx
+          .updateTable("orders")
+          .set({ filled_lots: filled.toString(), filled_notional: (BigInt(o.filled_notional) + notional).toString(), status, updated_at: now })
+          .where("id", "=", o.id)
+          .execute();
+      }
+      await host.store.insertIfAbsent(
+        trx.insertInto("trades").values({
+          id: tradeId,
+          symbol: e.symbol,
+          seq: e.seq,
+          taker_order: e.takerId,
+          maker_order: e.makerId,
+          buyer_id: Number(buyer.user_id),
+          seller_id: Number(seller.user_id),
+          price_ticks: String(e.price),
+          quantity_lots: String(e.quantity),
+          notional: notional.toString(),
+          at: now,
+        }),
+      );
+    } else if (e.kind === "ENDED") {
+      const o = await loadOrder(trx, e.orderId);
+      if (!o || e.reason === "UNKNOWN_ORDER" || !OPEN.includes(o.status)) return;
+      await trx
+        .updateTable("orders")
+        .set({ status: endedStatus(e.reason, BigInt(o.filled_lots)), reason: e.reason === "FILLED" ? null : e.reason, updated_at: now })
+        .where("id", "=", o.id)
+        .execute();
+      await release(o, s);
+    }
+  }
+
+  async function own(userId: number, id: number) {
+    const o = await host.db.selectFrom("orders").selectAll().where("id", "=", id).where("user_id", "=", userId).executeTakeFirst();
+    if (!o) throw notFound("ORDER_NOT_FOUND", `no order ${id}`);
+    return o;
+  }
+
+  function cancelCommand(emit: Emit, symbol: string, orderId: number) {
+    const c: MatchingCommand = { kind: "CANCEL", symbol, orderId };
+    emit(MatchingSubjects.commands, c);
+  }
+
+  return {
+    name: "trading",
+    settings: { routes: routesWithSchemas(tradingRoutes, C) },
+    actions: {
+      createSymbol: action(C.createSymbol, async (ctx) => {
+        requireRole(ctx, "operator");
+        const p = ctx.params;
+        if (p.symbol !== `${p.base}-${p.quote}`) throw new AppError(400, "INVALID_SYMBOL", "symbol must be BASE-QUOTE of its assets", "symbol");
+        const assets = await ctx.call<{ code: string; decimals: number }[], object>("account.listAssets", {});
+        const decimalsOf = (code: string, field: string) => {
+          const a = assets.find((x) => x.code === code);
+          if (!a) throw new AppError(404, "ASSET_NOT_FOUND", `no asset ${code}`, field);
+          return a.decimals;
+        };
+        const baseDecimals = decimalsOf(p.base, "base");
+        const quoteDecimals = decimalsOf(p.quote, "quote");
+        const units = (v: string, d: number, field: string) => {
+          const u = toUnits(v, d);
+          if (u === null) throw new AppError(400, "INVALID_SYMBOL", `${field} has more decimals than its asset (${d})`, field);
+          return u;
+        };
+        const s: SymbolSpec = {
+          symbol: p.symbol,
+          base: p.base,
+          quote: p.quote,
+          baseDecimals,
+          quoteDecimals,
+          tickUnits: units(p.tickSize, quoteDecimals, "tickSize"),
+          lotUnits: units(p.lotSize, baseDecimals, "lotSize"),
+          minNotionalUnits: units(p.minNotional, quoteDecimals, "minNotional"),
+          makerFeeBps: p.makerFeeBps,
+          takerFeeBps: p.takerFeeBps,
+        };
+        const problem = specProblem(s);
+        if (problem) throw new AppError(400, problem.code, problem.message, problem.field);
+        try {
+          await host.db
+            .insertInto("symbols")
+            .values({
+              symbol: s.symbol,
+              base: s.base,
+              quote: s.quote,
+              base_decimals: baseDecimals,
+              quote_decimals: quoteDecimals,
+              tick_units: s.tickUnits.toString(),
+              lot_units: s.lotUnits.toString(),
+              min_notional_units: s.minNotionalUnits.toString(),
+              maker_fee_bps: s.makerFeeBps,
+              taker_fee_bps: s.takerFeeBps,
+              status: "TRADING",
+              created_at: clock.now(),
+            })
+            .execute();
+        } catch (err) {
+          if (isUniqueViolation(err)) throw conflict("SYMBOL_EXISTS", `symbol ${s.symbol} exists`, "symbol");
+          throw err;
+        }
+        return { ...p, status: "TRADING" };
+      }),
+
+      setSymbolStatus: action(C.setSymbolStatus, async (ctx) => {
+        requireRole(ctx, "operator");
+        const { symbol, status } = ctx.params;
+        const updated = await host.db.updateTable("symbols").set({ status }).where("symbol", "=", symbol).executeTakeFirst();
+        if (Number(updated.numUpdatedRows) === 0) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
+        return { symbol, status };
+      }),
+
+      listSymbols: action(C.listSymbols, async () => {
+        const rows = await host.db.selectFrom("symbols").selectAll().orderBy("symbol").execute();
+        return rows.map((s) => ({
+          symbol: s.symbol,
+          base: s.base,
+          quote: s.quote,
+          tickSize: fromUnits(BigInt(s.tick_units), Number(s.quote_decimals)),
+          lotSize: fromUnits(BigInt(s.lot_units), Number(s.base_decimals)),
+          minNotional: fromUnits(BigInt(s.min_notional_units), Number(s.quote_decimals)),
+          makerFeeBps: Number(s.maker_fee_bps),
+          takerFeeBps: Number(s.taker_fee_bps),
+          status: s.status,
+        }));
+      }),
+
+      place: action(C.place, async (ctx) => {
+        const user = requireUser(ctx);
+        const p = ctx.params;
+        const s = await spec(host.db, p.symbol);
+        if (s.status !== "TRADING") throw conflict("SYMBOL_HALTED", `${p.symbol} is halted`, "symbol");
+        const priceUnits = p.price === undefined ? null : toUnits(p.price, s.quoteDecimals);
+        if (p.price !== undefined && priceUnits === null) throw new AppError(400, "PRICE_OFF_TICK", `price has more decimals than ${s.quote} (${s.quoteDecimals})`, "price");
+        const quantityUnits = toUnits(p.quantity, s.baseDecimals);
+        if (quantityUnits === null) throw new AppError(400, "QUANTITY_OFF_LOT", `quantity has more decimals than ${s.base} (${s.baseDecimals})`, "quantity");
+        const g = grid(s, { side: p.side, type: p.type, priceUnits, quantityUnits });
+        if (isRefusal(g)) throw new AppError(400, g.code, g.message, g.field);
+        // A market buy runs as IOC up to its protection price; a market sell takes whatever is there.
+        const tif = p.type === "MARKET" ? (p.side === "BUY" ? "IOC" : "GTC") : (p.timeInForce ?? "GTC");
+        const now = clock.now();
+        let id: number;
+        try {
+          id = await host.store.insertId(
+            host.db.insertInto("orders").values({
+              user_id: user.id,
+              symbol: s.symbol,
+              side: p.side,
+              type: p.type === "MARKET" && p.side === "BUY" ? "LIMIT" : p.type,
+              tif,
+              price_ticks: g.ticks.toString(),
+              quantity_lots: g.lots.toString(),
+              filled_lots: "0",
+              filled_notional: "0",
+              freeze_asset: g.freezeAsset === "BASE" ? s.base : s.quote,
+              freeze_units: g.freezeUnits.toString(),
+              status: "PENDING",
+              reason: null,
+              client_order_id: p.clientOrderId ?? null,
+              created_at: now,
+              updated_at: now,
+            }),
+          );
+        } catch (err) {
+          if (isUniqueViolation(err)) throw conflict("DUPLICATE_CLIENT_ORDER_ID", `clientOrderId ${p.clientOrderId} was used before`, "clientOrderId");
+          throw err;
+        }
+        const gid = gidOf(id);
+        const tcc = txClient(broker, "trading", FREEZE_DECISION_MS);
+        const payload = { userId: user.id, asset: g.freezeAsset === "BASE" ? s.base : s.quote, amount: g.freezeUnits.toString() };
+        try {
+          await tcc.tryBranch(gid, { action: "account.tryFreeze", confirm: "account.confirmFreeze", cancel: "account.cancelFreeze", payload });
+        } catch (err) {
+          await reject(id, (err as { type?: string }).type ?? "FREEZE_FAILED");
+          throw err;
+        }
+        try {
+          await host.tx(async (trx, emit) => {
+            await initiator.commit(host, trx, gid, clock.now());
+            await trx.updateTable("orders").set({ status: "NEW", updated_at: clock.now() }).where("id", "=", id).execute();
+            const command: MatchingCommand = {
+              kind: "PLACE",
+              symbol: s.symbol,
+              orderId: id,
+              account: user.id,
+              side: p.side,
+              type: p.type === "MARKET" && p.side === "BUY" ? "LIMIT" : p.type,
+              tif: tif as "GTC" | "IOC" | "FOK" | "POST_ONLY",
+              price: Number(g.ticks),
+              quantity: Number(g.lots),
+            };
+            emit(MatchingSubjects.commands, command, `order-placed:${id}`);
+          });
+        } catch (err) {
+          await reject(id, "ENTRY_FAILED");
+          throw err;
+        }
+        await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
+        return { orderId: id, clientOrderId: p.clientOrderId ?? null, status: "NEW" };
+      }),
+
+      cancel: action(C.cancel, async (ctx) => {
+        const user = requireUser(ctx);
+        const o = await own(user.id, ctx.params.id);
+        if (!OPEN.includes(o.status)) throw conflict(`ORDER_${o.status}`, `order ${o.id} is ${o.status.toLowerCase()}`);
+        await host.tx(async (_trx, emit) => cancelCommand(emit, o.symbol, Number(o.id)));
+        return { orderId: Number(o.id), status: "CANCEL_REQUESTED" };
+      }),
+
+      cancelAll: action(C.cancelAll, async (ctx) => {
+        const user = requireUser(ctx);
+        const open = await host.db.selectFrom("orders").select(["id", "symbol"]).where("user_id", "=", user.id).where("symbol", "=", ctx.params.symbol).where("status", "in", ["NEW", "PARTIALLY_FILLED"]).execute();
+        await host.tx(async (_trx, emit) => {
+          for (const o of open) cancelCommand(emit, o.symbol, Number(o.id));
+        });
+        return { symbol: ctx.params.symbol, cancelRequested: open.map((o) => Number(o.id)) };
+      }),
+
+      get: action(C.get, async (ctx) => {
+        const o = await own(requireUser(ctx).id, ctx.params.id);
+        return view(o, await spec(host.db, o.symbol));
+      }),
+
+      list: action(C.list, async (ctx) => {
+        const user = requireUser(ctx);
+        const { symbol, status, limit } = ctx.params;
+        let q = host.db.selectFrom("orders").selectAll().where("user_id", "=", user.id);
+        if (symbol) q = q.where("symbol", "=", symbol);
+        if (status === "open") q = q.where("status", "in", [...OPEN]);
+        const rows = await q.orderBy("id", "desc").limit(limit).execute();
+        const specs = new Map<string, SymbolSpec>();
+        for (const r of rows) if (!specs.has(r.symbol)) specs.set(r.symbol, await spec(host.db, r.symbol));
+        return rows.map((r) => view(r, specs.get(r.symbol)!));
+      }),
+
+      myTrades: action(C.myTrades, async (ctx) => {
+        const user = requireUser(ctx);
+        const { symbol, limit } = ctx.params;
+        let q = host.db.selectFrom("trades").selectAll().where((eb) => eb.or([eb("buyer_id", "=", user.id), eb("seller_id", "=", user.id)]));
+        if (symbol) q = q.where("symbol", "=", symbol);
+        const rows = await q.orderBy("at", "desc").orderBy("seq", "desc").limit(limit).execute();
+        const specs = new Map<string, SymbolSpec>();
+        for (const r of rows) if (!specs.has(r.symbol)) specs.set(r.symbol, await spec(host.db, r.symbol));
+        return rows.map((t) => {
+          const s = specs.get(t.symbol)!;
+          return {
+            tradeId: t.id,
+            symbol: t.symbol,
+            side: Number(t.buyer_id) === user.id ? "BUY" : "SELL",
+            price: fromUnits(BigInt(t.price_ticks) * s.tickUnits, s.quoteDecimals),
+            quantity: fromUnits(BigInt(t.quantity_lots) * s.lotUnits, s.baseDecimals),
+            quoteQuantity: fromUnits(BigInt(t.notional), s.quoteDecimals),
+            at: iso(Number(t.at)),
+          };
+        });
+      }),
+
+      txDecision: initiator.decisionAction(host, () => clock.now()),
+      tick: action(C.tick, () => sweeper.now()),
+    },
+    created() {
+      host.consume(MatchingSubjects.events, (trx, message) => onEvent(trx, message.data as MatchingEvent));
+    },
+    async started() {
+      broker = this.broker;
+      await host.start();
+      sweeper.start();
+    },
+    async stopped() {
+      await sweeper.stop();
+      await host.stop();
+    },
+  };
+}
