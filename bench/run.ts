@@ -3,6 +3,7 @@ import { startup } from "./startup.bench";
 import { checkout } from "./checkout.bench";
 import { flashSale } from "./flash.bench";
 import { matching } from "./matching.bench";
+import { orderEntry } from "./order-entry.bench";
 import { coordinator } from "./tx.bench";
 import { gatewayVersusBare, guardOverhead } from "./guard.bench";
 import { machine } from "./support";
@@ -22,6 +23,7 @@ async function main() {
     if (process.env.BAZAAR_REDIS_URL) results.flashRedis = await flashSale({ redisUrl: process.env.BAZAAR_REDIS_URL });
   }
   if (!only || only === "matching") results.matching = await matching();
+  if (!only || only === "orders") results.orderEntry = await orderEntry();
   if (!only || only === "guard") {
     results.guardOverhead = guardOverhead();
     results.gatewayVersusBare = await gatewayVersusBare();

@@ -1,0 +1,57 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { TokenSigner } from "../src/platform/gateway/jwt";
+import { cleanEngines, eventually } from "../test/support/harness";
+import { benchNode, operator } from "./support";
+
+/**
+ * Exchange order entry over HTTP: a separate process (autocannon) posts limit orders through the
+ * gateway for `seconds` — buyers and sellers alternating around one price, so about half of them trade —
+ * each order validated, its funds frozen as a TCC branch, its command appended to the log. Counts the
+ * answers (201), then waits until the matching service has decided every accepted order and the trading
+ * service has settled every trade.
+ */
+export async function orderEntry(options: { connections?: number; seconds?: number; traders?: number } = {}) {
+  const { connections = 32, seconds = 10, traders = 200 } = options;
+  const services = ["gateway", "identity", "tx", "config", "account", "trading", "matching"];
+  const { node, dataDir } = await benchNode({}, {}, services);
+  const { broker, platform } = node;
+  await broker.call("account.createAsset", { code: "BTC", decimals: 8 }, operator);
+  await broker.call("account.createAsset", { code: "USDT", decimals: 6 }, operator);
+  await broker.call(
+    "trading.createSymbol",
+    { symbol: "BTC-USDT", base: "BTC", quote: "USDT", tickSize: "0.01", lotSize: "0.0001", minNotional: "1", makerFeeBps: 10, takerFeeBps: 20 },
+    operator,
+  );
+  const signer = TokenSigner.fromConfig(platform.config);
+  const tokens: string[] = [];
+  for (let i = 0; i < traders; i++) {
+    const userId = 500_000 + i;
+    for (const [asset, amount] of [["BTC", "1000"], ["USDT", "100000000"]] as const)
+      await broker.call("account.adjust", { userId, asset, amount, reason: "bench" }, { ...operator, meta: { ...operator.meta, idempotencyKey: randomUUID() } });
+    tokens.push(await signer.sign({ id: userId, username: `t${i}`, roles: ["user"] }, 3600, Date.now()));
+  }
+  const file = path.join(dataDir, "traders.json");
+  writeFileSync(file, JSON.stringify(tokens));
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join(__dirname, "order-entry-load.ts"), node.url!, file, String(connections), String(seconds)], {
+    maxBuffer: 1 << 20,
+  });
+  const load = JSON.parse(stdout);
+  const started = Date.now();
+  // Decided: the engine has applied every accepted order; settled: the trading service has no order still in entry or awaiting events.
+  const accepted = load.statusCodes?.["201"]?.count ?? 0;
+  await eventually(async () => {
+    // The log is drained when the engine's sequence stops moving.
+    const depth = await broker.call<{ sequence: number }, object>("matching.depth", { symbol: "BTC-USDT" });
+    await new Promise((r) => setTimeout(r, 500));
+    const again = await broker.call<{ sequence: number }, object>("matching.depth", { symbol: "BTC-USDT" });
+    return depth.sequence === again.sequence && depth.sequence > 0;
+  }, 600_000);
+  const drainSeconds = (Date.now() - started) / 1000;
+  await node.stop();
+  await cleanEngines(platform.config);
+  return { traders, connections, ...load, accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10 };
+}
