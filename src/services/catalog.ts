@@ -16,6 +16,7 @@ import { tenantService } from "./commerce/tenant/tenant.service";
 import { accountService } from "./exchange/account/account.service";
 import { matchingService } from "./exchange/matching/matching.service";
 import { tradingService } from "./exchange/trading/trading.service";
+import { marketService } from "./exchange/market/market.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
 import { rewardService } from "./governance/reward/reward.service";
@@ -44,6 +45,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   matching: matchingService,
   /** Exchange order entry: symbols, validation, freezing, the command log; settlement from the engine's events. */
   trading: tradingService,
+  /** Exchange market data: trades feed, K-lines, 24h tickers. */
+  market: marketService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

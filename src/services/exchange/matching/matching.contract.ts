@@ -27,10 +27,11 @@ export const MatchingSubjects = {
   events: "exchange.events",
 } as const;
 
+/** `at`: when the engine applied the command (its clock), the same for every event of one command. */
 export type MatchingEvent =
-  | { kind: "TRADE"; symbol: string; seq: number; takerId: number; makerId: number; price: number; quantity: number; takerSide: "BUY" | "SELL"; makerRemaining: number }
-  | { kind: "RESTED"; symbol: string; seq: number; orderId: number; side: "BUY" | "SELL"; price: number; remaining: number }
-  | { kind: "ENDED"; symbol: string; seq: number; orderId: number; reason: string; remaining: number };
+  | { kind: "TRADE"; symbol: string; seq: number; at: number; takerId: number; makerId: number; price: number; quantity: number; takerSide: "BUY" | "SELL"; makerRemaining: number }
+  | { kind: "RESTED"; symbol: string; seq: number; at: number; orderId: number; side: "BUY" | "SELL"; price: number; remaining: number }
+  | { kind: "ENDED"; symbol: string; seq: number; at: number; orderId: number; reason: string; remaining: number };
 
 export const MatchingContract = {
   depth: z.object({ symbol, limit: z.coerce.number().int().min(1).max(500).default(20) }),

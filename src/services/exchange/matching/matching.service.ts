@@ -43,7 +43,7 @@ const REASONS: Record<number, string> = {
 };
 const sideName = (s: Side) => (s === BUY ? "BUY" : "SELL");
 
-type Unsequenced<E> = E extends MatchingEvent ? Omit<E, "seq"> : never;
+type Unsequenced<E> = E extends MatchingEvent ? Omit<E, "seq" | "at"> : never;
 
 /** One symbol's engine: its book, where it stands, and the events of the command being applied. */
 class Engine implements MatchSink {
@@ -124,9 +124,10 @@ export function matchingService(platform: Platform): ServiceSchema {
     engine.pending.length = 0;
     engine.apply(c);
     let eventSeq = engine.eventSeq;
+    const at = clock.now();
     for (const e of engine.pending) {
       eventSeq++;
-      emit(MatchingSubjects.events, { ...e, seq: eventSeq }, `match:${c.symbol}:${eventSeq}`);
+      emit(MatchingSubjects.events, { ...e, seq: eventSeq, at }, `match:${c.symbol}:${eventSeq}`);
     }
     await trx.insertInto("journal").values({ symbol: c.symbol, seq, command: JSON.stringify(c) }).execute();
     if (seq === 1) await trx.insertInto("engines").values({ symbol: c.symbol, command_seq: seq, event_seq: eventSeq }).execute();
