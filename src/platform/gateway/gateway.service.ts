@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
+import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
@@ -12,6 +13,7 @@ import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
 import { ActivityRecorder } from "./activity";
+import { PUSH_EVENT, PushHub, type PushSocket } from "./push";
 import { revokedSessionKey, SESSION_REVOKED, TokenSigner } from "./jwt";
 import { openApiDocument } from "./openapi";
 import type { RouteDef } from "./routes";
@@ -59,6 +61,8 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   let activity: ActivityRecorder | undefined;
   /** The one drain of this gateway: a graceful stop asks for it first, the service's own stop again. */
   let drained: Promise<void> | undefined;
+  const hub = new PushHub(metrics);
+  let heartbeat: NodeJS.Timeout | undefined;
 
   return {
     name: "gateway",
@@ -72,6 +76,9 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       },
       [SESSION_REVOKED](ctx: { params: { sid: string } }) {
         revoked.set(ctx.params.sid, clock.now() + config.tokenTtlSeconds * 1000);
+      },
+      [PUSH_EVENT](ctx: { params: { channel: string; key: string; data: unknown } }) {
+        hub.publish(ctx.params.channel, ctx.params.key, ctx.params.data);
       },
     },
     async started() {
@@ -139,6 +146,11 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       });
       app.get("/api/openapi.json", async () => openApiDocument([...knownRoutes.values()], VERSION));
       // Swagger UI over the same document, rebuilt per request: routes arrive as services join.
+      // WebSocket push at /ws: subscribe to (channel, key) topics services push to.
+      await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+      app.get("/ws", { websocket: true }, (socket) => hub.attach(socket as unknown as PushSocket));
+      heartbeat = setInterval(() => hub.heartbeat(), 15_000);
+      heartbeat.unref();
       await app.register(fastifySwagger, { mode: "static", specification: { document: openApiDocument([], VERSION) as never } });
       await app.register(fastifySwaggerUi, {
         routePrefix: "/api/docs",
@@ -269,6 +281,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       drain() {
         platform.readiness.ready = false;
         drained ??= (async () => {
+          clearInterval(heartbeat);
           // A kept-alive connection goes idle once its last response is out; close it then, or the
           // server waits for the client's keep-alive timeout.
           const idle = setInterval(() => app?.server.closeIdleConnections(), 50);

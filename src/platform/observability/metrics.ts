@@ -32,6 +32,13 @@ export class Metrics {
     return new Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
   }
 
+  /** A gauge, made on first use. */
+  gauge(name: string, help: string): Gauge {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Gauge;
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
   /** A business latency histogram (seconds), made on first use. */
   histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
     const existing = this.registry.getSingleMetric(name);

@@ -3,8 +3,10 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action } from "../../../platform/runtime/action";
+import { push } from "../../../platform/gateway/push";
 import { notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
+import type { Emit } from "../../../platform/runtime/service-host";
 import { type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
 import { MarketContract as C, marketRoutes } from "./market.contract";
 import { bucketOf, type Candle, INTERVALS, type Interval, scaled, tickerOf, withTrade } from "./market.domain";
@@ -16,6 +18,18 @@ interface Grid {
 }
 
 const DAY = 86_400_000;
+
+/** The public trades feed on the stream, and the WebSocket channel it is pushed on. */
+export const MARKET_TRADE = "exchange.market.trade";
+
+interface PublicTrade {
+  symbol: string;
+  seq: number;
+  price: number;
+  quantity: number;
+  takerSide: "BUY" | "SELL";
+  at: number;
+}
 
 /**
  * Market data from the engine's events: the public trades feed and K-lines (1m to 1d) kept as trades
@@ -48,9 +62,11 @@ export function marketService(platform: Platform): ServiceSchema {
     trades: Number(r.trades),
   });
 
-  async function onTrade(trx: Kysely<MarketTables>, e: Extract<MatchingEvent, { kind: "TRADE" }>): Promise<void> {
+  async function onTrade(trx: Kysely<MarketTables>, e: Extract<MatchingEvent, { kind: "TRADE" }>, emit: Emit): Promise<void> {
     if (await trx.selectFrom("trades").select("seq").where("symbol", "=", e.symbol).where("seq", "=", e.seq).executeTakeFirst()) return;
     await trx.insertInto("trades").values({ symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, taker_side: e.takerSide, at: e.at }).execute();
+    const feed: PublicTrade = { symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, takerSide: e.takerSide, at: e.at };
+    emit(MARKET_TRADE, feed, `market-trade:${e.symbol}:${e.seq}`);
     for (const interval of Object.keys(INTERVALS) as Interval[]) {
       const openTime = bucketOf(e.at, interval);
       const row = await host.store
@@ -61,6 +77,11 @@ export function marketService(platform: Platform): ServiceSchema {
       if (row) await trx.updateTable("klines").set(values).where("symbol", "=", e.symbol).where("interval", "=", interval).where("open_time", "=", openTime).execute();
       else await trx.insertInto("klines").values({ symbol: e.symbol, interval, open_time: openTime, ...values }).execute();
     }
+  }
+
+  function pushTrade(t: PublicTrade): void {
+    const g = grids.get(t.symbol)!;
+    push(broker, "trades", t.symbol, { seq: t.seq, price: scaled(t.price, g.tickSize), quantity: scaled(t.quantity, g.lotSize), takerSide: t.takerSide, at: iso(t.at) });
   }
 
   return {
@@ -115,9 +136,22 @@ export function marketService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
-      host.consume(MatchingSubjects.events, async (trx, message) => {
+      host.consume(MatchingSubjects.events, async (trx, message, emit) => {
         const e = message.data as MatchingEvent;
-        if (e.kind === "TRADE") await onTrade(trx, e);
+        if (e.kind === "TRADE") await onTrade(trx, e, emit);
+      });
+      // Recorded trades go to WebSocket subscribers once committed, as decimals on the grid.
+      host.onCommitted((events) => {
+        for (const e of events) {
+          if (e.subject !== MARKET_TRADE) continue;
+          const t = e.data as PublicTrade;
+          const g = grids.get(t.symbol);
+          if (!g) {
+            gridOf(t.symbol).then(() => pushTrade(t), (err) => host.logger.warn({ err, symbol: t.symbol }, "trade not pushed"));
+            continue;
+          }
+          pushTrade(t);
+        }
       });
     },
     async started() {

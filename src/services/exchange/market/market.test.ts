@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
 import { type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
 
@@ -18,7 +19,13 @@ beforeAll(async () => {
 afterAll(() => sys?.stop());
 
 describe("market data", () => {
-  it("records the trades the engine decides, as decimals on the symbol's grid", async () => {
+  it("records the trades the engine decides, as decimals on the symbol's grid, and pushes them to WebSocket subscribers", async () => {
+    const ws = new WebSocket(`${sys.node.url!.replace("http", "ws")}/ws`);
+    const received: { op?: string; channel?: string; data?: Record<string, unknown> }[] = [];
+    ws.on("message", (raw) => received.push(JSON.parse(String(raw))));
+    await new Promise((r) => ws.once("open", r));
+    ws.send(JSON.stringify({ op: "subscribe", channel: "trades", key: "ETH-USDC" }));
+    await eventually(async () => received.some((m) => m.op === "subscribed"));
     const [maker, taker] = [await sys.user(), await sys.user()];
     await sys.api.post("/api/exchange/admin/adjustments", { userId: maker.id, asset: "ETH", amount: "2", reason: "t" }, sys.admin.token, randomUUID());
     await sys.api.post("/api/exchange/admin/adjustments", { userId: taker.id, asset: "USDC", amount: "10000", reason: "t" }, sys.admin.token, randomUUID());
@@ -29,6 +36,9 @@ describe("market data", () => {
       return t.length === 1 && t;
     });
     expect(trades[0]).toMatchObject({ price: "2500.500000", quantity: "1.00000000", takerSide: "BUY" });
+    const pushed = await eventually(async () => received.find((m) => m.channel === "trades" && m.data));
+    expect(pushed.data).toMatchObject({ price: "2500.500000", quantity: "1.00000000", takerSide: "BUY", seq: trades[0].seq });
+    ws.close();
     const [candle] = (await sys.api.get("/api/exchange/klines?symbol=ETH-USDC&interval=1h")).body;
     expect(candle).toMatchObject({ open: "2500.500000", close: "2500.500000", volume: "1.00000000", trades: 1 });
     expect((await sys.api.get("/api/exchange/klines?symbol=ETH-USDC&interval=2m")).body.error.field).toBe("interval");

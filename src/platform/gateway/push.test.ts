@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { Metrics } from "../observability/metrics";
+import { PushHub, type PushSocket } from "./push";
+
+/** A socket as the hub sees it: what it was sent, and whether it was dropped. */
+class FakeSocket implements PushSocket {
+  bufferedAmount = 0;
+  sent: unknown[] = [];
+  pings = 0;
+  terminated = false;
+  closed?: number;
+  private listeners: Record<string, ((data: Buffer | string) => void)[]> = {};
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  ping() {
+    this.pings++;
+  }
+  terminate() {
+    this.terminated = true;
+    this.emit("close");
+  }
+  close(code: number) {
+    this.closed = code;
+  }
+  on(event: string, listener: (data: Buffer | string) => void) {
+    (this.listeners[event] ??= []).push(listener);
+  }
+  emit(event: string, data: Buffer | string = "") {
+    for (const l of this.listeners[event] ?? []) l(data);
+  }
+  say(message: unknown) {
+    this.emit("message", Buffer.from(typeof message === "string" ? message : JSON.stringify(message)));
+  }
+}
+
+describe("push hub", () => {
+  it("delivers what is published to the topic's subscribers only, and stops on unsubscribe", () => {
+    const hub = new PushHub(new Metrics(false));
+    const [a, b] = [new FakeSocket(), new FakeSocket()];
+    hub.attach(a);
+    hub.attach(b);
+    a.say({ op: "subscribe", channel: "trades", key: "BTC-USDT" });
+    b.say({ op: "subscribe", channel: "trades", key: "ETH-USDT" });
+    hub.publish("trades", "BTC-USDT", { price: "1" });
+    expect(a.sent).toEqual([{ op: "welcome", heartbeatMs: 15_000 }, { op: "subscribed", channel: "trades", key: "BTC-USDT" }, { channel: "trades", key: "BTC-USDT", data: { price: "1" } }]);
+    expect(b.sent).toHaveLength(2);
+    a.say({ op: "unsubscribe", channel: "trades", key: "BTC-USDT" });
+    hub.publish("trades", "BTC-USDT", { price: "2" });
+    expect(a.sent.at(-1)).toEqual({ op: "unsubscribed", channel: "trades", key: "BTC-USDT" });
+    hub.publish("nobody", "x", {});
+  });
+
+  it("answers bad messages with an error naming the problem", () => {
+    const hub = new PushHub(new Metrics(false));
+    const s = new FakeSocket();
+    hub.attach(s);
+    s.say("not json");
+    s.say({ op: "dance", channel: "trades", key: "K" });
+    s.say({ op: "subscribe", channel: "Trades!", key: "K" });
+    s.say({ op: "subscribe", channel: "trades", key: "" });
+    expect(s.sent.slice(1).map((m) => (m as { code: string }).code)).toEqual(["INVALID_MESSAGE", "INVALID_OP", "INVALID_CHANNEL", "INVALID_KEY"]);
+    for (let i = 0; i < 100; i++) s.say({ op: "subscribe", channel: "trades", key: `K${i}` });
+    s.say({ op: "subscribe", channel: "trades", key: "one-too-many" });
+    expect((s.sent.at(-1) as { code: string }).code).toBe("TOO_MANY_TOPICS");
+  });
+
+  it("drops a client that reads too slowly instead of letting its buffer grow", () => {
+    const hub = new PushHub(new Metrics(false), 1_000);
+    const [slow, fast] = [new FakeSocket(), new FakeSocket()];
+    hub.attach(slow);
+    hub.attach(fast);
+    for (const s of [slow, fast]) s.say({ op: "subscribe", channel: "depth", key: "BTC-USDT" });
+    slow.bufferedAmount = 990;
+    hub.publish("depth", "BTC-USDT", { level: "x".repeat(50) });
+    expect(slow.terminated).toBe(true);
+    expect(slow.closed).toBe(1013);
+    expect(fast.sent).toHaveLength(3);
+    expect(hub.size).toBe(1);
+    hub.publish("depth", "BTC-USDT", {});
+    expect(fast.sent).toHaveLength(4);
+  });
+
+  it("pings every client and drops one that did not answer the last ping", () => {
+    const hub = new PushHub(new Metrics(false));
+    const [alive, silent] = [new FakeSocket(), new FakeSocket()];
+    hub.attach(alive);
+    hub.attach(silent);
+    hub.heartbeat();
+    expect([alive.pings, silent.pings]).toEqual([1, 1]);
+    alive.emit("pong");
+    hub.heartbeat();
+    expect(silent.terminated).toBe(true);
+    expect(alive.terminated).toBe(false);
+    expect(hub.size).toBe(1);
+    alive.emit("close");
+    expect(hub.size).toBe(0);
+  });
+});

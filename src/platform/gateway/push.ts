@@ -1,0 +1,142 @@
+import type { ServiceBroker } from "moleculer";
+import type { Counter, Gauge } from "prom-client";
+import type { Metrics } from "../observability/metrics";
+
+/** Broadcast by services, after their change commits, to every gateway: `{channel, key, data}`. */
+export const PUSH_EVENT = "platform.push";
+
+/** Sends `data` to the WebSocket clients subscribed to `channel` for `key` (e.g. "trades", "BTC-USDT"), on every gateway. */
+export function push(broker: ServiceBroker, channel: string, key: string, data: unknown): void {
+  broker.broadcast(PUSH_EVENT, { channel, key, data });
+}
+
+/** What the hub needs of a socket (the `ws` WebSocket has it). */
+export interface PushSocket {
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  ping(): void;
+  terminate(): void;
+  close(code: number, reason: string): void;
+  on(event: "message", listener: (data: Buffer | string) => void): void;
+  on(event: "pong" | "close", listener: () => void): void;
+}
+
+interface Client {
+  socket: PushSocket;
+  topics: Set<string>;
+  alive: boolean;
+}
+
+const CHANNEL = /^[a-z][a-z0-9-]{0,31}$/;
+const KEY = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_TOPICS = 100;
+
+/**
+ * The gateway's WebSocket fan-out: clients subscribe to (channel, key) topics and get what services
+ * push to them. A client that reads too slowly is dropped rather than let its buffer grow; one that
+ * stops answering pings is dropped at the next heartbeat.
+ */
+export class PushHub {
+  private readonly clients = new Set<Client>();
+  private readonly byTopic = new Map<string, Set<Client>>();
+  private readonly delivered: Counter;
+  private readonly dropped: Counter<"why">;
+  private readonly connected: Gauge;
+
+  constructor(
+    metrics: Metrics,
+    /** Bytes a client may have queued and unsent before it is dropped. */
+    private readonly maxBuffered = 1 << 20,
+  ) {
+    this.delivered = metrics.counter("bazaar_push_messages_total", "messages pushed to WebSocket clients", []);
+    this.dropped = metrics.counter("bazaar_push_dropped_clients_total", "WebSocket clients dropped", ["why"]);
+    this.connected = metrics.gauge("bazaar_push_clients", "WebSocket clients connected");
+  }
+
+  attach(socket: PushSocket): void {
+    const client: Client = { socket, topics: new Set(), alive: true };
+    this.clients.add(client);
+    this.connected.set(this.clients.size);
+    socket.on("pong", () => {
+      client.alive = true;
+    });
+    socket.on("close", () => this.detach(client));
+    socket.on("message", (raw) => this.onMessage(client, raw));
+    this.send(client, { op: "welcome", heartbeatMs: 15_000 });
+  }
+
+  publish(channel: string, key: string, data: unknown): void {
+    const subscribers = this.byTopic.get(`${channel}|${key}`);
+    if (!subscribers) return;
+    const text = JSON.stringify({ channel, key, data });
+    for (const client of subscribers) this.deliver(client, text);
+  }
+
+  /** Pings every client; one that did not answer the previous ping is dropped. */
+  heartbeat(): void {
+    for (const client of this.clients) {
+      if (!client.alive) {
+        this.dropped.inc({ why: "unresponsive" });
+        client.socket.terminate();
+        this.detach(client);
+        continue;
+      }
+      client.alive = false;
+      client.socket.ping();
+    }
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  private onMessage(client: Client, raw: Buffer | string): void {
+    let msg: { op?: unknown; channel?: unknown; key?: unknown };
+    try {
+      msg = JSON.parse(String(raw));
+    } catch {
+      return this.send(client, { op: "error", code: "INVALID_MESSAGE", message: "messages are JSON objects" });
+    }
+    const { op, channel, key } = msg ?? {};
+    if (op !== "subscribe" && op !== "unsubscribe") return this.send(client, { op: "error", code: "INVALID_OP", message: "op is subscribe or unsubscribe" });
+    if (typeof channel !== "string" || !CHANNEL.test(channel)) return this.send(client, { op: "error", code: "INVALID_CHANNEL", message: "channel is a lower-case name" });
+    if (typeof key !== "string" || !KEY.test(key)) return this.send(client, { op: "error", code: "INVALID_KEY", message: "key is 1-64 letters, digits, '.', '_' or '-'" });
+    const topic = `${channel}|${key}`;
+    if (op === "subscribe") {
+      if (!client.topics.has(topic) && client.topics.size >= MAX_TOPICS) return this.send(client, { op: "error", code: "TOO_MANY_TOPICS", message: `at most ${MAX_TOPICS} subscriptions` });
+      client.topics.add(topic);
+      if (!this.byTopic.has(topic)) this.byTopic.set(topic, new Set());
+      this.byTopic.get(topic)!.add(client);
+    } else {
+      client.topics.delete(topic);
+      this.byTopic.get(topic)?.delete(client);
+    }
+    this.send(client, { op: op === "subscribe" ? "subscribed" : "unsubscribed", channel, key });
+  }
+
+  private send(client: Client, message: object): void {
+    this.deliver(client, JSON.stringify(message));
+  }
+
+  private deliver(client: Client, text: string): void {
+    if (client.socket.bufferedAmount + text.length > this.maxBuffered) {
+      this.dropped.inc({ why: "slow" });
+      client.socket.close(1013, "too slow: messages were piling up");
+      client.socket.terminate();
+      this.detach(client);
+      return;
+    }
+    client.socket.send(text);
+    this.delivered.inc();
+  }
+
+  private detach(client: Client): void {
+    if (!this.clients.delete(client)) return;
+    for (const topic of client.topics) {
+      const set = this.byTopic.get(topic);
+      set?.delete(client);
+      if (set?.size === 0) this.byTopic.delete(topic);
+    }
+    this.connected.set(this.clients.size);
+  }
+}
