@@ -25,6 +25,8 @@ export const MatchingSubjects = {
   commands: "exchange.commands",
   /** What the engine decided, each with its symbol's own gap-free sequence. */
   events: "exchange.events",
+  /** Changes to the top of a symbol's book, from the event sequence `previous` to `sequence`. */
+  depth: "exchange.depth",
 } as const;
 
 /** `at`: when the engine applied the command (its clock), the same for every event of one command. */
@@ -32,6 +34,16 @@ export type MatchingEvent =
   | { kind: "TRADE"; symbol: string; seq: number; at: number; takerId: number; makerId: number; price: number; quantity: number; takerSide: "BUY" | "SELL"; makerRemaining: number }
   | { kind: "RESTED"; symbol: string; seq: number; at: number; orderId: number; side: "BUY" | "SELL"; price: number; remaining: number }
   | { kind: "ENDED"; symbol: string; seq: number; at: number; orderId: number; reason: string; remaining: number };
+
+export interface DepthUpdate {
+  symbol: string;
+  /** The event sequence the book was at before; a client whose book is not at it has missed an update. */
+  previous: number;
+  sequence: number;
+  /** [price, volume] per changed level; volume 0: the level is gone (from the top levels). */
+  bids: [number, number][];
+  asks: [number, number][];
+}
 
 export const MatchingContract = {
   depth: z.object({ symbol, limit: z.coerce.number().int().min(1).max(500).default(20) }),

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   BUY,
   CANCELLED,
+  depthChanges,
   DUPLICATE_ID,
   EXPIRED,
   FILLED,
@@ -266,6 +267,22 @@ describe("snapshots", () => {
     const book = new OrderBook(recorder());
     book.place(1, 1, BUY, LIMIT, GTC, 10, 1);
     expect(() => book.restore([])).toThrow(/empty book/);
+  });
+});
+
+describe("depth changes", () => {
+  it("turn one view of a side into the other when applied", () => {
+    expect(depthChanges([[101, 5], [100, 3]], [[101, 2], [99, 7]])).toEqual([[101, 2], [99, 7], [100, 0]]);
+    expect(depthChanges([[1, 1]], [[1, 1]])).toEqual([]);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 9 }))), fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 9 }))), (a, b) => {
+        const before = [...new Map(a)];
+        const after = [...new Map(b)];
+        const book = new Map(before);
+        for (const [p, v] of depthChanges(before, after)) v === 0 ? book.delete(p) : book.set(p, v);
+        expect(new Map([...book].sort())).toEqual(new Map([...after].sort()));
+      }),
+    );
   });
 });
 

@@ -356,6 +356,22 @@ export class OrderBook {
 }
 
 /**
+ * The levels that differ between two views of one side of a book ([price, volume] lists): each
+ * changed or new level with its volume, each gone one with volume 0 — what a client applies to the
+ * first view to get the second.
+ */
+export function depthChanges(before: readonly (readonly [number, number])[], after: readonly (readonly [number, number])[]): [number, number][] {
+  const old = new Map(before.map(([p, v]) => [p, v]));
+  const changes: [number, number][] = [];
+  for (const [p, v] of after) {
+    if (old.get(p) !== v) changes.push([p, v]);
+    old.delete(p);
+  }
+  for (const p of old.keys()) changes.push([p, 0]);
+  return changes;
+}
+
+/**
  * Integer keys (order ids, prices: safe integers ≥ 0) to slots, open addressing with linear probing
  * in typed arrays: no allocation per entry, unlike a Map. Deletion shifts the run back, so there are
  * no tombstones and lookups stay short.

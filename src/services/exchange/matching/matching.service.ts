@@ -1,12 +1,14 @@
 import type { ServiceSchema } from "moleculer";
+import { push } from "../../../platform/gateway/push";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action } from "../../../platform/runtime/action";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
-import { MatchingCommand, MatchingContract as C, type MatchingEvent, matchingRoutes, MatchingSubjects } from "./matching.contract";
+import { type DepthUpdate, MatchingCommand, MatchingContract as C, type MatchingEvent, matchingRoutes, MatchingSubjects } from "./matching.contract";
 import {
   BUY,
   CANCELLED,
+  depthChanges,
   DUPLICATE_ID,
   EXPIRED,
   FILLED,
@@ -25,6 +27,9 @@ import {
   WOULD_TAKE,
 } from "./matching.domain";
 import { type MatchingDb, matchingMigrations, type MatchingTables } from "./matching.store";
+
+/** Levels per side that depth updates (and the WebSocket depth channel) follow. */
+export const DEPTH_LEVELS = 50;
 
 /** A book is saved every this many commands; a restart replays at most this many from the journal. */
 export const SNAPSHOT_EVERY = 1000;
@@ -122,12 +127,19 @@ export function matchingService(platform: Platform): ServiceSchema {
     const engine = await engineFor(trx, c.symbol);
     const seq = engine.commandSeq + 1;
     engine.pending.length = 0;
+    const before = [engine.book.levels(BUY, DEPTH_LEVELS), engine.book.levels(SELL, DEPTH_LEVELS)];
     engine.apply(c);
     let eventSeq = engine.eventSeq;
     const at = clock.now();
     for (const e of engine.pending) {
       eventSeq++;
       emit(MatchingSubjects.events, { ...e, seq: eventSeq, at }, `match:${c.symbol}:${eventSeq}`);
+    }
+    const bids = depthChanges(before[0], engine.book.levels(BUY, DEPTH_LEVELS));
+    const asks = depthChanges(before[1], engine.book.levels(SELL, DEPTH_LEVELS));
+    if (bids.length + asks.length > 0) {
+      const update: DepthUpdate = { symbol: c.symbol, previous: engine.eventSeq, sequence: eventSeq, bids, asks };
+      emit(MatchingSubjects.depth, update, `depth:${c.symbol}:${eventSeq}`);
     }
     await trx.insertInto("journal").values({ symbol: c.symbol, seq, command: JSON.stringify(c) }).execute();
     if (seq === 1) await trx.insertInto("engines").values({ symbol: c.symbol, command_seq: seq, event_seq: eventSeq }).execute();
@@ -151,6 +163,10 @@ export function matchingService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
+      // Committed depth changes go to WebSocket subscribers of the symbol's depth.
+      host.onCommitted((events) => {
+        for (const e of events) if (e.subject === MatchingSubjects.depth) push(this.broker, "depth", (e.data as DepthUpdate).symbol, e.data);
+      });
       host.consume(MatchingSubjects.commands, async (trx, message, emit) => {
         const parsed = MatchingCommand.safeParse(message.data);
         if (!parsed.success) {

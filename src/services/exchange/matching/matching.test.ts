@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
 import { catalogue, GATEWAY_HOOKS } from "../../../services/catalog";
 import { startNode, type RunningNode } from "../../../platform/runtime/system";
 import type { Subscription } from "../../../platform/stream/stream";
-import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "./matching.contract";
+import { type DepthUpdate, type MatchingCommand, type MatchingEvent, MatchingSubjects } from "./matching.contract";
 import { GTC, LIMIT, MARKET, type MatchSink, OrderBook } from "./matching.domain";
 import { SNAPSHOT_EVERY } from "./matching.service";
 
@@ -70,6 +71,42 @@ describe("the matching service", () => {
     expect(events.filter((e) => e.symbol === "ETH-USDT").map((e) => e.seq)).toEqual([1]);
     expect(await depth("BTC-USDT")).toEqual({ symbol: "BTC-USDT", sequence: 7, bids: [], asks: [] });
     expect((await sys.api.get("/api/exchange/depth?symbol=btc")).body.error.field).toBe("symbol");
+  });
+
+  it("pushes depth changes over WebSocket with sequences a client rebuilds the book from and checks for gaps", async () => {
+    const ws = new WebSocket(`${sys.node.url!.replace("http", "ws")}/ws`);
+    const updates: DepthUpdate[] = [];
+    let subscribed = false;
+    ws.on("message", (raw) => {
+      const m = JSON.parse(String(raw));
+      if (m.op === "subscribed") subscribed = true;
+      if (m.channel === "depth" && m.data) updates.push(m.data);
+    });
+    await new Promise((r) => ws.once("open", r));
+    ws.send(JSON.stringify({ op: "subscribe", channel: "depth", key: "SOL-USDT" }));
+    await eventually(async () => subscribed);
+    const snapshot = await depth("SOL-USDT");
+    const sol = (orderId: number, account: number, side: "BUY" | "SELL", price: number, quantity: number): MatchingCommand => ({ ...place(orderId, account, side, price, quantity), symbol: "SOL-USDT" });
+    await send([sol(1, 1, "BUY", 10, 5), sol(2, 2, "BUY", 11, 3), sol(3, 3, "SELL", 12, 4), sol(4, 4, "SELL", 11, 2), { kind: "CANCEL", symbol: "SOL-USDT", orderId: 1 }]);
+    const final = await eventually(async () => {
+      const d = await depth("SOL-USDT");
+      // Three rests, a trade that fills order 4, the cancel of order 1: six events in all.
+      return d.sequence === 6 && updates.length > 0 && updates[updates.length - 1].sequence === 6 && d;
+    });
+    // Rebuild: the snapshot, then every update in order, each starting where the last one ended.
+    const bids = new Map<number, number>(snapshot.bids);
+    const asks = new Map<number, number>(snapshot.asks);
+    let at = snapshot.sequence;
+    for (const u of updates) {
+      expect(u.previous).toBe(at);
+      for (const [p, v] of u.bids) v === 0 ? bids.delete(p) : bids.set(p, v);
+      for (const [p, v] of u.asks) v === 0 ? asks.delete(p) : asks.set(p, v);
+      at = u.sequence;
+    }
+    expect([...bids].sort((a, b) => b[0] - a[0])).toEqual(final.bids);
+    expect([...asks].sort((a, b) => a[0] - b[0])).toEqual(final.asks);
+    expect(final.bids).toEqual([[11, 1]]);
+    ws.close();
   });
 
   it("comes back from a restart with the same book, snapshot plus journal, and carries on the sequence", async () => {
