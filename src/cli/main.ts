@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { backup, restore } from "../platform/db/backup";
 import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
 import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../services/catalog";
@@ -63,6 +64,27 @@ const nodeCommand = withConfigFlags(
   await runNode(services, flags);
 });
 addNodeCommands(nodeCommand);
+
+withConfigFlags(
+  program
+    .command("backup")
+    .description("back up every service database of the namespace into a directory (online for SQLite; drain or stop the nodes for one cut across services)")
+    .requiredOption("--to <dir>", "an empty directory"),
+).action(async (flags) => {
+  const manifest = await backup(loadConfig(flags), String(flags.to), Date.now());
+  process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+});
+
+withConfigFlags(
+  program
+    .command("restore")
+    .description("restore a backup into the namespace's stores; start the nodes afterwards")
+    .requiredOption("--from <dir>", "a directory written by bazaar backup")
+    .option("--force", "replace databases that exist"),
+).action(async (flags) => {
+  const manifest = await restore(loadConfig(flags), String(flags.from), Boolean(flags.force));
+  process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+});
 
 program
   .command("demo")
