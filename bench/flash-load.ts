@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
+import { printSummary } from "./load-report";
 
 /**
  * The load process of the flash-sale benchmark: purchase attempts for one campaign, each from a
@@ -31,19 +32,5 @@ autocannon(
       },
     ],
   },
-  (err, result) => {
-    if (err) throw err;
-    process.stdout.write(
-      JSON.stringify({
-        attempts: result.requests.total,
-        seconds: result.duration,
-        attemptsPerSecond: Math.round(result.requests.total / result.duration),
-        p50ms: result.latency.p50,
-        p99ms: result.latency.p99,
-        statusCodes: result.statusCodeStats,
-        errors: result.errors,
-        timeouts: result.timeouts,
-      }),
-    );
-  },
+  printSummary,
 );

@@ -1,4 +1,5 @@
 import autocannon from "autocannon";
+import { printSummary } from "./load-report";
 
 /**
  * A load process for the HTTP benchmarks: GETs one URL for a while with autocannon (optionally with a
@@ -13,15 +14,5 @@ autocannon(
     duration: Number(seconds),
     headers: token ? { authorization: `Bearer ${token}` } : {},
   },
-  (err, result) => {
-    if (err) throw err;
-    process.stdout.write(
-      JSON.stringify({
-        requestsPerSecond: Math.round(result.requests.total / result.duration),
-        p50ms: result.latency.p50,
-        p99ms: result.latency.p99,
-        non2xx: result.non2xx,
-      }),
-    );
-  },
+  printSummary,
 );

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
+import { printSummary } from "./load-report";
 
 /**
  * The load process of the order-entry benchmark: limit orders from prepared traders, buys and sells
@@ -31,19 +32,5 @@ autocannon(
       },
     ],
   },
-  (err, result) => {
-    if (err) throw err;
-    process.stdout.write(
-      JSON.stringify({
-        requests: result.requests.total,
-        seconds: result.duration,
-        ordersPerSecond: Math.round(result.requests.total / result.duration),
-        p50ms: result.latency.p50,
-        p99ms: result.latency.p99,
-        statusCodes: result.statusCodeStats,
-        errors: result.errors,
-        timeouts: result.timeouts,
-      }),
-    );
-  },
+  printSummary,
 );

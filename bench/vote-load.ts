@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
+import { printSummary } from "./load-report";
 
 /**
  * The load process of the vote benchmark: replays prepared votes (each seat once) against the
@@ -29,20 +30,6 @@ const instance = autocannon(
       },
     ],
   },
-  (err, result) => {
-    if (err) throw err;
-    process.stdout.write(
-      JSON.stringify({
-        requests: result.requests.total,
-        seconds: result.duration,
-        requestsPerSecond: Math.round(result.requests.total / result.duration),
-        p50ms: result.latency.p50,
-        p99ms: result.latency.p99,
-        non2xx: result.non2xx,
-        statusCodes: result.statusCodeStats,
-        errors: result.errors,
-      }),
-    );
-  },
+  printSummary,
 );
 void instance;
