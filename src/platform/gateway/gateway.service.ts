@@ -83,6 +83,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     },
     async started() {
       const broker = this.broker;
+      const tracing = broker.isTracingEnabled();
       router = buildRouter(broker, knownRoutes);
       if (options.activityAction)
         activity = new ActivityRecorder(kv, clock, activityWindowMs, (userIds, at) => broker.call(options.activityAction!, { userIds, at }), logger);
@@ -191,22 +192,29 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
           lane: laneOf(req, user),
         };
-        if (route.permission && options.permissionAction) {
-          const tid = (params as { tid?: unknown; tenantId?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId;
-          if (typeof tid === "string") await broker.call(options.permissionAction, { tid, permission: route.permission }, { meta, requestID: req.id });
-        }
-        const resource = `${route.method} ${route.path}`;
-        if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, { meta, requestID: req.id }));
-        const pass = guard.enter(resource, { params, meta }, true);
-        if (guard.needsCluster(pass)) await guard.cluster(resource, pass);
-        if (pass.waitMs > 0) await new Promise((r) => setTimeout(r, pass.waitMs));
+        // With tracing on, the request is the root span and every call hangs under it (trace id = request id).
+        const span = tracing ? broker.tracer.startSpan(`HTTP ${route.method} ${route.path}`, { traceID: req.id, type: "http", tags: { method: route.method, route: route.path } }) : undefined;
+        const call = { meta, requestID: req.id, ...(span ? { parentSpan: span } : {}) };
         try {
-          const result = await broker.call(route.action, params, { meta, requestID: req.id });
-          pass.exit(false);
-          return answer(reply, route, result);
-        } catch (err) {
-          pass.exit(isServiceFailure(err));
-          throw err;
+          if (route.permission && options.permissionAction) {
+            const tid = (params as { tid?: unknown; tenantId?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId;
+            if (typeof tid === "string") await broker.call(options.permissionAction, { tid, permission: route.permission }, call);
+          }
+          const resource = `${route.method} ${route.path}`;
+          if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, call));
+          const pass = guard.enter(resource, { params, meta }, true);
+          if (guard.needsCluster(pass)) await guard.cluster(resource, pass);
+          if (pass.waitMs > 0) await new Promise((r) => setTimeout(r, pass.waitMs));
+          try {
+            const result = await broker.call(route.action, params, call);
+            pass.exit(false);
+            return answer(reply, route, result);
+          } catch (err) {
+            pass.exit(isServiceFailure(err));
+            throw err;
+          }
+        } finally {
+          span?.finish();
         }
       }
 

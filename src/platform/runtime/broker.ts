@@ -43,6 +43,16 @@ export function createBroker(platform: Platform, transporter?: string): ServiceB
     circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 20, windowTime: 60, halfOpenTime: 10_000 },
     // Our own cheaper call metrics instead (brokerMetricsMiddleware); see there.
     metrics: { enabled: false },
+    // A span per action call, in the trace of the request that caused it (the gateway's request id),
+    // batched every second to a Zipkin-compatible collector. Off unless configured: it costs on every call.
+    // Params never go into spans: they carry passwords, tokens and personal data.
+    tracing: config.tracingUrl
+      ? {
+          enabled: true,
+          tags: { action: { params: false, meta: false }, event: { params: false, meta: false } },
+          exporter: { type: "Zipkin", options: { baseURL: config.tracingUrl, interval: 1, payloadOptions: { debug: false, shared: false } } },
+        }
+      : { enabled: false },
     // Validation first, so a call the guard admits is already a well-formed one.
     middlewares: [ValidationMiddleware, laneMiddleware(), guardMiddleware(platform.guard), brokerMetricsMiddleware(platform.metrics)],
     // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.

@@ -26,6 +26,8 @@ export interface BazaarConfig {
   tokenTtlSeconds: number;
   /** How long a stop may take before the process gives up and exits 1. */
   shutdownGraceMs: number;
+  /** A Zipkin-compatible span collector (Jaeger takes Zipkin on :9411); unset: no tracing. */
+  tracingUrl?: string;
   /** Calls of one transaction branch operation before the coordinator leaves it STUCK. */
   txMaxAttempts: number;
   /** The address third parties reach this system at (payment notifications); default: this node's gateway. */
@@ -62,6 +64,13 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "logLevel", env: "BAZAAR_LOG_LEVEL", flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
   { key: "bodyLimit", env: "BAZAAR_BODY_LIMIT", flag: "body-limit", kind: "int", help: "largest accepted request body in bytes (default 65536)" },
   { key: "tokenTtlSeconds", env: "BAZAAR_TOKEN_TTL", flag: "token-ttl", kind: "int", help: "access token lifetime in seconds (default 3600)" },
+  {
+    key: "tracingUrl",
+    env: "BAZAAR_TRACING_URL",
+    flag: "tracing-url",
+    kind: "string",
+    help: "Zipkin-compatible collector for spans of every action call, one trace per request (Jaeger: http://jaeger:9411); default off",
+  },
   {
     key: "shutdownGraceMs",
     env: "BAZAAR_SHUTDOWN_GRACE_MS",

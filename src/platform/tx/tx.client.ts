@@ -1,4 +1,4 @@
-import type { ActionSchema, ServiceBroker } from "moleculer";
+import type { ActionSchema, Context, ServiceBroker } from "moleculer";
 import type { Kysely } from "kysely";
 import { z } from "zod";
 import { action } from "../runtime/action";
@@ -32,7 +32,7 @@ export interface TxClient {
    * Registers a branch and runs its try (the first one starts the TCC transaction); answers the try's
    * result or throws its refusal.
    */
-  tryBranch<R>(gid: string, branch: TccBranch): Promise<R>;
+  tryBranch<R>(gid: string, branch: TccBranch, parent?: Context): Promise<R>;
   commit(gid: string): Promise<void>;
   abort(gid: string): Promise<void>;
   /** Runs a saga now; with `wait`, answers once it has ended (or is retrying / stuck). */
@@ -45,7 +45,9 @@ export interface TxClient {
  */
 export function txClient(broker: ServiceBroker, initiator: string, timeoutMs = 15_000): TxClient {
   return {
-    tryBranch: <R>(gid: string, branch: TccBranch) => broker.call<R, object>("tx.tryBranch", { gid, initiator, timeoutMs, ...branch }),
+    // With the caller's context the try is part of its request: same trace, same meta.
+    tryBranch: <R>(gid: string, branch: TccBranch, parent?: Context) =>
+      broker.call<R, object>("tx.tryBranch", { gid, initiator, timeoutMs, ...branch }, parent ? { parentCtx: parent } : undefined),
     async commit(gid) {
       await broker.call("tx.commit", { gid });
     },

@@ -253,7 +253,7 @@ export function flashService(platform: Platform): ServiceSchema {
             confirm: "inventory.keepAllocation",
             cancel: "inventory.returnAllocation",
             payload: { tenantId, sku, quantity: stock, to: warehouse },
-          });
+          }, ctx);
         } catch (err) {
           await initiator.abandon(host, tcc, gid, clock.now());
           throw err;

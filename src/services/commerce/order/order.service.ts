@@ -128,7 +128,7 @@ export function orderService(platform: Platform): ServiceSchema {
         confirm: "inventory.confirm",
         cancel: "inventory.release",
         payload: { tenantId, items, ttlSeconds: tenant.quotas.paymentTimeoutSeconds + HOLD_MARGIN_S },
-      });
+      }, ctx);
     } catch (err) {
       await abandon(gid);
       throw err;

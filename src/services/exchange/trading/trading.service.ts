@@ -295,7 +295,7 @@ export function tradingService(platform: Platform): ServiceSchema {
         const tcc = txClient(broker, "trading", FREEZE_DECISION_MS);
         const payload = { userId: user.id, asset: g.freezeAsset === "BASE" ? s.base : s.quote, amount: g.freezeUnits.toString() };
         try {
-          await tcc.tryBranch(gid, { action: "account.tryFreeze", confirm: "account.confirmFreeze", cancel: "account.cancelFreeze", payload });
+          await tcc.tryBranch(gid, { action: "account.tryFreeze", confirm: "account.confirmFreeze", cancel: "account.cancelFreeze", payload }, ctx);
         } catch (err) {
           await reject(id, (err as { type?: string }).type ?? "FREEZE_FAILED");
           throw err;

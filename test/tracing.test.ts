@@ -1,0 +1,71 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, startTestSystem, type TestSystem } from "./support/harness";
+
+/** A stand-in for the tracing backend (Jaeger's Zipkin endpoint): it keeps every span it is sent. */
+interface ZipkinSpan {
+  tags?: Record<string, string>;
+  traceId: string;
+  id: string;
+  parentId?: string;
+  name: string;
+  localEndpoint?: { serviceName?: string };
+}
+const spans: ZipkinSpan[] = [];
+let collector: Server;
+let sys: TestSystem;
+
+beforeAll(async () => {
+  collector = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      if (req.url === "/api/v2/spans") spans.push(...(JSON.parse(body) as ZipkinSpan[]));
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
+  const { port } = collector.address() as AddressInfo;
+  sys = await startTestSystem({
+    services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx"],
+    config: { tracingUrl: `http://127.0.0.1:${port}` },
+  });
+});
+afterAll(async () => {
+  await sys?.stop();
+  await new Promise((r) => collector.close(r));
+});
+
+describe("tracing", () => {
+  it("gives one HTTP request that crosses several services one trace, named by its request id", async () => {
+    const owner = await sys.user();
+    const tid = (await sys.api.post("/api/commerce/tenants", { name: "Traced", ownerId: owner.id }, sys.admin.token)).body.id;
+    await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku: "t", name: "T", price: 5 }, owner.token);
+    await sys.api.put(`/api/commerce/tenants/${tid}/stock/t`, { quantity: 3 }, owner.token);
+    const requestId = randomUUID();
+    const placed = await sys.api.request("POST", "/api/commerce/orders", {
+      token: owner.token,
+      idempotencyKey: randomUUID(),
+      headers: { "x-request-id": requestId },
+      body: JSON.stringify({ tenantId: tid, items: [{ sku: "t", quantity: 1 }], address: { name: "A", line1: "1", city: "C", postcode: "1", country: "US" } }),
+    });
+    expect(placed.status).toBe(201);
+    // Zipkin's 64-bit trace id: the request id's first 16 hex digits.
+    const traceId = requestId.replace(/-/g, "").slice(0, 16);
+    const trace = await eventually(async () => {
+      const mine = spans.filter((s) => s.traceId === traceId);
+      return mine.some((s) => s.name === "action 'inventory.reserve'") && mine;
+    });
+    const services = new Set(trace.map((s) => s.name.match(/'(\w+)\./)?.[1]));
+    for (const service of ["order", "tenant", "tx", "inventory"]) expect(services).toContain(service);
+    // One tree: every span but the root hangs under another span of the same trace.
+    const ids = new Set(trace.map((s) => s.id));
+    expect(trace.filter((s) => !s.parentId || !ids.has(s.parentId))).toHaveLength(1);
+    expect(trace.find((s) => !s.parentId || !ids.has(s.parentId))!.name).toBe("HTTP POST /api/commerce/orders");
+    // What callers sent never reaches the tracing backend (passwords, tokens, personal data).
+    expect(JSON.stringify(spans)).not.toContain("password-123");
+    expect(spans.some((s) => JSON.stringify(s).includes('"params.'))).toBe(false);
+  });
+});
