@@ -79,7 +79,11 @@ export async function openServiceDb<T>(
   if (url && (url.protocol === "postgres:" || url.protocol === "postgresql:")) {
     const connection = serverOf(url, 5432, "postgres");
     await createPostgresDatabaseIfMissing(connection, name);
-    db = new Kysely<T>({ dialect: new PostgresDialect({ pool: new pg.Pool({ ...connection, database: name, max: 10 }) }) });
+    const pool = new pg.Pool({ ...connection, database: name, max: 10 });
+    // An idle connection the server ends (a restart, a dropped database) is the pool's to replace; without
+    // a listener its error would crash the process.
+    pool.on("error", () => undefined);
+    db = new Kysely<T>({ dialect: new PostgresDialect({ pool }) });
     dialect = "postgres";
   } else if (url) {
     if (url.protocol !== "mysql:" && url.protocol !== "mariadb:")
