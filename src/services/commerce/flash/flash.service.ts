@@ -4,7 +4,7 @@ import { iso } from "../../../platform/clock/clock";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, type Ctx, requireIdempotencyKey, requireUser } from "../../../platform/runtime/action";
-import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
+import { badRequest, conflict, notFound, tooMany } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
 import { Sweeper } from "../../../platform/runtime/sweeper";
@@ -59,7 +59,7 @@ export function flashService(platform: Platform): ServiceSchema {
       const limit = share && share.qps === qps ? share.limit : new RateLimit(kv, { name: `flash-qps:${tenantId}`, points: Math.max(1, qps), durationSeconds: 1 }, "TENANT_FLASH_QPS_EXCEEDED");
       shares.set(tenantId, (share = { limit, qps, readAt: clock.now() }));
     }
-    if (share.qps === 0) throw new AppError(429, "TENANT_FLASH_QPS_EXCEEDED", "this shop takes no flash-sale attempts (its flashQps quota is 0)");
+    if (share.qps === 0) throw tooMany("TENANT_FLASH_QPS_EXCEEDED", "this shop takes no flash-sale attempts (its flashQps quota is 0)");
     await share.limit.consume(tenantId);
   }
 

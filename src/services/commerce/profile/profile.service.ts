@@ -51,23 +51,26 @@ export function profileService(platform: Platform): ServiceSchema {
     };
   }
 
+  /** A user nothing has been heard of yet. */
+  const emptyRow = (userId: number): Row => ({
+    user_id: userId,
+    account_created_at: null,
+    last_active_at: null,
+    orders_placed: 0,
+    orders_paid: 0,
+    orders_completed: 0,
+    spent: 0,
+    violations_upheld: 0,
+    last_violation_at: null,
+    version: 0,
+    updated_at: clock.now(),
+  });
+
   /** The user's row, created empty the first time anything is heard of them. */
   async function rowOf(db: Db, userId: number): Promise<Row> {
     const found = await host.store.forUpdate(db.selectFrom("profiles").selectAll().where("user_id", "=", userId)).executeTakeFirst();
     if (found) return found;
-    const row: Row = {
-      user_id: userId,
-      account_created_at: null,
-      last_active_at: null,
-      orders_placed: 0,
-      orders_paid: 0,
-      orders_completed: 0,
-      spent: 0,
-      violations_upheld: 0,
-      last_violation_at: null,
-      version: 0,
-      updated_at: clock.now(),
-    };
+    const row = emptyRow(userId);
     await db.insertInto("profiles").values(row).execute();
     return row;
   }
@@ -111,7 +114,8 @@ export function profileService(platform: Platform): ServiceSchema {
       me: action(C.me, async (ctx) => {
         const user = requireUser(ctx);
         const row = await host.db.selectFrom("profiles").selectAll().where("user_id", "=", user.id).executeTakeFirst();
-        return view(row ?? { ...(await host.tx((trx) => rowOf(trx, user.id))) });
+        // Reading writes nothing: a user with no events yet has the empty profile.
+        return view(row ?? emptyRow(user.id));
       }),
       get: action(C.get, async (ctx) => {
         const row = await host.db.selectFrom("profiles").selectAll().where("user_id", "=", ctx.params.userId).executeTakeFirst();
