@@ -56,7 +56,8 @@ describe("tracing", () => {
     const traceId = requestId.replace(/-/g, "").slice(0, 16);
     const trace = await eventually(async () => {
       const mine = spans.filter((s) => s.traceId === traceId);
-      return mine.some((s) => s.name === "action 'inventory.reserve'") && mine;
+      // The root finishes last (spans go out in batches as they finish): wait for it and the deepest call.
+      return mine.some((s) => s.name === "HTTP POST /api/commerce/orders") && mine.some((s) => s.name === "action 'inventory.reserve'") && mine;
     });
     const services = new Set(trace.map((s) => s.name.match(/'(\w+)\./)?.[1]));
     for (const service of ["order", "tenant", "tx", "inventory"]) expect(services).toContain(service);
