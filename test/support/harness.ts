@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Etcd3 } from "etcd3";
 import Redis from "ioredis";
 import { createConnection } from "mysql2/promise";
 import { connect } from "nats";
@@ -20,6 +21,7 @@ export const engines = {
   db: process.env.BAZAAR_DB_URL || undefined,
   redis: process.env.BAZAAR_REDIS_URL || undefined,
   nats: process.env.BAZAAR_NATS_URL || undefined,
+  etcd: process.env.BAZAAR_ETCD_URL || undefined,
 };
 
 /** A configuration isolated from every other test: its own namespace, data dir and port. */
@@ -61,6 +63,11 @@ export async function cleanEngines(config: BazaarConfig): Promise<void> {
     const keys = await redis.keys(`bazaar:${config.namespace}:*`);
     if (keys.length) await redis.del(...keys);
     await redis.quit();
+  }
+  if (config.etcdUrl) {
+    const etcd = new Etcd3({ hosts: config.etcdUrl.split(",") });
+    await etcd.delete().prefix(`bazaar/${config.namespace}/`).exec();
+    etcd.close();
   }
   rmSync(config.dataDir, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 import { type Generated, type Kysely, type Migration, MysqlAdapter, PostgresAdapter, sql } from "kysely";
 import type { Logger } from "pino";
 import { isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
+import type { Leadership } from "../election/election";
 import type { Stream, StreamMessage } from "../stream/stream";
 
 /** Outbox and inbox tables live in every service's own database, created by its first migration. */
@@ -34,10 +35,27 @@ export const platformMigrations: Record<string, Migration> = {
       }
     },
   },
+  // Events that only a leader publishes carry their place in a sequence of their own (a symbol's
+  // events), so a standby can drop what its leader already published and continue after it.
+  "0000_platform_outbox_positions": {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable("outbox").addColumn("partition_key", "varchar(64)").execute();
+      await db.schema.alterTable("outbox").addColumn("position", "bigint").execute();
+    },
+  },
 };
 
 export interface OutboxTables {
-  outbox: { seq: Generated<number>; event_id: string; subject: string; payload: string; headers: string; created_at: number };
+  outbox: {
+    seq: Generated<number>;
+    event_id: string;
+    subject: string;
+    payload: string;
+    headers: string;
+    created_at: number;
+    partition_key: string | null;
+    position: number | null;
+  };
   inbox: { consumer: string; event_id: string; handled_at: number };
 }
 
@@ -47,6 +65,13 @@ export interface OutgoingEvent {
   /** Stable id when the event has a natural one; otherwise the caller's newId(). */
   id: string;
   headers?: Record<string, string>;
+  /** The event's place in a gap-free sequence of its own (`key`), for events only a leader publishes. */
+  position?: EventPosition;
+}
+
+export interface EventPosition {
+  key: string;
+  seq: number;
 }
 
 /** Writes events in the caller's transaction: they exist exactly when the state change does. */
@@ -61,26 +86,44 @@ export async function writeOutbox(trx: Kysely<any>, events: OutgoingEvent[], now
         payload: JSON.stringify(e.data),
         headers: JSON.stringify(e.headers ?? {}),
         created_at: now,
+        partition_key: e.position?.key ?? null,
+        position: e.position?.seq ?? null,
       })),
     )
     .execute();
 }
 
+/** How often a standby learns what its leader published and drops it from its own outbox. */
+const FOLLOW_EVERY_MS = 1000;
+
 /**
  * Moves committed outbox rows to the stream in order, then deletes them. A crash between publish
  * and delete republishes the same ids, which the stream's dedup and the consumers' inbox absorb.
+ *
+ * With a leadership (replicas that compute the same events), only the leader publishes, and after
+ * each batch records how far each sequence got; a standby keeps its rows and drops those its leader
+ * recorded, so on taking over it publishes exactly from where the leader stopped.
  */
 export class OutboxRelay {
   private stopped = false;
   private wake?: () => void;
   private pending = false;
   private running?: Promise<void>;
+  /** While leading: the last published position per sequence key (undefined until loaded). */
+  private progress?: Record<string, number>;
+  private followedAt = -Infinity;
 
   constructor(
     private readonly sdb: ServiceDb<any>,
     private readonly stream: Stream,
     private readonly logger: Logger,
-  ) {}
+    private readonly leadership?: Leadership,
+  ) {
+    leadership?.onChange((leading) => {
+      this.progress = undefined;
+      if (leading) this.kick();
+    });
+  }
 
   start(): void {
     this.running = this.loop();
@@ -123,11 +166,29 @@ export class OutboxRelay {
 
   /** Relays up to one batch; returns how many rows moved. */
   async relayBatch(): Promise<number> {
+    const { leadership } = this;
+    if (leadership && !leadership.leading) {
+      await this.follow(leadership);
+      return 0;
+    }
+    if (leadership && !this.progress) {
+      const progress = await leadership.loadProgress();
+      await this.dropPublished(progress);
+      this.progress = progress;
+    }
     const rows = await this.sdb.db.selectFrom("outbox").selectAll().orderBy("seq").limit(256).execute();
     if (rows.length === 0) return 0;
+    // Fencing: checked again right before publishing, as the lease may have lapsed during the read.
+    if (leadership && !leadership.leading) return 0;
     await this.stream.publishAll(
       rows.map((row) => ({ subject: row.subject, data: JSON.parse(row.payload), id: row.event_id, headers: JSON.parse(row.headers) })),
     );
+    if (leadership && this.progress) {
+      const progress = this.progress;
+      for (const row of rows) if (row.partition_key !== null && row.position !== null) progress[row.partition_key] = Math.max(progress[row.partition_key] ?? 0, Number(row.position));
+      // Refused: deposed meanwhile. The rows stay; the successor's dedup absorbs what just went out.
+      if (!(await leadership.saveProgress(progress))) return 0;
+    }
     // Exactly the rows published: on a server engine a transaction holding a lower seq may commit
     // after this read, and a range delete would drop its event unpublished.
     await this.sdb.db
@@ -135,6 +196,19 @@ export class OutboxRelay {
       .where("seq", "in", rows.map((r) => r.seq))
       .execute();
     return rows.length;
+  }
+
+  /** As a standby: drop what the leader has published (at most once per FOLLOW_EVERY_MS). */
+  private async follow(leadership: Leadership): Promise<void> {
+    const now = performance.now();
+    if (now - this.followedAt < FOLLOW_EVERY_MS) return;
+    this.followedAt = now;
+    await this.dropPublished(await leadership.loadProgress());
+  }
+
+  private async dropPublished(progress: Record<string, number>): Promise<void> {
+    for (const [key, position] of Object.entries(progress))
+      await (this.sdb.db as Kysely<OutboxTables>).deleteFrom("outbox").where("partition_key", "=", key).where("position", "<=", position).execute();
   }
 
   async stop(): Promise<void> {

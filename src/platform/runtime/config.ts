@@ -18,6 +18,10 @@ export interface BazaarConfig {
   dbUrl?: string;
   redisUrl?: string;
   natsUrl?: string;
+  /** etcd endpoints for leader election (comma-separated); unset: this node always leads. */
+  etcdUrl?: string;
+  /** This process's replica name, for services that keep per-replica state (the matching engine). */
+  replica?: string;
   adminPassword?: string;
   jwtSecret?: string;
   demo: boolean;
@@ -58,6 +62,8 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ or postgres://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },
+  { key: "etcdUrl", env: "BAZAAR_ETCD_URL", flag: "etcd-url", kind: "string", help: "http://host:2379[,…] — leader election of the matching engines (default: single node, always leader)" },
+  { key: "replica", env: "BAZAAR_REPLICA", flag: "replica", kind: "string", help: "replica name of this matching engine (a-z0-9, e.g. a, b): its own database and its own place on the command log (default: none, one engine)" },
   { key: "adminPassword", env: "BAZAAR_ADMIN_PASSWORD", flag: "admin-password", kind: "string", help: "password of the bootstrap admin account (default: random, printed once)" },
   { key: "jwtSecret", env: "BAZAAR_JWT_SECRET", flag: "jwt-secret", kind: "string", help: "HS256 secret for access tokens; set it when several gateways run (default: generated into the data dir)" },
   { key: "demo", env: "BAZAAR_DEMO", flag: "demo", kind: "bool", help: "load demo data on an empty store (default 1; 0 disables)" },

@@ -7,6 +7,8 @@ import { NO_ROUTING, Routing } from "../release/release.domain";
 import { parseTags } from "../config/config.domain";
 import { eventLoopLag, Guard } from "../guard/guard";
 import { watchGuardRules } from "../guard/guard.rules";
+import { type Election, SingleNodeElection } from "../election/election";
+import { EtcdElection } from "../election/etcd.election";
 import type { Kv } from "../kv/kv";
 import { MemoryKv } from "../kv/memory.kv";
 import { RedisKv } from "../kv/redis.kv";
@@ -29,6 +31,8 @@ export interface Platform {
   readonly logger: Logger;
   readonly kv: Kv;
   readonly stream: Stream;
+  /** Leader election among replicas: `platform.election.campaign(name, candidate)`. */
+  readonly election: Election;
   readonly metrics: Metrics;
   /** Values from the config centre, applied live: `platform.configs.watch(owner, group, key, schema, default)`. */
   readonly configs: ConfigAgent;
@@ -62,6 +66,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
   const stream: Stream = config.natsUrl
     ? await JetStreamStream.connect(config.natsUrl, config.namespace, logger)
     : new SqliteStream(config.dataDir, config.namespace, logger, clock);
+  const election: Election = config.etcdUrl ? new EtcdElection(config.etcdUrl, config.namespace, logger.child({ svc: "election" })) : new SingleNodeElection();
   const metrics = new Metrics(options.processMetrics ?? true);
   const tags = parseTags(config.nodeTags);
   const configs = new ConfigAgent(config.dataDir, config.namespace, tags, logger.child({ svc: "config-agent" }));
@@ -76,6 +81,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     logger,
     kv,
     stream,
+    election,
     metrics,
     configs,
     tags,
@@ -86,6 +92,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     endpoint: {},
     async close() {
       lag.stop();
+      await election.close();
       await stream.close();
       await kv.close();
     },

@@ -1,7 +1,8 @@
 import type { Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
-import { handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
+import type { Leadership } from "../election/election";
+import { type EventPosition, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { currentLane, LANE_HEADER, withLane } from "../release/lane";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
 import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, throughBarrier } from "../tx/barrier";
@@ -9,7 +10,7 @@ import { crashPoint } from "./faults";
 import { newId } from "./ids";
 import type { Platform } from "./platform";
 
-export type Emit = (subject: string, data: unknown, id?: string) => void;
+export type Emit = (subject: string, data: unknown, id?: string, position?: EventPosition) => void;
 
 export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Emit) => Promise<void>;
 
@@ -34,6 +35,7 @@ export class ServiceHost<T> {
   private readonly subscriptions: Subscription[] = [];
   private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
   private housekeeping?: NodeJS.Timeout;
+  private leadership?: Leadership;
   readonly logger: Logger;
 
   constructor(
@@ -68,6 +70,15 @@ export class ServiceHost<T> {
     this.handlers.push({ subject, handler, options: typeof options === "function" ? { tenantOf: options } : options });
   }
 
+  /**
+   * For replicas that compute the same events from the same input: only while `leadership` leads are
+   * this service's events published; a standby keeps its own until its leader's progress covers them.
+   * Set before start.
+   */
+  publishWhileLeading(leadership: Leadership): void {
+    this.leadership = leadership;
+  }
+
   /** Sees the events of every committed transaction (metrics count facts this way, never a rolled-back one). */
   onCommitted(observer: (events: OutgoingEvent[]) => void): void {
     this.observers.push(observer);
@@ -82,7 +93,7 @@ export class ServiceHost<T> {
   async start(): Promise<void> {
     const { config } = this.platform;
     this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...barrierMigrations, ...this.migrations }, this.tenantTables);
-    this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger);
+    this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger, this.leadership);
     this.relay.start();
     this.housekeeping = setInterval(() => {
       this.pruneInbox().catch((err) => this.logger.warn({ err }, "inbox pruning failed"));
@@ -180,7 +191,7 @@ export class ServiceHost<T> {
   private collector(events: OutgoingEvent[]): Emit {
     const lane = currentLane();
     const headers = lane === undefined ? undefined : { [LANE_HEADER]: lane };
-    return (subject, data, id) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()), headers });
+    return (subject, data, id, position) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()), headers, position });
   }
 
   /** Drops inbox rows a day past the log's retention (the day covers clock skew between nodes). */

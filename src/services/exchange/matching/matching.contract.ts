@@ -2,6 +2,8 @@ import { z } from "zod";
 import type { RouteDef } from "../../../platform/gateway/routes";
 
 const symbol = z.string().regex(/^[A-Z0-9]{2,16}-[A-Z0-9]{2,16}$/, "BASE-QUOTE, e.g. BTC-USDT");
+/** When order entry accepted the command (ms): the time of every event it causes, on every replica. */
+const at = z.number().int().nonnegative();
 
 /** A command on the symbols' ordered command log, as order entry appends it. Prices in ticks, quantities in lots. */
 export const MatchingCommand = z.discriminatedUnion("kind", [
@@ -15,8 +17,9 @@ export const MatchingCommand = z.discriminatedUnion("kind", [
     tif: z.enum(["GTC", "IOC", "FOK", "POST_ONLY"]),
     price: z.number().int().min(0),
     quantity: z.number().int().positive(),
+    at,
   }),
-  z.object({ kind: z.literal("CANCEL"), symbol, orderId: z.number().int().positive() }),
+  z.object({ kind: z.literal("CANCEL"), symbol, orderId: z.number().int().positive(), at }),
 ]);
 export type MatchingCommand = z.infer<typeof MatchingCommand>;
 
@@ -29,7 +32,7 @@ export const MatchingSubjects = {
   depth: "exchange.depth",
 } as const;
 
-/** `at`: when the engine applied the command (its clock), the same for every event of one command. */
+/** `at`: the time of the command that caused the event (order entry's clock), so every replica emits the same. */
 export type MatchingEvent =
   | { kind: "TRADE"; symbol: string; seq: number; at: number; takerId: number; makerId: number; price: number; quantity: number; takerSide: "BUY" | "SELL"; makerRemaining: number }
   | { kind: "RESTED"; symbol: string; seq: number; at: number; orderId: number; side: "BUY" | "SELL"; price: number; remaining: number }

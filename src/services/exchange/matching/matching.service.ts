@@ -2,6 +2,7 @@ import type { ServiceSchema } from "moleculer";
 import { push } from "../../../platform/gateway/push";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action } from "../../../platform/runtime/action";
+import type { Leadership } from "../../../platform/election/election";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import { type DepthUpdate, MatchingCommand, MatchingContract as C, type MatchingEvent, matchingRoutes, MatchingSubjects } from "./matching.contract";
@@ -87,9 +88,13 @@ class Engine implements MatchSink {
  * commands always give the same events and the same book.
  */
 export function matchingService(platform: Platform): ServiceSchema {
-  const host = platform.host<MatchingTables>("matching", matchingMigrations);
+  const { replica } = platform.config;
+  if (replica !== undefined && !/^[a-z0-9]{1,16}$/.test(replica)) throw new Error(`BAZAAR_REPLICA must be 1-16 of a-z0-9 (got "${replica}")`);
+  // Each replica has its own database and its own durable place on the command log.
+  const host = platform.host<MatchingTables>(replica ? `matching_${replica}` : "matching", matchingMigrations);
   const { clock } = platform;
   const engines = new Map<string, Engine>();
+  let leadership: Leadership | undefined;
 
   /** The symbol's engine as the database has it: the snapshot, then the journal after it. */
   async function load(db: MatchingDb, symbol: string): Promise<Engine> {
@@ -130,16 +135,17 @@ export function matchingService(platform: Platform): ServiceSchema {
     const before = [engine.book.levels(BUY, DEPTH_LEVELS), engine.book.levels(SELL, DEPTH_LEVELS)];
     engine.apply(c);
     let eventSeq = engine.eventSeq;
-    const at = clock.now();
+    // Replicas must emit identical events: their time is the command's, never the engine's clock.
+    const { at } = c;
     for (const e of engine.pending) {
       eventSeq++;
-      emit(MatchingSubjects.events, { ...e, seq: eventSeq, at }, `match:${c.symbol}:${eventSeq}`);
+      emit(MatchingSubjects.events, { ...e, seq: eventSeq, at }, `match:${c.symbol}:${eventSeq}`, { key: `events:${c.symbol}`, seq: eventSeq });
     }
     const bids = depthChanges(before[0], engine.book.levels(BUY, DEPTH_LEVELS));
     const asks = depthChanges(before[1], engine.book.levels(SELL, DEPTH_LEVELS));
     if (bids.length + asks.length > 0) {
       const update: DepthUpdate = { symbol: c.symbol, previous: engine.eventSeq, sequence: eventSeq, bids, asks };
-      emit(MatchingSubjects.depth, update, `depth:${c.symbol}:${eventSeq}`);
+      emit(MatchingSubjects.depth, update, `depth:${c.symbol}:${eventSeq}`, { key: `depth:${c.symbol}`, seq: eventSeq });
     }
     await trx.insertInto("journal").values({ symbol: c.symbol, seq, command: JSON.stringify(c) }).execute();
     if (seq === 1) await trx.insertInto("engines").values({ symbol: c.symbol, command_seq: seq, event_seq: eventSeq }).execute();
@@ -163,8 +169,9 @@ export function matchingService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
-      // Committed depth changes go to WebSocket subscribers of the symbol's depth.
+      // Committed depth changes go to WebSocket subscribers of the symbol's depth (from the leader only).
       host.onCommitted((events) => {
+        if (!leadership?.leading) return;
         for (const e of events) if (e.subject === MatchingSubjects.depth) push(this.broker, "depth", (e.data as DepthUpdate).symbol, e.data);
       });
       host.consume(MatchingSubjects.commands, async (trx, message, emit) => {
@@ -178,9 +185,14 @@ export function matchingService(platform: Platform): ServiceSchema {
       });
     },
     async started() {
+      // Every replica follows the whole log and keeps its books current; only the leader publishes.
+      leadership = platform.election.campaign("matching", replica ? `${platform.nodeId}/${replica}` : platform.nodeId);
+      host.publishWhileLeading(leadership);
       await host.start();
     },
     async stopped() {
+      // Resigning first hands over at once instead of after the lease runs out.
+      await leadership?.resign();
       await host.stop();
       engines.clear();
     },

@@ -13,6 +13,8 @@ let node: RunningNode;
 const events: MatchingEvent[] = [];
 let listening: Subscription;
 let sent = 0;
+/** Order entry's clock when it accepted the commands here: every event carries its command's time. */
+const T0 = 1_780_000_000_000;
 
 /** Appends commands to the log, as order entry does (its own ids, so a resend is one command). */
 async function send(commands: MatchingCommand[]) {
@@ -50,12 +52,13 @@ const place = (orderId: number, account: number, side: "BUY" | "SELL", price: nu
   tif: "GTC",
   price,
   quantity,
+  at: T0 + orderId,
 });
 
 describe("the matching service", () => {
   it("applies the log in order and publishes what happened with a gap-free sequence per symbol", async () => {
-    await send([place(1, 1, "SELL", 100, 10), place(2, 2, "SELL", 101, 5), place(3, 3, "BUY", 101, 12), { kind: "CANCEL", symbol: "BTC-USDT", orderId: 2 }]);
-    await send([{ kind: "PLACE", symbol: "ETH-USDT", orderId: 1, account: 1, side: "BUY", type: "LIMIT", tif: "GTC", price: 50, quantity: 1 }]);
+    await send([place(1, 1, "SELL", 100, 10), place(2, 2, "SELL", 101, 5), place(3, 3, "BUY", 101, 12), { kind: "CANCEL", symbol: "BTC-USDT", orderId: 2, at: T0 }]);
+    await send([{ kind: "PLACE", symbol: "ETH-USDT", orderId: 1, account: 1, side: "BUY", type: "LIMIT", tif: "GTC", price: 50, quantity: 1, at: T0 }]);
     await eventually(async () => events.length === 8);
     const btc = events.filter((e) => e.symbol === "BTC-USDT");
     expect(btc.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -69,6 +72,8 @@ describe("the matching service", () => {
       "E 2 CANCELLED 3",
     ]);
     expect(events.filter((e) => e.symbol === "ETH-USDT").map((e) => e.seq)).toEqual([1]);
+    // The time of each event is its command's, whatever the engine's clock says.
+    expect(btc.map((e) => e.at)).toEqual([T0 + 1, T0 + 2, T0 + 3, T0 + 3, T0 + 3, T0 + 3, T0]);
     expect(await depth("BTC-USDT")).toEqual({ symbol: "BTC-USDT", sequence: 7, bids: [], asks: [] });
     expect((await sys.api.get("/api/exchange/depth?symbol=btc")).body.error.field).toBe("symbol");
   });
@@ -87,7 +92,7 @@ describe("the matching service", () => {
     await eventually(async () => subscribed);
     const snapshot = await depth("SOL-USDT");
     const sol = (orderId: number, account: number, side: "BUY" | "SELL", price: number, quantity: number): MatchingCommand => ({ ...place(orderId, account, side, price, quantity), symbol: "SOL-USDT" });
-    await send([sol(1, 1, "BUY", 10, 5), sol(2, 2, "BUY", 11, 3), sol(3, 3, "SELL", 12, 4), sol(4, 4, "SELL", 11, 2), { kind: "CANCEL", symbol: "SOL-USDT", orderId: 1 }]);
+    await send([sol(1, 1, "BUY", 10, 5), sol(2, 2, "BUY", 11, 3), sol(3, 3, "SELL", 12, 4), sol(4, 4, "SELL", 11, 2), { kind: "CANCEL", symbol: "SOL-USDT", orderId: 1, at: T0 }]);
     const final = await eventually(async () => {
       const d = await depth("SOL-USDT");
       // Three rests, a trade that fills order 4, the cancel of order 1: six events in all.

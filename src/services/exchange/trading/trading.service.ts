@@ -164,7 +164,7 @@ export function tradingService(platform: Platform): ServiceSchema {
   }
 
   function cancelCommand(emit: Emit, symbol: string, orderId: number) {
-    const c: MatchingCommand = { kind: "CANCEL", symbol, orderId };
+    const c: MatchingCommand = { kind: "CANCEL", symbol, orderId, at: clock.now() };
     emit(MatchingSubjects.commands, c);
   }
 
@@ -314,6 +314,7 @@ export function tradingService(platform: Platform): ServiceSchema {
               tif: tif as "GTC" | "IOC" | "FOK" | "POST_ONLY",
               price: Number(g.ticks),
               quantity: Number(g.lots),
+              at: clock.now(),
             };
             emit(MatchingSubjects.commands, command, `order-placed:${id}`);
           });
