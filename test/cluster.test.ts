@@ -47,9 +47,9 @@ describe.runIf(engines.nats)("services on separate nodes over NATS", () => {
     node("gateway,identity,profile,tx,config", port, "edge");
     let governance = node("report,reviewer,reward", 0, "governance");
     const api = new ApiClient(`http://127.0.0.1:${port}`);
-    const admin = await eventually(() => api.login("admin", "cluster-admin-password").catch(() => null), 30_000);
+    const admin = await eventually(() => api.login("admin", "cluster-admin-password").catch(() => null), 90_000);
     for (const probe of ["/api/governance/policies", "/api/governance/reviewer-rules", "/api/rewards/items"])
-      await eventually(async () => (await api.get(probe, admin.token)).status === 200, 30_000);
+      await eventually(async () => (await api.get(probe, admin.token)).status === 200, 60_000);
 
     await api.put("/api/governance/policies/SPAM", { panelSize: 1, votesToDecide: 1, voteTimeoutSeconds: 60, caseTimeoutSeconds: 600, maxAlternates: 0, coinsPerVote: 2, coinsPerCoherentVote: 1 }, admin.token);
     await api.post("/api/auth/register", { username: "judge", password: "password-123" });
@@ -82,5 +82,5 @@ describe.runIf(engines.nats)("services on separate nodes over NATS", () => {
     governance = node("report,reviewer,reward", 0, "governance-2");
     await eventually(async () => (await api.get("/api/rewards/me", judge.token)).status === 200, 30_000);
     expect((await api.get("/api/rewards/me", judge.token)).body.balance).toBe(3);
-  }, 120_000);
+  }, 240_000);
 });
