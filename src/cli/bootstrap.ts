@@ -71,3 +71,18 @@ export async function loadDemoData(broker: ServiceBroker, logger: Logger, clock:
   logger.info({ users: reviewers.length, policies: DEMO_POLICIES.length, items: DEMO_ITEMS.length }, "demo data loaded");
   return true;
 }
+
+/** The exchange's demo assets: the development chain's coin and test token, so wallet deposits are credited. */
+export const DEMO_ASSETS = [
+  { code: "ETH", decimals: 18 },
+  { code: "USDT", decimals: 6 },
+];
+
+/** Registers the demo assets on an exchange with none (a store that has assets is left alone). */
+export async function loadExchangeDemo(broker: ServiceBroker): Promise<boolean> {
+  await broker.waitForServices(["account"], 30_000);
+  const assets = await broker.call<{ code: string }[], object>("account.listAssets", {});
+  if (assets.length > 0) return false;
+  for (const asset of DEMO_ASSETS) await broker.call("account.createAsset", asset, asSystem);
+  return true;
+}

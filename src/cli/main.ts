@@ -3,7 +3,7 @@ import { backup, restore } from "../platform/db/backup";
 import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
 import { type RunningNode, startNode } from "../platform/runtime/system";
 import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../services/catalog";
-import { ensureAdmin, loadDemoData } from "./bootstrap";
+import { ensureAdmin, loadDemoData, loadExchangeDemo } from "./bootstrap";
 import { addAuditCommand, addConfigCommands, addNodeCommands, addReconcileCommand } from "./operator-commands";
 import { runGovernanceDemo } from "./demo";
 
@@ -14,6 +14,7 @@ async function runNode(services: string[], flags: Record<string, unknown>): Prom
   const { broker, platform } = node;
   if (services.includes("identity")) await ensureAdmin(broker, config.adminPassword);
   if (config.demo && services.includes("identity")) await loadDemoData(broker, platform.logger, platform.clock);
+  if (config.demo && services.includes("account")) await loadExchangeDemo(broker);
   platform.readiness.ready = true;
   if (node.url) platform.logger.info({ url: node.url, services }, "bazaar ready");
   let stopping = false;

@@ -17,6 +17,7 @@ import { accountService } from "./exchange/account/account.service";
 import { matchingService } from "./exchange/matching/matching.service";
 import { tradingService } from "./exchange/trading/trading.service";
 import { marketService } from "./exchange/market/market.service";
+import { walletService } from "./exchange/wallet/wallet.service";
 import { reportService } from "./governance/report/report.service";
 import { reviewerService } from "./governance/reviewer/reviewer.service";
 import { rewardService } from "./governance/reward/reward.service";
@@ -47,6 +48,8 @@ export const catalogue: Record<string, ServiceFactory> = {
   trading: tradingService,
   /** Exchange market data: trades feed, K-lines, 24h tickers. */
   market: marketService,
+  /** Exchange wallet: HD deposit addresses, chain scanner with confirmations and reorgs, withdrawals signed by the hot key. */
+  wallet: walletService,
   report: reportService,
   reviewer: reviewerService,
   reward: rewardService,

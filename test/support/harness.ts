@@ -86,7 +86,10 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-/** The whole system in this process, on the engines this run uses, with a hand-moved clock. */
+/**
+ * The whole system in this process, on the engines this run uses, with a hand-moved clock. The wallet
+ * (it starts an in-process chain node) runs only where a test asks for it.
+ */
 export async function startTestSystem(
   options: { services?: string[]; config?: Partial<BazaarConfig>; extra?: Record<string, ServiceFactory>; clock?: ManualClock } = {},
 ): Promise<TestSystem> {
@@ -95,7 +98,7 @@ export async function startTestSystem(
   const extra = options.extra ?? {};
   const node = await startNode(config, {
     catalogue: { ...catalogue, ...extra },
-    services: [...(options.services ?? ALL_SERVICES), ...Object.keys(extra)],
+    services: [...(options.services ?? ALL_SERVICES.filter((s) => s !== "wallet")), ...Object.keys(extra)],
     gateway: GATEWAY_HOOKS,
     clock,
     processMetrics: false,

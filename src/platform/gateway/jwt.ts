@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import { createSigner, createVerifier } from "fast-jwt";
 import { type AuthUser, ROLES, type Role } from "../runtime/action";
 import { AppError } from "../runtime/errors";
+import { loadSecret } from "../runtime/secrets";
 
 /** Broadcast to every node when a sign-in session is revoked: gateways refuse its access tokens at once. */
 export const SESSION_REVOKED = "platform.session.revoked";
@@ -28,20 +27,9 @@ export class TokenSigner {
     this.verifier = createVerifier({ key: secret, algorithms: ["HS256"], ignoreExpiration: true, ignoreNotBefore: true });
   }
 
-  /** The configured secret, or one generated once into the data dir so processes on this host agree. */
+  /** The configured secret (a value or `file:<path>`), or one generated once into the data dir so processes on this host agree. */
   static fromConfig(config: { jwtSecret?: string; dataDir: string }): TokenSigner {
-    if (config.jwtSecret) return new TokenSigner(config.jwtSecret);
-    const file = path.join(config.dataDir, "jwt.secret");
-    if (!existsSync(file)) {
-      mkdirSync(config.dataDir, { recursive: true });
-      try {
-        writeFileSync(file, randomBytes(32).toString("base64url"), { mode: 0o600, flag: "wx" });
-      } catch (err) {
-        // Another process on this data dir wrote it first; use theirs.
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
-    }
-    return new TokenSigner(readFileSync(file, "utf8").trim());
+    return new TokenSigner(loadSecret(config.jwtSecret, config.dataDir, "jwt.secret", () => randomBytes(32).toString("base64url")));
   }
 
   async sign(user: AuthUser, ttlSeconds: number, nowMs: number): Promise<string> {

@@ -38,6 +38,16 @@ export interface BazaarConfig {
   publicUrl?: string;
   /** Shared secret of the built-in sandbox payment provider (signs its notifications). */
   sandboxSecret: string;
+  /** An EVM JSON-RPC URL for the wallet; unset: Hardhat's in-process development node. */
+  chainUrl?: string;
+  /** The ERC-20s a real chain carries for us: `USDT=0x…:6,…`. */
+  chainTokens?: string;
+  /** Blocks (the transfer's own included) before a deposit is credited or a withdrawal counts as done. */
+  chainConfirmations: number;
+  /** The HD master seed of deposit addresses (hex, or `file:<path>`); unset: generated into the data dir. */
+  walletSeed?: string;
+  /** The hot wallet's private key that signs withdrawals (hex, or `file:<path>`); unset: generated into the data dir. */
+  walletHotKey?: string;
 }
 
 type Kind = "string" | "int" | "bool";
@@ -86,6 +96,11 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   },
   { key: "publicUrl", env: "BAZAAR_PUBLIC_URL", flag: "public-url", kind: "string", help: "address third parties reach this system at, for payment notifications (default: this node's gateway)" },
   { key: "sandboxSecret", env: "BAZAAR_SANDBOX_SECRET", flag: "sandbox-secret", kind: "string", help: "shared secret of the built-in sandbox payment provider (default: a fixed development secret)" },
+  { key: "chainUrl", env: "BAZAAR_CHAIN_URL", flag: "chain-url", kind: "string", help: "EVM JSON-RPC URL the wallet uses (default: Hardhat's in-process development node with a test USDT token)" },
+  { key: "chainTokens", env: "BAZAAR_CHAIN_TOKENS", flag: "chain-tokens", kind: "string", help: "ERC-20 tokens on that chain as ASSET=0xaddress:decimals, comma-separated" },
+  { key: "chainConfirmations", env: "BAZAAR_CHAIN_CONFIRMATIONS", flag: "chain-confirmations", kind: "int", help: "blocks before a deposit is credited or a withdrawal is final (default 6; reorgs shallower than this are survived)" },
+  { key: "walletSeed", env: "BAZAAR_WALLET_SEED", flag: "wallet-seed", kind: "string", help: "HD master seed of deposit addresses, hex or file:<path> (default: generated into the data dir); never logged" },
+  { key: "walletHotKey", env: "BAZAAR_WALLET_HOT_KEY", flag: "wallet-hot-key", kind: "string", help: "private key of the hot wallet that signs withdrawals, hex or file:<path> (default: generated into the data dir); never logged" },
   { key: "txMaxAttempts", env: "BAZAAR_TX_MAX_ATTEMPTS", flag: "tx-max-attempts", kind: "int", help: "calls of a failing transaction branch before the coordinator marks it STUCK (default 8; backoff 0.5 s doubling to 30 s)" },
 ];
 
@@ -100,6 +115,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   tokenTtlSeconds: 3600,
   shutdownGraceMs: 25_000,
   txMaxAttempts: 8,
+  chainConfirmations: 6,
   sandboxSecret: "sandbox-development-secret",
 };
 

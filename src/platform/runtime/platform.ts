@@ -7,6 +7,7 @@ import { NO_ROUTING, Routing } from "../release/release.domain";
 import { parseTags } from "../config/config.domain";
 import { eventLoopLag, Guard } from "../guard/guard";
 import { watchGuardRules } from "../guard/guard.rules";
+import { type Chain, connectChain } from "../chain/chain";
 import { type Election, SingleNodeElection } from "../election/election";
 import { EtcdElection } from "../election/etcd.election";
 import type { Kv } from "../kv/kv";
@@ -31,6 +32,8 @@ export interface Platform {
   readonly logger: Logger;
   readonly kv: Kv;
   readonly stream: Stream;
+  /** The EVM chain (BAZAAR_CHAIN_URL, else the in-process development node), connected on first use. */
+  chain(): Promise<Chain>;
   /** Leader election among replicas: `platform.election.campaign(name, candidate)`. */
   readonly election: Election;
   readonly metrics: Metrics;
@@ -81,6 +84,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     logger,
     kv,
     stream,
+    chain: () => connectChain(config),
     election,
     metrics,
     configs,

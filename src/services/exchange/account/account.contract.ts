@@ -31,6 +31,9 @@ export const AccountContract = {
     buyerFeeBps: z.number().int().min(0).max(1000),
     sellerFeeBps: z.number().int().min(0).max(1000),
   }),
+  /** Internal, from the wallet: a confirmed deposit credited once per ref; a sent withdrawal paid from frozen funds once per ref. */
+  credit: z.object({ ref, userId, asset, amount: units }),
+  payOut: z.object({ ref, userId, asset, amount: units }),
   /**
    * Order entry's TCC branch (called by the coordinator; the branch names the journal): try freezes,
    * confirm keeps it, cancel gives back whatever the try froze.

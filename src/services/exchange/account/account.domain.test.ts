@@ -5,6 +5,8 @@ import {
   apply,
   balanceKey,
   type Balances,
+  CHAIN,
+  deposit,
   EQUITY,
   FEES,
   feeOf,
@@ -18,6 +20,7 @@ import {
   toUnits,
   unfreeze,
   userAccount,
+  withdrawal,
 } from "./account.domain";
 
 const avail = (userId: number, asset: string) => balanceKey(userAccount(userId), asset, "available");
@@ -84,6 +87,26 @@ describe("journals", () => {
         for (const [key, amount] of b) if (!key.startsWith(EQUITY)) expect(amount >= 0n).toBe(true);
       }),
     );
+  });
+});
+
+describe("the chain custody account", () => {
+  it("takes the other side of deposits and withdrawals; a withdrawal is paid only from frozen funds", () => {
+    let b: Balances = new Map();
+    const step = (j: Journal) => {
+      const next = apply(b, j);
+      if (isRefusal(next)) throw new Error(next.message);
+      b = next;
+    };
+    step(deposit("deposit:0xabc:0", 1, "ETH", 1_000n));
+    expect(apply(b, withdrawal("withdraw:1", 1, "ETH", 400n))).toMatchObject({ code: "INSUFFICIENT_BALANCE" });
+    step(freeze("freeze:withdraw:1", 1, "ETH", 400n));
+    step(withdrawal("withdraw:1", 1, "ETH", 400n));
+    expect(b.get(avail(1, "ETH"))).toBe(600n);
+    expect(b.get(frozen(1, "ETH"))).toBe(0n);
+    // What users hold with us on chain, as the custody account sees it: 1,000 in, 400 out.
+    expect(b.get(balanceKey(CHAIN, "ETH", "available"))).toBe(-600n);
+    expect([...ledgerSums(b).values()]).toEqual([0n]);
   });
 });
 

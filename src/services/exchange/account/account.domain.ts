@@ -12,6 +12,10 @@ export type Bucket = "available" | "frozen";
 export type AccountId = string;
 export const EQUITY = "system:equity";
 export const FEES = "system:fees";
+/** What users hold on chain with us: credited by deposits, paid out by withdrawals (goes negative, like equity). */
+export const CHAIN = "system:chain";
+/** Accounts that issue rather than hold, and so may go below zero. */
+const ISSUERS = new Set([EQUITY, CHAIN]);
 export const userAccount = (userId: number): AccountId => `user:${userId}`;
 
 export interface Entry {
@@ -25,7 +29,7 @@ export interface Entry {
 export interface Journal {
   /** The command or trade this journal applies, once: `freeze:<order>`, `trade:<id>`, `adjust:<key>`. */
   ref: string;
-  kind: "ADJUST" | "FREEZE" | "UNFREEZE" | "TRADE";
+  kind: "ADJUST" | "FREEZE" | "UNFREEZE" | "TRADE" | "DEPOSIT" | "WITHDRAW";
   entries: Entry[];
 }
 
@@ -52,7 +56,7 @@ export function apply(balances: Balances, j: Journal): Map<string, bigint> | Ref
   for (const e of j.entries) {
     const key = balanceKey(e.account, e.asset, e.bucket);
     const after = (next.get(key) ?? 0n) + e.amount;
-    if (after < 0n && e.account !== EQUITY)
+    if (after < 0n && !ISSUERS.has(e.account))
       return { code: "INSUFFICIENT_BALANCE", message: `${e.asset} ${e.bucket} of ${e.account} would be ${after}` };
     next.set(key, after);
   }
@@ -97,6 +101,30 @@ export function unfreeze(ref: string, userId: number, asset: string, amount: big
     entries: [
       { account: a, asset, bucket: "frozen", amount: -amount },
       { account: a, asset, bucket: "available", amount },
+    ],
+  };
+}
+
+/** A confirmed deposit on chain: the user's available balance, against the chain custody account. */
+export function deposit(ref: string, userId: number, asset: string, amount: bigint): Journal {
+  return {
+    ref,
+    kind: "DEPOSIT",
+    entries: [
+      { account: userAccount(userId), asset, bucket: "available", amount },
+      { account: CHAIN, asset, bucket: "available", amount: -amount },
+    ],
+  };
+}
+
+/** A withdrawal sent on chain: out of the user's frozen funds (frozen when it was requested), back to custody. */
+export function withdrawal(ref: string, userId: number, asset: string, amount: bigint): Journal {
+  return {
+    ref,
+    kind: "WITHDRAW",
+    entries: [
+      { account: userAccount(userId), asset, bucket: "frozen", amount: -amount },
+      { account: CHAIN, asset, bucket: "available", amount },
     ],
   };
 }

@@ -12,6 +12,7 @@ import {
   apply,
   balanceKey,
   type Bucket,
+  deposit,
   freeze,
   fromUnits,
   isRefusal,
@@ -21,6 +22,7 @@ import {
   toUnits,
   unfreeze,
   userAccount,
+  withdrawal,
 } from "./account.domain";
 import { type AccountDb, accountMigrations, type AccountTables } from "./account.store";
 
@@ -143,6 +145,9 @@ export function accountService(platform: Platform): ServiceSchema {
         const p = ctx.params;
         return postOnce(settlement({ ...p, quantity: BigInt(p.quantity), notional: BigInt(p.notional) }));
       }),
+
+      credit: action(C.credit, (ctx) => postOnce(deposit(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),
+      payOut: action(C.payOut, (ctx) => postOnce(withdrawal(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),
 
       tryFreeze: action(C.tryFreeze, async (ctx) => {
         const { userId, asset, amount } = ctx.params;
