@@ -6,6 +6,7 @@ import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { opsRoutes } from "../observability/ops.server";
 import { version as VERSION } from "../../../package.json";
 import { isServiceFailure } from "../guard/guard";
 import { cookieValue, laneFor } from "../release/release.domain";
@@ -137,14 +138,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       app.setNotFoundHandler((req, reply) =>
         reply.code(404).send({ error: { code: "ROUTE_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` } }),
       );
-      app.get("/health", async () => ({ status: "ok", node: platform.nodeId }));
-      app.get("/ready", async (_req, reply) =>
-        platform.readiness.ready ? { status: "ready", node: platform.nodeId } : reply.code(503).send({ status: "starting" }),
-      );
-      app.get("/metrics", async (_req, reply) => {
-        reply.type("text/plain; version=0.0.4");
-        return metrics.registry.metrics();
-      });
+      opsRoutes(app, platform);
       app.get("/api/openapi.json", async () => openApiDocument([...knownRoutes.values()], VERSION));
       // Swagger UI over the same document, rebuilt per request: routes arrive as services join.
       // WebSocket push at /ws: subscribe to (channel, key) topics services push to.

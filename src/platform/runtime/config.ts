@@ -20,6 +20,8 @@ export interface BazaarConfig {
   natsUrl?: string;
   /** etcd endpoints for leader election (comma-separated); unset: this node always leads. */
   etcdUrl?: string;
+  /** Port of /health, /ready and /metrics on a node without the gateway; unset: none. */
+  opsPort?: number;
   /** This process's replica name, for services that keep per-replica state (the matching engine). */
   replica?: string;
   adminPassword?: string;
@@ -73,6 +75,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },
   { key: "etcdUrl", env: "BAZAAR_ETCD_URL", flag: "etcd-url", kind: "string", help: "http://host:2379[,…] — leader election of the matching engines (default: single node, always leader)" },
+  { key: "opsPort", env: "BAZAAR_OPS_PORT", flag: "ops-port", kind: "int", help: "port of /health, /ready and /metrics on a node without the gateway, for probes and scrapes (default: none)" },
   { key: "replica", env: "BAZAAR_REPLICA", flag: "replica", kind: "string", help: "replica name of this matching engine (a-z0-9, e.g. a, b): its own database and its own place on the command log (default: none, one engine)" },
   { key: "adminPassword", env: "BAZAAR_ADMIN_PASSWORD", flag: "admin-password", kind: "string", help: "password of the bootstrap admin account (default: random, printed once)" },
   { key: "jwtSecret", env: "BAZAAR_JWT_SECRET", flag: "jwt-secret", kind: "string", help: "HS256 secret for access tokens; set it when several gateways run (default: generated into the data dir)" },

@@ -1,6 +1,7 @@
 import type { ServiceBroker } from "moleculer";
 import { configAgentService } from "../config/config.agent";
 import { type GatewayOptions, gatewayService } from "../gateway/gateway.service";
+import { startOpsServer } from "../observability/ops.server";
 import { releaseAgentService } from "../release/release.agent";
 import { createBroker, loadServices, type ServiceFactory } from "./broker";
 import type { BazaarConfig } from "./config";
@@ -11,6 +12,8 @@ export interface RunningNode {
   broker: ServiceBroker;
   /** Base URL of this node's gateway, when it runs one. */
   url?: string;
+  /** Where a node without the gateway answers /health, /ready and /metrics (BAZAAR_OPS_PORT). */
+  opsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -43,18 +46,23 @@ export async function startNode(config: BazaarConfig, options: NodeOptions): Pro
   }
   const gateway = broker.getLocalService("gateway");
   const port = (gateway?.settings as { port?: number } | undefined)?.port;
+  // A node without the gateway still answers probes and scrapes where it is asked to.
+  const ops = !gateway && config.opsPort !== undefined ? await startOpsServer(platform, config.opsPort) : undefined;
   let stopped = false;
   return {
     platform,
     broker,
     url: gateway ? `http://${config.host}:${port}` : undefined,
+    opsUrl: ops?.url,
     /** Graceful: the gateway drains first, then services finish their calls in flight and leave the registry. */
     async stop() {
       if (stopped) return;
       stopped = true;
       const edge = broker.getLocalService("gateway") as unknown as { drain?: () => Promise<void> } | undefined;
       await edge?.drain?.();
+      platform.readiness.ready = false;
       await broker.stop();
+      await ops?.close();
       await platform.close();
     },
   };
