@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -12,11 +12,12 @@ import { benchNode, operator } from "./support";
  * gateway for `seconds` — buyers and sellers alternating around one price, so about half of them trade —
  * each order validated, its funds frozen as a TCC branch, its command appended to the log. Counts the
  * answers (201), then waits until the matching service has decided every accepted order and the trading
- * service has settled every trade.
+ * service has settled every trade. Meanwhile `subscribers` WebSocket clients (another process) follow
+ * the symbol's depth and trades: the market-data fan-out, measured at the subscribers.
  */
-export async function orderEntry(options: { connections?: number; seconds?: number; traders?: number } = {}) {
-  const { connections = 32, seconds = 10, traders = 200 } = options;
-  const services = ["gateway", "identity", "tx", "config", "account", "trading", "matching"];
+export async function orderEntry(options: { connections?: number; seconds?: number; traders?: number; subscribers?: number } = {}) {
+  const { connections = 32, seconds = 10, traders = 200, subscribers = 1000 } = options;
+  const services = ["gateway", "identity", "tx", "config", "account", "trading", "matching", "market"];
   const { node, dataDir } = await benchNode({}, {}, services);
   const { broker, platform } = node;
   await broker.call("account.createAsset", { code: "BTC", decimals: 8 }, operator);
@@ -36,6 +37,10 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
   }
   const file = path.join(dataDir, "traders.json");
   writeFileSync(file, JSON.stringify(tokens));
+  const fanout = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "fanout-load.ts"), node.url!, "BTC-USDT", String(subscribers)], { stdio: ["ignore", "pipe", "inherit"] });
+  let fanoutOut = "";
+  fanout.stdout.on("data", (b: Buffer) => (fanoutOut += String(b)));
+  await eventually(async () => fanoutOut.includes("ready\n"), 120_000);
   const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join(__dirname, "order-entry-load.ts"), node.url!, file, String(connections), String(seconds)], {
     maxBuffer: 1 << 20,
   });
@@ -51,7 +56,13 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
     return depth.sequence === again.sequence && depth.sequence > 0;
   }, 600_000);
   const drainSeconds = (Date.now() - started) / 1000;
+  // The last pushes reach the subscribers a moment after the engine is done.
+  await new Promise((r) => setTimeout(r, 1000));
+  const finished = new Promise((r) => fanout.once("exit", r));
+  fanout.kill("SIGTERM");
+  await finished;
+  const marketData = JSON.parse(fanoutOut.split("\n").filter((l) => l.startsWith("{")).pop() ?? "null");
   await node.stop();
   await cleanEngines(platform.config);
-  return { traders, connections, ...load, accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10 };
+  return { traders, connections, ...load, accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10, marketData };
 }

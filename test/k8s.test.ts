@@ -68,6 +68,18 @@ describe("Kubernetes manifests", () => {
     expect(objects.some((o) => o.kind === "Secret")).toBe(false);
   });
 
+  it.runIf(kubectl)("render a production canary: one pod per group on its own track, beside the stable ones", () => {
+    const canary = parse(execFileSync("kubectl", ["kustomize", path.join(K8S_DIR, "overlays", "prod-canary")], { encoding: "utf8" }));
+    expect(canary.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual(
+      ["commerce", "exchange", "flash", "gateway", "governance"].map((g) => `Deployment/bazaar-prod/${g}-canary`),
+    );
+    for (const d of canary) {
+      expect(d.spec.replicas).toBe(1);
+      expect(d.spec.selector.matchLabels["bazaar/track"]).toBe("canary");
+      expect(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels)).toBe(true);
+    }
+  });
+
   describe.runIf(kubectl).each(OVERLAYS.map((o) => o.env))("overlay %s, rendered by kubectl kustomize", (env) => {
     const objects = () => parse(execFileSync("kubectl", ["kustomize", path.join(K8S_DIR, "overlays", env)], { encoding: "utf8" }));
 

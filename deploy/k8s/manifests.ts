@@ -125,16 +125,22 @@ function podSpec(component: string, c: Container, extra: Partial<PodSpec> = {}):
 
 const podAnnotations = { "prometheus.io/scrape": "true", "prometheus.io/port": String(HTTP_PORT), "prometheus.io/path": "/metrics" };
 
-function deployment(g: Group): Deployment {
+/**
+ * A group's pods, on a track: `stable`, or `canary` (the next version, a replica per group, serving the
+ * release lane gray routing sends it). Services select by name only, so both tracks take traffic.
+ */
+function deployment(g: Group, track: "stable" | "canary" = "stable"): Deployment {
+  const podLabels = { ...labels(g.name), "bazaar/track": track };
+  const canaryEnv: EnvVar[] = track === "canary" ? [{ name: "BAZAAR_NODE_VERSION", value: "canary" }] : [];
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: { name: g.name, labels: labels(g.name) },
+    metadata: { name: track === "stable" ? g.name : `${g.name}-canary`, labels: podLabels },
     spec: {
-      replicas: g.replicas,
-      selector: { matchLabels: selector(g.name) },
+      replicas: track === "stable" ? g.replicas : 1,
+      selector: { matchLabels: { ...selector(g.name), "bazaar/track": track } },
       strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-      template: { metadata: { labels: labels(g.name), annotations: podAnnotations }, spec: podSpec(g.name, container(g)) },
+      template: { metadata: { labels: podLabels, annotations: podAnnotations }, spec: podSpec(g.name, container(g, canaryEnv)) },
     },
   };
 }
@@ -471,6 +477,14 @@ export function files(): Map<string, Manifest[] | object> {
     );
     out.set(`${dir}/kustomization.yaml`, kustomization({ resources: ["app", "wallet"] }));
   }
+
+  // The canary of a production release: the delivery pipeline sets its image and version, then shifts
+  // a share of traffic to its lane (config centre release/routing) and watches the alerts.
+  out.set("overlays/prod-canary/resources.yaml", GROUPS.map((g) => deployment(g, "canary")));
+  out.set(
+    "overlays/prod-canary/kustomization.yaml",
+    kustomization({ namespace: "bazaar-prod", resources: ["resources.yaml"], images: [{ name: IMAGE, newName: "registry.example.com/bazaar", newTag: "canary" }] }),
+  );
   return out;
 }
 

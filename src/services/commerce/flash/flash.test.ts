@@ -191,7 +191,9 @@ describe("flash storm", () => {
     expect(admitted).toHaveLength(1_000);
     expect(new Set(outcomes.filter((o) => o.status !== 202).map((o) => `${o.status} ${o.code}`))).toEqual(new Set(["409 SOLD_OUT", "409 LIMIT_REACHED"]));
 
-    await eventually(async () => (await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body.ordered === 1_000, 60_000);
+    // Orders are placed at the sale's paced rate through the checkout saga: on a server database under
+    // CI's load (other suites' engines beside it) that took over a minute.
+    await eventually(async () => (await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body.ordered === 1_000, 180_000);
     const perBuyer = new Map<number, number>();
     const orders = new Set<string>();
     for (const a of admitted) {
@@ -205,5 +207,5 @@ describe("flash storm", () => {
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ stock: 1_000, admitted: 1_000, ordered: 1_000, remaining: 0 });
     const w = (await warehouses()).find((x) => x.warehouse === `flash-${c.id}`);
     expect(w).toMatchObject({ onHand: 1_000, reserved: 1_000 });
-  }, 180_000);
+  }, 300_000);
 });

@@ -95,6 +95,8 @@ export function matchingService(platform: Platform): ServiceSchema {
   const { clock } = platform;
   const engines = new Map<string, Engine>();
   let leadership: Leadership | undefined;
+  // Summed over the engines, 1: a leader publishes; 0 for long: nobody does (an alert).
+  const leading = platform.metrics.gauge("bazaar_matching_leading", "1 while this matching engine is the leader that publishes, else 0");
 
   /** The symbol's engine as the database has it: the snapshot, then the journal after it. */
   async function load(db: MatchingDb, symbol: string): Promise<Engine> {
@@ -187,12 +189,15 @@ export function matchingService(platform: Platform): ServiceSchema {
     async started() {
       // Every replica follows the whole log and keeps its books current; only the leader publishes.
       leadership = platform.election.campaign("matching", replica ? `${platform.nodeId}/${replica}` : platform.nodeId);
+      leading.set(0);
+      leadership.onChange((now) => leading.set(now ? 1 : 0));
       host.publishWhileLeading(leadership);
       await host.start();
     },
     async stopped() {
       // Resigning first hands over at once instead of after the lease runs out.
       await leadership?.resign();
+      leading.set(0);
       await host.stop();
       engines.clear();
     },

@@ -58,6 +58,8 @@ export function walletService(platform: Platform): ServiceSchema {
   let seed: HDKey;
   let hot: PrivateKeyAccount;
   const decimalsCache = new Map<string, number>();
+  const queueAge = platform.metrics.gauge("bazaar_wallet_withdrawal_queue_age_seconds", "age of the oldest withdrawal waiting for approval, signing or confirmation (0: none)");
+  const credited = platform.metrics.counter("bazaar_wallet_deposits_credited_total", "deposits credited to accounts, by asset", ["asset"]);
 
   const onChain = (asset: string): { decimals: number; token?: ChainToken } | undefined => {
     if (asset === chain.native.asset) return { decimals: chain.native.decimals };
@@ -217,6 +219,7 @@ export function walletService(platform: Platform): ServiceSchema {
       const units = toLedgerUnits(BigInt(d.amount), supported(d.asset).decimals, decimals);
       if (units > 0n) await broker.call("account.credit", { ref: `deposit:${d.id}`, userId: Number(d.user_id), asset: d.asset, amount: units.toString() });
       await host.db.updateTable("deposits").set({ status: "CREDITED", credited_at: clock.now() }).where("id", "=", d.id).where("status", "=", "PENDING").execute();
+      credited.inc({ asset: d.asset });
       host.logger.info({ deposit: d.id, userId: Number(d.user_id), asset: d.asset }, "deposit credited");
     }
   }
@@ -321,6 +324,8 @@ export function walletService(platform: Platform): ServiceSchema {
     await sendApproved();
     await settleFinished();
     await rollBackStalled();
+    const oldest = await host.db.selectFrom("withdrawals").select("created_at").where("status", "in", ["PENDING_APPROVAL", "APPROVED", "SENT"]).orderBy("created_at").limit(1).executeTakeFirst();
+    queueAge.set(oldest ? Math.max(0, (clock.now() - Number(oldest.created_at)) / 1000) : 0);
   }
 
   return {
