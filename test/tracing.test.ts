@@ -69,4 +69,27 @@ describe("tracing", () => {
     expect(JSON.stringify(spans)).not.toContain("password-123");
     expect(spans.some((s) => JSON.stringify(s).includes('"params.'))).toBe(false);
   });
+
+  it("continues the trace across a stream message: the consumer's span hangs under the action that emitted it", async () => {
+    const owner = await sys.user();
+    const tid = (await sys.api.post("/api/commerce/tenants", { name: "Traced events", ownerId: owner.id }, sys.admin.token)).body.id;
+    await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku: "e", name: "E", price: 5 }, owner.token);
+    await sys.api.put(`/api/commerce/tenants/${tid}/stock/e`, { quantity: 3 }, owner.token);
+    const address = { name: "A", line1: "1", city: "C", postcode: "1", country: "US" };
+    const order = (await sys.api.post("/api/commerce/orders", { tenantId: tid, items: [{ sku: "e", quantity: 1 }], address }, owner.token, randomUUID())).body;
+    const requestId = randomUUID();
+    const cancelled = await sys.api.request("POST", `/api/commerce/orders/${order.id}/cancel`, { token: owner.token, headers: { "x-request-id": requestId }, body: "{}" });
+    expect(cancelled.status).toBe(200);
+    const traceId = requestId.replace(/-/g, "").slice(0, 16);
+    // The order service emits commerce.order.cancelled; the inventory service releases the hold on it.
+    const trace = await eventually(async () => {
+      const mine = spans.filter((s) => s.traceId === traceId);
+      return mine.some((s) => s.name === "stream commerce.order.cancelled") && mine.some((s) => s.name === "HTTP POST /api/commerce/orders/:id/cancel") && mine;
+    });
+    const consumer = trace.find((s) => s.name === "stream commerce.order.cancelled")!;
+    const emitter = trace.find((s) => s.id === consumer.parentId);
+    expect(emitter?.name).toBe("action 'order.cancel'");
+    const ids = new Set(trace.map((s) => s.id));
+    expect(trace.filter((s) => !s.parentId || !ids.has(s.parentId)).map((s) => s.name)).toEqual(["HTTP POST /api/commerce/orders/:id/cancel"]);
+  });
 });

@@ -54,13 +54,20 @@ export function createBroker(platform: Platform, transporter?: string): ServiceB
         }
       : { enabled: false },
     // Validation first, so a call the guard admits is already a well-formed one.
-    middlewares: [ValidationMiddleware, laneMiddleware(), guardMiddleware(platform.guard), brokerMetricsMiddleware(platform.metrics)],
+    middlewares: [
+      ValidationMiddleware,
+      laneMiddleware(),
+      ...(config.tracingUrl ? [platform.messageTracing.middleware()] : []),
+      guardMiddleware(platform.guard),
+      brokerMetricsMiddleware(platform.metrics),
+    ],
     // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.
     errorHandler: (err) => {
       throw err;
     },
   });
   registerBrokerGauges(platform.metrics, broker);
+  platform.messageTracing.attach(broker);
   return broker;
 }
 

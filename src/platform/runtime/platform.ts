@@ -14,6 +14,7 @@ import type { Kv } from "../kv/kv";
 import { MemoryKv } from "../kv/memory.kv";
 import { RedisKv } from "../kv/redis.kv";
 import { createLogger } from "../observability/logger";
+import { MessageTracing } from "../observability/message-tracing";
 import { Metrics } from "../observability/metrics";
 import { JetStreamStream } from "../stream/jetstream.stream";
 import { SqliteStream } from "../stream/sqlite.stream";
@@ -37,6 +38,8 @@ export interface Platform {
   /** Leader election among replicas: `platform.election.campaign(name, candidate)`. */
   readonly election: Election;
   readonly metrics: Metrics;
+  /** Traces across stream messages (with BAZAAR_TRACING_URL): the header events carry, the span a consumer continues. */
+  readonly messageTracing: MessageTracing;
   /** Values from the config centre, applied live: `platform.configs.watch(owner, group, key, schema, default)`. */
   readonly configs: ConfigAgent;
   /** This node's tags (BAZAAR_NODE_TAGS). */
@@ -87,6 +90,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     chain: () => connectChain(config),
     election,
     metrics,
+    messageTracing: new MessageTracing(),
     configs,
     tags,
     routing,

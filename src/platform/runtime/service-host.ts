@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import type { Leadership } from "../election/election";
 import { type EventPosition, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
+import { TRACE_HEADER } from "../observability/message-tracing";
 import { currentLane, LANE_HEADER, withLane } from "../release/lane";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
 import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, throughBarrier } from "../tx/barrier";
@@ -108,8 +109,10 @@ export class ServiceHost<T> {
           subject,
           handler: async (message) => {
             if (pace) await pace();
-            // The message's lane is the lane of everything its handler calls and emits.
-            return withLane(message.headers[LANE_HEADER], () => this.handleMessage(message, handler, tenantOf));
+            // The message's lane is the lane of everything its handler calls and emits; its trace goes on too.
+            return withLane(message.headers[LANE_HEADER], () =>
+              this.platform.messageTracing.run(message.headers[TRACE_HEADER], `stream ${subject}`, () => this.handleMessage(message, handler, tenantOf)),
+            );
           },
         }),
       );
@@ -187,10 +190,11 @@ export class ServiceHost<T> {
     return outcome;
   }
 
-  /** Events of the work running now; each carries the lane of that work, so consumers continue in it. */
+  /** Events of the work running now; each carries the lane and the trace of that work, so consumers continue in them. */
   private collector(events: OutgoingEvent[]): Emit {
     const lane = currentLane();
-    const headers = lane === undefined ? undefined : { [LANE_HEADER]: lane };
+    const trace = this.platform.messageTracing.header();
+    const headers = lane === undefined && trace === undefined ? undefined : { ...(lane === undefined ? {} : { [LANE_HEADER]: lane }), ...(trace === undefined ? {} : { [TRACE_HEADER]: trace }) };
     return (subject, data, id, position) => events.push({ subject, data, id: id ?? newId(this.platform.clock.now()), headers, position });
   }
 
