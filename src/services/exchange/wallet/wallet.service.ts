@@ -12,6 +12,7 @@ import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
+import { crashPoint } from "../../../platform/runtime/faults";
 import { loadSecret } from "../../../platform/runtime/secrets";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
@@ -218,6 +219,7 @@ export function walletService(platform: Platform): ServiceSchema {
       if (decimals === undefined || !isConfirmed(Number(d.block_number), head, config.chainConfirmations)) continue;
       const units = toLedgerUnits(BigInt(d.amount), supported(d.asset).decimals, decimals);
       if (units > 0n) await broker.call("account.credit", { ref: `deposit:${d.id}`, userId: Number(d.user_id), asset: d.asset, amount: units.toString() });
+      crashPoint("wallet.deposit.credited");
       await host.db.updateTable("deposits").set({ status: "CREDITED", credited_at: clock.now() }).where("id", "=", d.id).where("status", "=", "PENDING").execute();
       credited.inc({ asset: d.asset });
       host.logger.info({ deposit: d.id, userId: Number(d.user_id), asset: d.asset }, "deposit credited");
@@ -278,6 +280,7 @@ export function walletService(platform: Platform): ServiceSchema {
       const request = await signer.prepareTransactionRequest({ account: hot, chain: chain.chain, ...transfer, nonce: await chain.client.getTransactionCount({ address: hot.address, blockTag: "pending" }) });
       const raw = await signer.signTransaction(request);
       if (!(await move(Number(w.id), ["APPROVED"], "SENT", { tx_hash: keccak256(raw), raw_tx: raw }))) continue;
+      crashPoint("wallet.withdrawal.recorded");
       await broadcast(raw, Number(w.id));
       host.logger.info({ withdrawal: Number(w.id), txHash: keccak256(raw) }, "withdrawal sent");
     }
