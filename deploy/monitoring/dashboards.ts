@@ -21,6 +21,8 @@ interface Dashboard {
   panels: Panel[];
   /** A `service` variable (the action prefix): one dashboard serves every service. */
   perService?: boolean;
+  /** A `tenant` variable: one dashboard serves every tenant. */
+  perTenant?: boolean;
 }
 
 const rate = (metric: string, by?: string, window = "1m") => (by ? `sum by (${by}) (rate(${metric}[${window}]))` : `sum(rate(${metric}[${window}]))`);
@@ -106,6 +108,20 @@ export const DASHBOARDS: Dashboard[] = [
     ],
   },
   {
+    uid: "bazaar-tenant",
+    title: "bazaar: per tenant",
+    perTenant: true,
+    panels: [
+      { title: "Requests by outcome", unit: "reqps", targets: [{ expr: 'sum by (outcome) (rate(bazaar_tenant_requests_total{tenant=~"$tenant"}[1m]))', legend: "{{outcome}}" }] },
+      {
+        title: "Refused and failed share",
+        unit: "percentunit",
+        targets: [{ expr: 'sum(rate(bazaar_tenant_requests_total{tenant=~"$tenant",outcome!="ok"}[5m])) / sum(rate(bazaar_tenant_requests_total{tenant=~"$tenant"}[5m]))', legend: "not ok" }],
+      },
+      { title: "Busiest tenants", unit: "reqps", targets: [{ expr: "topk(10, sum by (tenant) (rate(bazaar_tenant_requests_total[5m])))", legend: "{{tenant}}" }] },
+    ],
+  },
+  {
     uid: "bazaar-infrastructure",
     title: "bazaar: infrastructure",
     panels: [
@@ -143,6 +159,18 @@ export const DASHBOARDS: Dashboard[] = [
 
 const PROMETHEUS: DataSourceRef = { type: "prometheus", uid: "prometheus" };
 
+const TENANT_VARIABLE = {
+  name: "tenant",
+  label: "tenant",
+  type: "query",
+  datasource: PROMETHEUS,
+  query: "label_values(bazaar_tenant_requests_total, tenant)",
+  includeAll: true,
+  multi: true,
+  refresh: 2,
+  sort: 1,
+} as VariableModel;
+
 const SERVICE_VARIABLE = {
   name: "service",
   label: "service",
@@ -175,7 +203,7 @@ export function dashboardJson(d: Dashboard): GrafanaDashboard {
     version: 1,
     refresh: "30s",
     time: { from: "now-6h", to: "now" },
-    templating: { list: d.perService ? [SERVICE_VARIABLE] : [] },
+    templating: { list: [...(d.perService ? [SERVICE_VARIABLE] : []), ...(d.perTenant ? [TENANT_VARIABLE] : [])] },
     panels,
   };
 }

@@ -24,6 +24,8 @@ declare module "fastify" {
     startedAt: bigint;
     /** The matched API route's pattern, the label of its metrics. */
     routePath?: string;
+    /** The tenant the request is about (its `tid`/`tenantId`, else the signed-in tenant): metrics and logs name it. */
+    tenant?: string;
     user?: AuthUser;
     /** The body exactly as received (JSON requests). */
     rawBody?: string;
@@ -91,6 +93,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       app = Fastify({ logger: false, bodyLimit: config.bodyLimit, genReqId: () => randomUUID(), return503OnClosing: true });
       app.decorateRequest("startedAt", 0n);
       app.decorateRequest("routePath", undefined);
+      app.decorateRequest("tenant", undefined);
       app.decorateRequest("user", undefined);
       app.decorateRequest("rawBody", undefined);
       // The API speaks JSON only; anything else is a 415, not a string handed to an action.
@@ -120,6 +123,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         const seconds = Number(process.hrtime.bigint() - req.startedAt) / 1e9;
         metrics.httpRequests.inc({ method: req.method, route, status: reply.statusCode });
         metrics.httpDuration.observe({ method: req.method, route }, seconds);
+        if (req.tenant !== undefined) metrics.tenantRequests.inc({ tenant: req.tenant, outcome: reply.statusCode >= 500 ? "failed" : reply.statusCode >= 400 ? "refused" : "ok" });
         done();
         if (!logRequests) return;
         logger.info(
@@ -130,6 +134,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
             status: reply.statusCode,
             ms: Math.round(seconds * 1e4) / 10,
             user: req.user?.id,
+            tenant: req.tenant,
           },
           "http",
         );
@@ -177,6 +182,8 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         if (typeof body !== "object" || Array.isArray(body))
           throw new AppError(400, "INVALID_BODY", "the request body must be a JSON object");
         const params = { ...(req.query as object), ...body, ...found.params };
+        const about = (params as { tid?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId ?? user?.tenant?.id;
+        if (typeof about === "string" || typeof about === "number") req.tenant = String(about);
         const idempotencyKey = req.headers["idempotency-key"];
         const meta: Meta = {
           ...(route.rawBody ? { rawBody: req.rawBody ?? "", headers: headersOf(req) } : {}),

@@ -7,6 +7,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<"method" | "route" | "status">;
   readonly httpDuration: Histogram<"method" | "route">;
+  /** Per tenant (requests on a tenant's routes or by a user signed in to one): what a tenant's dashboard shows. */
+  readonly tenantRequests: Counter<"tenant" | "outcome">;
 
   constructor(collectProcess: boolean) {
     if (collectProcess) collectDefaultMetrics({ register: this.registry, prefix: "bazaar_" });
@@ -21,6 +23,12 @@ export class Metrics {
       help: "HTTP request latency by route",
       labelNames: ["method", "route"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.tenantRequests = new Counter({
+      name: "bazaar_tenant_requests_total",
+      help: "HTTP requests about one tenant, by outcome (ok, refused: 4xx, failed: 5xx)",
+      labelNames: ["tenant", "outcome"],
       registers: [this.registry],
     });
   }

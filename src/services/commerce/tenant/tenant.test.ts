@@ -39,6 +39,10 @@ describe("tenants", () => {
     expect(hidden.body.error.code).toBe(absent.body.error.code);
     expect((await sys.api.get(`/api/commerce/tenants/${tenantB}/members`, owner.token)).status).toBe(404);
     expect((await sys.api.post(`/api/commerce/tenants/${tenantB}/members`, { userId: owner.id, role: "OWNER" }, owner.token)).status).toBe(404);
+    // Each tenant's traffic is counted under its id, for its dashboard: A's reads ok, B's probes refused.
+    const metrics = await (await fetch(`${sys.node.url}/metrics`)).text();
+    expect(Number(metrics.match(new RegExp(`bazaar_tenant_requests_total\\{tenant="${tenantA}",outcome="ok"\\} (\\d+)`))?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(metrics.match(new RegExp(`bazaar_tenant_requests_total\\{tenant="${tenantB}",outcome="refused"\\} (\\d+)`))?.[1])).toBeGreaterThanOrEqual(3);
   });
 
   it("take members from their owners, within the user quota; staff cannot manage", async () => {
