@@ -53,8 +53,11 @@ const percentile = (values: number[], p: number) => {
 async function main() {
   for (let i = 0; i < subscribers; i += 100) await Promise.all(Array.from({ length: Math.min(100, subscribers - i) }, connect));
   started = Date.now();
+  // Alive until told to report, even with no sockets open.
+  const alive = setInterval(() => undefined, 60_000);
   process.stdout.write("ready\n");
   process.on("SIGTERM", () => {
+    clearInterval(alive);
     const seconds = (Date.now() - started) / 1000;
     const messages = [...seen.values()];
     const spreads = messages.map((s) => s.last - s.first);

@@ -6,12 +6,15 @@ import { PushHub, type PushSocket } from "./push";
 class FakeSocket implements PushSocket {
   bufferedAmount = 0;
   sent: unknown[] = [];
+  /** Every frame is sent as text (JSON), however it was encoded. */
+  textFrames = true;
   pings = 0;
   terminated = false;
   closed?: number;
   private listeners: Record<string, ((data: Buffer | string) => void)[]> = {};
-  send(data: string) {
-    this.sent.push(JSON.parse(data));
+  send(data: string | Buffer, options?: { binary: boolean }) {
+    if (typeof data !== "string" && options?.binary !== false) this.textFrames = false;
+    this.sent.push(JSON.parse(data.toString()));
   }
   ping() {
     this.pings++;
@@ -45,6 +48,7 @@ describe("push hub", () => {
     hub.publish("trades", "BTC-USDT", { price: "1" });
     expect(a.sent).toEqual([{ op: "welcome", heartbeatMs: 15_000 }, { op: "subscribed", channel: "trades", key: "BTC-USDT" }, { channel: "trades", key: "BTC-USDT", data: { price: "1" } }]);
     expect(b.sent).toHaveLength(2);
+    expect(a.textFrames && b.textFrames).toBe(true);
     a.say({ op: "unsubscribe", channel: "trades", key: "BTC-USDT" });
     hub.publish("trades", "BTC-USDT", { price: "2" });
     expect(a.sent.at(-1)).toEqual({ op: "unsubscribed", channel: "trades", key: "BTC-USDT" });

@@ -14,6 +14,7 @@ import {
   LIMIT,
   MARKET,
   type MatchSink,
+  mergeDepth,
   OrderBook,
   type OrderType,
   POST_ONLY,
@@ -121,6 +122,32 @@ function apply(book: { place: OrderBook["place"]; cancel: OrderBook["cancel"] },
     else book.place(c.id, c.account, c.side, c.type, c.tif, c.price, c.qty);
   }
 }
+
+describe("depth conflation", () => {
+  it("merges consecutive updates into one that leaves a client's book as applying each would", () => {
+    type U = { previous: number; sequence: number; bids: [number, number][]; asks: [number, number][] };
+    const level = fc.tuple(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 5 }));
+    const updates = fc.array(fc.record({ bids: fc.array(level, { maxLength: 6 }), asks: fc.array(level, { maxLength: 6 }) }), { minLength: 1, maxLength: 8 });
+    const apply = (book: Map<number, number>, changes: [number, number][]) => {
+      for (const [p, v] of changes) v === 0 ? book.delete(p) : book.set(p, v);
+    };
+    fc.assert(
+      fc.property(updates, (raw) => {
+        const chain: U[] = raw.map((u, i) => ({ previous: i, sequence: i + 1, bids: u.bids as [number, number][], asks: u.asks as [number, number][] }));
+        const one = { bids: new Map<number, number>(), asks: new Map<number, number>() };
+        for (const u of chain) {
+          apply(one.bids, u.bids);
+          apply(one.asks, u.asks);
+        }
+        const merged = chain.reduce((a, b) => mergeDepth(a, b));
+        const two = { bids: new Map<number, number>(), asks: new Map<number, number>() };
+        apply(two.bids, merged.bids);
+        apply(two.asks, merged.asks);
+        return merged.previous === 0 && merged.sequence === chain.length && [...one.bids].sort().join() === [...two.bids].sort().join() && [...one.asks].sort().join() === [...two.asks].sort().join();
+      }),
+    );
+  });
+});
 
 describe("matching engine against the reference matcher", () => {
   it("gives the same events and the same book on random command sequences", () => {

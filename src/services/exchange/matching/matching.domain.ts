@@ -372,6 +372,15 @@ export function depthChanges(before: readonly (readonly [number, number])[], aft
 }
 
 /**
+ * Two consecutive depth updates as one (the second starts where the first ended): the later volume of
+ * a level wins, so applying the result is applying both. What conflation to one push per interval uses.
+ */
+export function mergeDepth<U extends { previous: number; sequence: number; bids: [number, number][]; asks: [number, number][] }>(first: U, next: U): U {
+  const merge = (a: [number, number][], b: [number, number][]) => [...new Map([...a, ...b]).entries()];
+  return { ...next, previous: first.previous, bids: merge(first.bids, next.bids), asks: merge(first.asks, next.asks) };
+}
+
+/**
  * Integer keys (order ids, prices: safe integers ≥ 0) to slots, open addressing with linear probing
  * in typed arrays: no allocation per entry, unlike a Map. Deletion shifts the run back, so there are
  * no tombstones and lookups stay short.

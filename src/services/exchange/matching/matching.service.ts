@@ -11,6 +11,7 @@ import {
   CANCELLED,
   depthChanges,
   DUPLICATE_ID,
+  mergeDepth,
   EXPIRED,
   FILLED,
   FOK,
@@ -31,6 +32,12 @@ import { type MatchingDb, matchingMigrations, type MatchingTables } from "./matc
 
 /** Levels per side that depth updates (and the WebSocket depth channel) follow. */
 export const DEPTH_LEVELS = 50;
+
+/**
+ * WebSocket depth pushes are conflated to one per symbol per this many ms (a busy book changes on
+ * every command; a thousand subscribers cannot take every change). The stream keeps every update.
+ */
+export const DEPTH_PUSH_MS = 100;
 
 /** A book is saved every this many commands; a restart replays at most this many from the journal. */
 export const SNAPSHOT_EVERY = 1000;
@@ -95,6 +102,7 @@ export function matchingService(platform: Platform): ServiceSchema {
   const { clock } = platform;
   const engines = new Map<string, Engine>();
   let leadership: Leadership | undefined;
+  let depthTimer: NodeJS.Timeout | undefined;
   // Summed over the engines, 1: a leader publishes; 0 for long: nobody does (an alert).
   const leading = platform.metrics.gauge("bazaar_matching_leading", "1 while this matching engine is the leader that publishes, else 0");
 
@@ -171,10 +179,23 @@ export function matchingService(platform: Platform): ServiceSchema {
       }),
     },
     created() {
-      // Committed depth changes go to WebSocket subscribers of the symbol's depth (from the leader only).
+      // Committed depth changes go to WebSocket subscribers of the symbol's depth (from the leader only),
+      // merged over DEPTH_PUSH_MS: still a chain a client follows from `previous` to `sequence`.
+      const pending = new Map<string, DepthUpdate>();
+      const flush = () => {
+        depthTimer = undefined;
+        if (leadership?.leading) for (const [symbol, update] of pending) push(this.broker, "depth", symbol, update);
+        pending.clear();
+      };
       host.onCommitted((events) => {
         if (!leadership?.leading) return;
-        for (const e of events) if (e.subject === MatchingSubjects.depth) push(this.broker, "depth", (e.data as DepthUpdate).symbol, e.data);
+        for (const e of events) {
+          if (e.subject !== MatchingSubjects.depth) continue;
+          const update = e.data as DepthUpdate;
+          const before = pending.get(update.symbol);
+          pending.set(update.symbol, before ? mergeDepth(before, update) : update);
+        }
+        if (pending.size > 0 && !depthTimer) depthTimer = setTimeout(flush, DEPTH_PUSH_MS);
       });
       host.consume(MatchingSubjects.commands, async (trx, message, emit) => {
         const parsed = MatchingCommand.safeParse(message.data);
@@ -198,6 +219,7 @@ export function matchingService(platform: Platform): ServiceSchema {
       // Resigning first hands over at once instead of after the lease runs out.
       await leadership?.resign();
       leading.set(0);
+      clearTimeout(depthTimer);
       await host.stop();
       engines.clear();
     },
