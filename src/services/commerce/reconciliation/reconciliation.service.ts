@@ -29,6 +29,8 @@ export function reconciliationService(platform: Platform): ServiceSchema {
   const { clock } = platform;
   const sweeper = new Sweeper(() => nightly(), SWEEP_MS, host.logger, "nightly reconciliation");
   let call: <T>(action: string, params: object) => Promise<T>;
+  /** Whether the services the nightly run reads are registered (at start-up they may come a moment later). */
+  let sourcesUp: () => boolean = () => false;
 
   function parseDay(date: string): Day {
     const day = dayOfDate(date);
@@ -82,6 +84,8 @@ export function reconciliationService(platform: Platform): ServiceSchema {
     if (now - today < NIGHTLY_AFTER_MS) return null;
     const date = previousDate(now);
     if (await host.db.selectFrom("reports").select("date").where("date", "=", date).executeTakeFirst()) return null;
+    // Not an error: the next sweep runs it once they are there.
+    if (!sourcesUp()) return null;
     await run(date);
     return date;
   }
@@ -132,6 +136,10 @@ export function reconciliationService(platform: Platform): ServiceSchema {
     async started() {
       const broker = this.broker;
       call = <T>(name: string, params: object) => broker.call<T, object>(name, params);
+      sourcesUp = () => {
+        const up = new Set(broker.registry.getServiceList({ skipInternal: true }).map((s) => s.name));
+        return ["sandbox", "payment", "order"].every((name) => up.has(name));
+      };
       await host.start();
       sweeper.start();
     },
