@@ -290,19 +290,22 @@ function wallet(): Deployment {
 
 /** The wallet's copy of the shared settings: it lives in another namespace, so infrastructure is named in full. */
 function walletConfig(appNamespace: string): ConfigMap {
-  const base = appConfig().data!;
-  const inApp = (host: string) => `${host}.${appNamespace}.svc.cluster.local`;
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: "bazaar-wallet-config", labels: { ...PART_OF } },
-    data: {
-      ...base,
-      BAZAAR_NATS_URL: `nats://${inApp("nats")}:${INFRA.nats}`,
-      BAZAAR_REDIS_URL: `redis://${inApp("redis")}:${INFRA.redis}`,
-      BAZAAR_ETCD_URL: `http://${inApp("etcd")}:${INFRA.etcd}`,
-      BAZAAR_TRACING_URL: `http://${inApp("jaeger-collector")}:9411`,
-    },
+    data: { ...appConfig().data, ...walletInfra(appNamespace) },
+  };
+}
+
+/** The infrastructure of the app namespace, as the wallet (in another namespace) names it. */
+function walletInfra(appNamespace: string): Record<string, string> {
+  const inApp = (host: string) => `${host}.${appNamespace}.svc.cluster.local`;
+  return {
+    BAZAAR_NATS_URL: `nats://${inApp("nats")}:${INFRA.nats}`,
+    BAZAAR_REDIS_URL: `redis://${inApp("redis")}:${INFRA.redis}`,
+    BAZAAR_ETCD_URL: `http://${inApp("etcd")}:${INFRA.etcd}`,
+    BAZAAR_TRACING_URL: `http://${inApp("jaeger-collector")}:9411`,
   };
 }
 
@@ -442,7 +445,6 @@ export function files(): Map<string, Manifest[] | object> {
         ],
       }),
     );
-    const inApp = (host: string) => `${host}.${appNs}.svc.cluster.local`;
     const walletResources: Manifest[] = [namespace(walletNs, "wallet")];
     if (o.externalChain) {
       walletResources.push({ apiVersion: "v1", kind: "Service", metadata: { name: "chain", labels: labels("chain") }, spec: { type: "ExternalName", externalName: o.externalChain.host } } as Service);
@@ -459,10 +461,7 @@ export function files(): Map<string, Manifest[] | object> {
             target: { kind: "ConfigMap", name: "bazaar-wallet-config" },
             patch: stringify([
               { op: "replace", path: "/data/BAZAAR_NAMESPACE", value: o.env },
-              { op: "replace", path: "/data/BAZAAR_NATS_URL", value: `nats://${inApp("nats")}:${INFRA.nats}` },
-              { op: "replace", path: "/data/BAZAAR_REDIS_URL", value: `redis://${inApp("redis")}:${INFRA.redis}` },
-              { op: "replace", path: "/data/BAZAAR_ETCD_URL", value: `http://${inApp("etcd")}:${INFRA.etcd}` },
-              { op: "replace", path: "/data/BAZAAR_TRACING_URL", value: `http://${inApp("jaeger-collector")}:9411` },
+              ...Object.entries(walletInfra(appNs)).map(([key, value]) => ({ op: "replace", path: `/data/${key}`, value })),
             ]),
           },
           {

@@ -346,8 +346,9 @@ export function walletService(platform: Platform): ServiceSchema {
         const rows = await host.db.selectFrom("deposits").selectAll().where("user_id", "=", user.id).orderBy("created_at", "desc").limit(100).execute();
         const out: DepositView[] = [];
         for (const d of rows) {
-          const units = toLedgerUnits(BigInt(d.amount), supported(d.asset).decimals, await ledgerDecimals(d.asset));
-          out.push({ id: d.id, asset: d.asset, amount: fromUnits(units, await ledgerDecimals(d.asset)), txHash: d.tx_hash, blockNumber: Number(d.block_number), status: d.status });
+          const decimals = await ledgerDecimals(d.asset);
+          const units = toLedgerUnits(BigInt(d.amount), supported(d.asset).decimals, decimals);
+          out.push({ id: d.id, asset: d.asset, amount: fromUnits(units, decimals), txHash: d.tx_hash, blockNumber: Number(d.block_number), status: d.status });
         }
         return out;
       }),
