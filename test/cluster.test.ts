@@ -1,9 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { ApiClient } from "../src/platform/gateway/client";
+import { afterAll, describe, expect, it, onTestFailed } from "vitest";
+import { type ChildNode, spawnNode } from "./support/child-node";
 import { freePort } from "./support/net";
 import { cleanEngines, engines, eventually, testConfig } from "./support/harness";
 
@@ -12,42 +9,30 @@ import { cleanEngines, engines, eventually, testConfig } from "./support/harness
  * one, governance in the other. Runs where a NATS URL is configured (CI's real-engine pass).
  */
 const config = testConfig();
-const children: ChildProcess[] = [];
+const ADMIN = "cluster-admin-password";
+const nodes: ChildNode[] = [];
 
 afterAll(async () => {
-  for (const c of children) c.kill("SIGKILL");
+  for (const n of nodes) await n.stop();
   await cleanEngines(config);
 });
 
-function node(services: string, port: number, name: string): ChildProcess {
-  const log = createWriteStream(path.join(config.dataDir, `${name}.log`));
-  const child = spawn(process.execPath, [path.resolve("bin/bazaar.js"), "node", "--services", services], {
-    env: {
-      ...process.env,
-      BAZAAR_PORT: String(port),
-      BAZAAR_DATA_DIR: config.dataDir,
-      BAZAAR_NAMESPACE: config.namespace,
-      BAZAAR_NODE_ID: `${config.namespace}-${name}`,
-      BAZAAR_ADMIN_PASSWORD: "cluster-admin-password",
-      BAZAAR_JWT_SECRET: "cluster-secret",
-      BAZAAR_DEMO: "0",
-      BAZAAR_LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  children.push(child);
-  return child;
+function node(services: string, port: number, name: string): ChildNode {
+  const started = spawnNode({ config, name, services, port, adminPassword: ADMIN, env: { BAZAAR_JWT_SECRET: "cluster-secret" } });
+  nodes.push(started);
+  return started;
 }
 
 describe.runIf(engines.nats)("services on separate nodes over NATS", () => {
   it("serves governance through a gateway on another node, and answers 503 while that node is down", async () => {
+    onTestFailed(() => void process.stderr.write(`${nodes.map((n) => n.tail()).join("\n")}\n`));
     const port = await freePort();
-    node("gateway,identity,profile,tx,config", port, "edge");
+    const edge = node("gateway,identity,profile,tx,config", port, "edge");
     let governance = node("report,reviewer,reward", 0, "governance");
-    const api = new ApiClient(`http://127.0.0.1:${port}`);
-    const admin = await eventually(() => api.login("admin", "cluster-admin-password").catch(() => null), 90_000);
+    const api = edge.api;
+    // Ready means the admin account exists: signing in before that counts as failed attempts.
+    await edge.ready(90_000);
+    const admin = await api.login("admin", ADMIN);
     for (const probe of ["/api/governance/policies", "/api/governance/reviewer-rules", "/api/rewards/items"])
       await eventually(async () => (await api.get(probe, admin.token)).status === 200, 60_000);
 
@@ -68,10 +53,7 @@ describe.runIf(engines.nats)("services on separate nodes over NATS", () => {
     expect(voted.body.caseStatus).toBe("UPHELD");
     await eventually(async () => (await api.get("/api/rewards/me", judge.token)).body.balance === 3, 15_000);
 
-    await new Promise<void>((resolve) => {
-      governance.once("exit", () => resolve());
-      governance.kill("SIGTERM");
-    });
+    await governance.stop("SIGTERM");
     const down = await eventually(async () => {
       const res = await api.get("/api/rewards/me", judge.token);
       return res.status >= 500 ? res : null;

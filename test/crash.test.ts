@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createWriteStream, readFileSync } from "node:fs";
-import path from "node:path";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
-import { ApiClient } from "../src/platform/gateway/client";
+import type { ApiClient } from "../src/platform/gateway/client";
 import { grantsFor } from "../src/services/governance/reward/reward.domain";
+import { type ChildNode, spawnNode } from "./support/child-node";
 import { freePort } from "./support/net";
 import { cleanEngines, testConfig } from "./support/harness";
 
@@ -14,53 +12,25 @@ import { cleanEngines, testConfig } from "./support/harness";
  */
 const config = testConfig();
 const ADMIN = "crash-admin-password";
-let child: ChildProcess | undefined;
+const started: ChildNode[] = [];
+const current = () => started[started.length - 1]!;
 
 afterAll(async () => {
-  child?.kill("SIGKILL");
+  await current()?.stop();
   await cleanEngines(config);
 });
 
 async function startChild(port: number): Promise<ApiClient> {
-  const log = createWriteStream(path.join(config.dataDir, "child.log"), { flags: "a" });
-  child = spawn(process.execPath, [path.resolve("bin/bazaar.js"), "start"], {
-    env: {
-      ...process.env,
-      BAZAAR_PORT: String(port),
-      BAZAAR_DATA_DIR: config.dataDir,
-      BAZAAR_NAMESPACE: config.namespace,
-      BAZAAR_ADMIN_PASSWORD: ADMIN,
-      BAZAAR_DEMO: "0",
-      BAZAAR_LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const api = new ApiClient(`http://127.0.0.1:${port}`);
-  for (let i = 0; i < 300; i++) {
-    const ready = await api.get("/ready").catch(() => undefined);
-    if (ready?.status === 200) return api;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("child did not become ready");
-}
-
-function kill(): Promise<void> {
-  return new Promise((resolve) => {
-    child!.once("exit", () => resolve());
-    child!.kill("SIGKILL");
-  });
+  started.push(spawnNode({ config, name: `all-${started.length}`, port, adminPassword: ADMIN }));
+  return (await current().ready(30_000)).api;
 }
 
 type Account = { username: string; token: string; id: number };
 
 describe("crash safety", () => {
   it("loses and doubles nothing across a SIGKILL mid-storm", async () => {
-    onTestFailed(() => {
-      // The child's warnings and errors are the only trace of what went wrong inside it.
-      process.stderr.write(readFileSync(path.join(config.dataDir, "child.log"), "utf8").slice(-30_000));
-    });
+    // The children's warnings and errors are the only trace of what went wrong inside them.
+    onTestFailed(() => void process.stderr.write(`${started.map((n) => n.tail(200)).join("\n")}\n`));
     const port = await freePort();
     let api = await startChild(port);
     let admin = await api.login("admin", ADMIN);
@@ -115,7 +85,7 @@ describe("crash safety", () => {
       storming = true;
       const storm = Promise.all([...reporters.map((r, lane) => reportLoop(r, lane)), ...reviewers.map(voteLoop)]);
       await new Promise((r) => setTimeout(r, stormMs));
-      await kill();
+      await current().stop();
       storming = false;
       await storm;
       api = await startChild(port);
@@ -220,6 +190,6 @@ describe("crash safety", () => {
       expect(balance).toBe(ledger.reduce((s, l) => s + l.amount, 0));
       expect(balance).toBeGreaterThanOrEqual(0);
     }
-    child!.kill("SIGTERM");
+    await current().stop("SIGTERM");
   }, 180_000);
 });

@@ -1,15 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connect } from "nats";
 import pino from "pino";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
-import { ApiClient } from "../src/platform/gateway/client";
 import { JetStreamStream } from "../src/platform/stream/jetstream.stream";
 import type { Subscription } from "../src/platform/stream/stream";
 import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../src/services/exchange/matching/matching.contract";
 import { BUY, FOK, GTC, IOC, LIMIT, type MatchSink, OrderBook, SELL } from "../src/services/exchange/matching/matching.domain";
+import { type ChildNode, spawnNode } from "./support/child-node";
 import { cleanEngines, engines, testConfig } from "./support/harness";
 import { freePort } from "./support/net";
 
@@ -27,45 +26,28 @@ const BATCH = 30;
 
 interface Engine {
   name: string;
-  child: ChildProcess;
-  log: string[];
-  api: ApiClient;
+  node: ChildNode;
   dataDir: string;
 }
 const running: Engine[] = [];
 
 afterAll(async () => {
-  for (const e of running) e.child.kill("SIGKILL");
+  for (const e of running) await e.node.stop();
   await cleanEngines(config);
   for (const e of running) rmSync(e.dataDir, { recursive: true, force: true });
 });
 
+/** An engine replica with its own data dir (its own book snapshots), as on its own machine. */
 async function startEngine(replica: string): Promise<Engine> {
-  const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), `bazaar-engine-${replica}-`));
-  const child = spawn(process.execPath, [path.resolve("bin/bazaar.js"), "node", "--services", "gateway,matching"], {
-    env: {
-      ...process.env,
-      BAZAAR_PORT: String(port),
-      BAZAAR_DATA_DIR: dataDir,
-      BAZAAR_NAMESPACE: config.namespace,
-      BAZAAR_NODE_ID: `engine-${replica}`,
-      BAZAAR_REPLICA: replica,
-      BAZAAR_DEMO: "0",
-      BAZAAR_LOG_LEVEL: "info",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const log: string[] = [];
-  child.stdout!.on("data", (b: Buffer) => log.push(...String(b).split("\n").filter(Boolean)));
-  child.stderr!.on("data", (b: Buffer) => log.push(...String(b).split("\n").filter(Boolean)));
-  const engine = { name: replica, child, log, api: new ApiClient(`http://127.0.0.1:${port}`), dataDir };
+  const node = spawnNode({ config: { ...config, dataDir }, name: `engine-${replica}`, services: "gateway,matching", port: await freePort(), env: { BAZAAR_REPLICA: replica, BAZAAR_LOG_LEVEL: "info" } });
+  const engine = { name: replica, node, dataDir };
   running.push(engine);
-  await until(async () => (await engine.api.get("/ready").catch(() => undefined))?.status === 200, 30_000, `engine ${replica} ready`);
+  await node.ready(30_000);
   return engine;
 }
 
-const isLeading = (e: Engine) => e.log.some((line) => line.includes('"msg":"leading"'));
+const isLeading = (e: Engine) => e.node.lines.some((line) => line.includes('"msg":"leading"'));
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const started = Date.now();
@@ -136,7 +118,7 @@ const describeEvent = (e: MatchingEvent) =>
 describe.skipIf(!engines.nats || !engines.etcd)("matching engine failover (NATS + etcd)", () => {
   it("the standby takes over within 3 s of a SIGKILL under load; every sequence reaches consumers exactly once", async () => {
     onTestFailed(() => {
-      for (const e of running) process.stderr.write(`--- engine ${e.name}\n${e.log.filter((l) => !l.includes('"level":30')).slice(-60).join("\n")}\n`);
+      for (const e of running) process.stderr.write(`--- engine ${e.name}\n${e.node.lines.filter((l) => !l.includes('"level":30')).slice(-60).join("\n")}\n`);
     });
     const a = await startEngine("a");
     await until(() => isLeading(a), 10_000, "engine a leading");
@@ -161,7 +143,7 @@ describe.skipIf(!engines.nats || !engines.etcd)("matching engine failover (NATS 
       for (let i = 0; i < commands.length; i += BATCH) {
         await stream.publishAll(commands.slice(i, i + BATCH).map((c, j) => ({ subject: MatchingSubjects.commands, data: c, id: `cmd-${i + j}` })));
         if (i + BATCH >= KILL_AFTER && killedAt === 0) {
-          a.child.kill("SIGKILL");
+          void a.node.stop();
           killedAt = performance.now();
           // Once what the dead leader had sent has landed, the log's end marks where its messages stop.
           lastBeforeTakeover = new Promise((r) => setTimeout(r, 100)).then(async () => (await jsm.streams.info(`BAZAAR_${config.namespace.toUpperCase()}`)).state.last_seq);
@@ -181,7 +163,7 @@ describe.skipIf(!engines.nats || !engines.etcd)("matching engine failover (NATS 
         expect(seqs).toEqual(Array.from({ length: expected.events.get(symbol)!.length }, (_, k) => k + 1));
         expect(mine.sort((x, y) => x.seq - y.seq).map(describeEvent)).toEqual(expected.events.get(symbol));
         // The survivor's book is the reference book, level by level.
-        const depth = (await b.api.get(`/api/exchange/depth?symbol=${symbol}&limit=500`)).body;
+        const depth = (await b.node.api.get(`/api/exchange/depth?symbol=${symbol}&limit=500`)).body;
         const book = expected.books.get(symbol)!;
         expect({ bids: depth.bids, asks: depth.asks }).toEqual({ bids: book.levels(BUY, 500), asks: book.levels(SELL, 500) });
         expect(depth.sequence).toBe(seqs.length);

@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createWriteStream, readFileSync } from "node:fs";
-import path from "node:path";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { ApiClient } from "../src/platform/gateway/client";
+import { type ChildNode, spawnNode } from "./support/child-node";
 import { freePort } from "./support/net";
 import { cleanEngines, engines, testConfig } from "./support/harness";
 
@@ -21,19 +19,14 @@ const OPENING = 10_000;
 /** Coordinator: a branch registered, a participant answered, its answer recorded, a state moved; participant: a branch committed. */
 const POINTS = ["tx.registered", "tx.called", "tx.recorded", "tx.moved", "tx.branch.committed"];
 
-interface Child {
-  proc: ChildProcess;
-  exited: Promise<void>;
-  gone: boolean;
-}
-const children = new Map<string, Child>();
+/** The node running under each name now; every node started, for the logs of a failure. */
+const children = new Map<string, ChildNode>();
+const everyNode: ChildNode[] = [];
 
 afterAll(async () => {
-  for (const c of children.values()) c.proc.kill("SIGKILL");
+  for (const c of children.values()) await c.stop();
   for (const c of used) await cleanEngines(c);
 });
-
-const logFile = () => path.join(config.dataDir, "children.log");
 
 /**
  * Where the services run and which process a crash point kills: everything in one process, or (over
@@ -51,36 +44,24 @@ const TWO: Topology = {
   victim: (point) => (point === "tx.branch.committed" ? "parts" : "coord"),
 };
 
-async function startChild(topology: Topology, name: string, port: number, crashAt?: string): Promise<Child> {
-  const log = createWriteStream(logFile(), { flags: "a" });
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    BAZAAR_SERVICES: topology.processes[name],
-    BAZAAR_NODE_ID: `${config.namespace}-${name}`,
-    BAZAAR_PORT: name === topology.edge ? String(port) : "0",
-    BAZAAR_DATA_DIR: config.dataDir,
-    BAZAAR_NAMESPACE: config.namespace,
-    BAZAAR_ADMIN_PASSWORD: ADMIN,
-    BAZAAR_LOG_LEVEL: "warn",
-  };
-  if (crashAt) env.BAZAAR_CRASH_AT = crashAt;
-  else delete env.BAZAAR_CRASH_AT;
-  const proc = spawn(process.execPath, ["--require", "tsx/cjs", path.resolve("test/support/tx-node.ts")], { env, stdio: ["ignore", "pipe", "pipe"] });
-  proc.stdout!.pipe(log);
-  proc.stderr!.pipe(log);
-  const child: Child = { proc, exited: new Promise<void>((resolve) => proc.once("exit", () => resolve())), gone: false };
-  void child.exited.then(() => {
-    child.gone = true;
+async function startChild(topology: Topology, name: string, port: number, crashAt?: string): Promise<ChildNode> {
+  const node = spawnNode({
+    config,
+    name,
+    services: topology.processes[name],
+    port: name === topology.edge ? port : 0,
+    adminPassword: ADMIN,
+    script: "test/support/tx-node.ts",
+    env: { BAZAAR_CRASH_AT: crashAt },
   });
-  children.set(name, child);
-  const api = new ApiClient(`http://127.0.0.1:${port}`);
-  for (let i = 0; i < 300; i++) {
+  children.set(name, node);
+  everyNode.push(node);
+  const edge = new ApiClient(`http://127.0.0.1:${port}`);
+  await node.ready(30_000, () => isUp(topology, name, edge)).catch((err) => {
     // A crash point can be reached while recovering what the last kill left, before the node is ready.
-    if (child.gone && crashAt) return child;
-    if (await isUp(topology, name, api)) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not become ready: ${readFileSync(logFile(), "utf8").slice(-5000)}`);
+    if (!(crashAt && node.gone)) throw err;
+  });
+  return node;
 }
 
 /** The edge is up when it is ready; the participants' process when the edge can reach the shop. */
@@ -89,12 +70,8 @@ async function isUp(topology: Topology, name: string, api: ApiClient): Promise<b
   return (await api.get("/api/test/shop/orders/ping").catch(() => undefined))?.status === 200;
 }
 
-async function restart(topology: Topology, name: string, port: number, crashAt?: string): Promise<Child> {
-  const running = children.get(name);
-  if (running && !running.gone) {
-    running.proc.kill("SIGKILL");
-    await running.exited;
-  }
+async function restart(topology: Topology, name: string, port: number, crashAt?: string): Promise<ChildNode> {
+  await children.get(name)?.stop();
   return startChild(topology, name, port, crashAt);
 }
 
@@ -168,8 +145,7 @@ async function crashAtEveryPoint(topology: Topology) {
     expect({ account, ...funds }).toEqual({ account, balance: expected.get(account), frozen: 0 });
   }
   for (const [name, c] of children) {
-    c.proc.kill("SIGTERM");
-    await c.exited;
+    await c.stop("SIGTERM");
     children.delete(name);
   }
 }
@@ -177,7 +153,7 @@ async function crashAtEveryPoint(topology: Topology) {
 describe("coordinator crash safety", () => {
   const dumpLogs = () =>
     onTestFailed(() => {
-      process.stderr.write(readFileSync(logFile(), "utf8").slice(-30_000));
+      process.stderr.write(`${everyNode.map((n) => n.tail(100)).join("\n")}\n`);
     });
 
   it("ends every transaction committed or compensated, balances exact, across a kill at each step boundary", async () => {

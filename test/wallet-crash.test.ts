@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
-import { ApiClient } from "../src/platform/gateway/client";
+import type { ApiClient } from "../src/platform/gateway/client";
+import { type ChildNode, spawnNode } from "./support/child-node";
 import { cleanEngines, eventually, testConfig } from "./support/harness";
 import { freePort } from "./support/net";
 
@@ -20,11 +21,11 @@ const HOT_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const FAUCET = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const ETH = 10n ** 18n;
 let chain: ChildProcess | undefined;
-let node: ChildProcess | undefined;
-const logs: string[] = [];
+const started: ChildNode[] = [];
+const node = () => started[started.length - 1]!;
 
 afterAll(async () => {
-  node?.kill("SIGKILL");
+  await node()?.stop();
   chain?.kill("SIGKILL");
   await cleanEngines(config);
 });
@@ -37,33 +38,14 @@ async function rpc<T>(url: string, method: string, params: unknown[] = []): Prom
 }
 
 async function startNode(port: number, chainUrl: string, crashAt?: string): Promise<ApiClient> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    BAZAAR_PORT: String(port),
-    BAZAAR_DATA_DIR: config.dataDir,
-    BAZAAR_NAMESPACE: config.namespace,
-    BAZAAR_ADMIN_PASSWORD: ADMIN,
-    BAZAAR_DEMO: "0",
-    BAZAAR_LOG_LEVEL: "warn",
-    BAZAAR_CHAIN_URL: chainUrl,
-    BAZAAR_CHAIN_CONFIRMATIONS: "2",
-    BAZAAR_WALLET_HOT_KEY: HOT_KEY,
-  };
-  if (crashAt) env.BAZAAR_CRASH_AT = crashAt;
-  else delete env.BAZAAR_CRASH_AT;
-  node = spawn(process.execPath, [path.resolve("bin/bazaar.js"), "node", "--services", "gateway,identity,tx,account,wallet"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  node.stdout!.on("data", (b: Buffer) => logs.push(String(b)));
-  node.stderr!.on("data", (b: Buffer) => logs.push(String(b)));
-  const api = new ApiClient(`http://127.0.0.1:${port}`);
-  await eventually(async () => (await api.get("/ready").catch(() => undefined))?.status === 200, 60_000);
-  return api;
+  const env = { BAZAAR_CHAIN_URL: chainUrl, BAZAAR_CHAIN_CONFIRMATIONS: "2", BAZAAR_WALLET_HOT_KEY: HOT_KEY, BAZAAR_CRASH_AT: crashAt };
+  started.push(spawnNode({ config, name: `wallet-${started.length}`, services: "gateway,identity,tx,account,wallet", port, adminPassword: ADMIN, env }));
+  return (await node().ready(60_000)).api;
 }
-
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code))));
 
 describe("wallet crash safety", () => {
   it("credits a deposit once and sends a withdrawal once across kills at its two dangerous moments", async () => {
-    onTestFailed(() => void process.stderr.write(logs.join("").slice(-20_000)));
+    onTestFailed(() => void process.stderr.write(`${started.map((n) => n.tail(150)).join("\n")}\n`));
     const chainPort = await freePort();
     const chainUrl = `http://127.0.0.1:${chainPort}`;
     chain = spawn(process.execPath, [path.resolve("node_modules/hardhat/internal/cli/cli.js"), "node", "--hostname", "127.0.0.1", "--port", String(chainPort)], {
@@ -83,15 +65,14 @@ describe("wallet crash safety", () => {
     const { address } = (await api.get("/api/wallet/deposit-address?asset=ETH", holder.token)).body;
     await rpc(chainUrl, "eth_sendTransaction", [{ from: FAUCET, to: address, value: `0x${(3n * ETH).toString(16)}` }]);
     await rpc(chainUrl, "hardhat_mine", ["0x3"]);
-    expect(await exited(node!)).toBeNull();
+    expect(await node().exited).toBeNull();
 
     api = await startNode(port, chainUrl);
     holder = await api.login("holder", "password-123");
     const balance = async () => (await api.get("/api/exchange/balances", holder.token)).body.find((b: { asset: string }) => b.asset === "ETH");
     await eventually(async () => (await api.get("/api/wallet/deposits", holder.token)).body[0]?.status === "CREDITED", 30_000);
     expect(await balance()).toMatchObject({ available: "3.000000000000000000", frozen: "0.000000000000000000" });
-    node!.kill("SIGKILL");
-    await exited(node!);
+    await node().stop();
 
     // 2. A withdrawal, with the node killed after recording the signed transaction, before broadcasting it.
     const nonceBefore = Number(await rpc<string>(chainUrl, "eth_getTransactionCount", [HOT_ADDRESS, "latest"]));
@@ -100,7 +81,7 @@ describe("wallet crash safety", () => {
     const to = "0x000000000000000000000000000000000000bEEF";
     const requested = await api.post("/api/wallet/withdrawals", { asset: "ETH", address: to, amount: "0.5" }, holder.token, randomUUID());
     expect(requested.body.status).toBe("APPROVED");
-    expect(await exited(node!)).toBeNull();
+    expect(await node().exited).toBeNull();
     expect(await rpc<string>(chainUrl, "eth_getBalance", [to, "latest"])).toBe("0x0");
 
     api = await startNode(port, chainUrl);
