@@ -34,7 +34,7 @@ describe("Grafana dashboards", () => {
       // Metric names: bazaar_* identifiers, less the suffixes Prometheus adds to histograms.
       const names = [...expr.matchAll(/\bbazaar_[a-z0-9_]+/g)].map((m) => m[0].replace(/_bucket$/, ""));
       // Every expression charts something of ours, Prometheus' own `up`, or an infrastructure exporter's metric.
-      expect(names.length > 0 || /\bup\b/.test(expr) || /\betcd_/.test(expr), where).toBe(true);
+      expect(names.length > 0 || /\bup\b/.test(expr) || /\b(etcd|mysql|redis|gnatsd|jetstream)_/.test(expr), where).toBe(true);
       // Process metrics (bazaar_nodejs_*, bazaar_process_*) are registered once per process by the CLI, not in tests.
       for (const name of names) if (!/^bazaar_(nodejs|process)_/.test(name)) expect(exported, `${where}: ${name}`).toContain(name);
     }

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Platform } from "../src/platform/runtime/platform";
 import { eventually, startTestSystem, type TestSystem } from "./support/harness";
 
 /** A stand-in for the tracing backend (Jaeger's Zipkin endpoint): it keeps every span it is sent. */
@@ -16,6 +18,21 @@ interface ZipkinSpan {
 const spans: ZipkinSpan[] = [];
 let collector: Server;
 let sys: TestSystem;
+/** Every line the node logged. */
+const lines: string[] = [];
+
+/** A consumer that only logs what it handles: its line must name the trace of the request behind the message. */
+function cancellationWatcher(platform: Platform) {
+  const host = platform.host("cancellation-watcher", {});
+  return {
+    name: "cancellation-watcher",
+    created() {
+      host.consume("commerce.order.cancelled", async (_trx, message) => void host.logger.info({ event: message.id }, "saw a cancellation"));
+    },
+    started: () => host.start(),
+    stopped: () => host.stop(),
+  };
+}
 
 beforeAll(async () => {
   collector = createServer((req, res) => {
@@ -30,7 +47,14 @@ beforeAll(async () => {
   const { port } = collector.address() as AddressInfo;
   sys = await startTestSystem({
     services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx"],
-    config: { tracingUrl: `http://127.0.0.1:${port}` },
+    config: { tracingUrl: `http://127.0.0.1:${port}`, logLevel: "info" },
+    extra: { "cancellation-watcher": cancellationWatcher },
+    logTo: new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(...String(chunk).split("\n").filter(Boolean));
+        done();
+      },
+    }),
   });
 });
 afterAll(async () => {
@@ -91,5 +115,12 @@ describe("tracing", () => {
     expect(emitter?.name).toBe("action 'order.cancel'");
     const ids = new Set(trace.map((s) => s.id));
     expect(trace.filter((s) => !s.parentId || !ids.has(s.parentId)).map((s) => s.name)).toEqual(["HTTP POST /api/commerce/orders/:id/cancel"]);
+
+    // The log lines: the access line and the consumer's line both name the request's trace, once each.
+    const seen = await eventually(async () => lines.find((l) => l.includes("saw a cancellation")));
+    expect(JSON.parse(seen)).toMatchObject({ svc: "cancellation-watcher", traceId: requestId });
+    const access = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "http" && l.route === "/api/commerce/orders/:id/cancel");
+    expect(access).toMatchObject({ traceId: requestId, user: owner.id });
+    for (const l of lines) expect(l.split('"traceId"').length, l).toBeLessThanOrEqual(2);
   });
 });

@@ -130,6 +130,25 @@ export const DASHBOARDS: Dashboard[] = [
       { title: "Resident memory", unit: "short", targets: [{ expr: "max by (instance) (bazaar_process_resident_memory_bytes)", legend: "{{instance}}" }] },
       { title: "CPU", unit: "short", targets: [{ expr: "sum by (instance) (rate(bazaar_process_cpu_seconds_total[1m]))", legend: "{{instance}}" }] },
       { title: "etcd leader changes", unit: "short", targets: [{ expr: "sum(increase(etcd_server_leader_changes_seen_total[1h]))", legend: "changes/h" }] },
+      {
+        title: "MySQL connections and replica lag",
+        unit: "short",
+        targets: [
+          { expr: "max by (instance) (mysql_global_status_threads_connected)", legend: "{{instance}} connections" },
+          { expr: "max by (instance) (mysql_slave_status_seconds_behind_master)", legend: "{{instance}} lag (s)" },
+        ],
+      },
+      { title: "MySQL queries", unit: "ops", targets: [{ expr: "sum by (instance) (rate(mysql_global_status_queries[1m]))", legend: "{{instance}}" }] },
+      {
+        title: "Redis memory and clients",
+        unit: "short",
+        targets: [
+          { expr: "max(redis_memory_used_bytes)", legend: "used bytes" },
+          { expr: "max(redis_connected_clients)", legend: "clients" },
+        ],
+      },
+      { title: "NATS messages", unit: "ops", targets: [{ expr: "sum by (instance) (rate(gnatsd_varz_in_msgs[1m]))", legend: "{{instance}} in" }] },
+      { title: "Stream consumers' backlog", unit: "short", targets: [{ expr: "max by (consumer_name) (jetstream_consumer_num_pending)", legend: "{{consumer_name}}" }] },
     ],
   },
   {

@@ -7,6 +7,7 @@ import Redis from "ioredis";
 import { createConnection } from "mysql2/promise";
 import { connect } from "nats";
 import pg from "pg";
+import type { DestinationStream } from "pino";
 import { ManualClock } from "../../src/platform/clock/clock";
 import { ApiClient } from "../../src/platform/gateway/client";
 import type { ServiceFactory } from "../../src/platform/runtime/broker";
@@ -91,7 +92,7 @@ export interface TestSystem {
  * (it starts an in-process chain node) runs only where a test asks for it.
  */
 export async function startTestSystem(
-  options: { services?: string[]; config?: Partial<BazaarConfig>; extra?: Record<string, ServiceFactory>; clock?: ManualClock } = {},
+  options: { services?: string[]; config?: Partial<BazaarConfig>; extra?: Record<string, ServiceFactory>; clock?: ManualClock; logTo?: DestinationStream } = {},
 ): Promise<TestSystem> {
   const config = testConfig(options.config);
   const clock = options.clock ?? new ManualClock(Date.now());
@@ -102,6 +103,7 @@ export async function startTestSystem(
     gateway: GATEWAY_HOOKS,
     clock,
     processMetrics: false,
+    logTo: options.logTo,
   });
   await node.broker.call("identity.ensureAdmin", { password: ADMIN_PASSWORD });
   node.platform.readiness.ready = true;

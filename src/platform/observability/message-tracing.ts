@@ -4,6 +4,11 @@ import type { Middleware, ServiceBroker } from "moleculer";
 /** The header a stream message carries the trace it was emitted in: `<trace id>:<span id>`. */
 export const TRACE_HEADER = "x-bazaar-trace";
 
+/** The trace id a message's headers name, for the lines logged about it outside its span. */
+export function traceIdOf(headers: Record<string, string>): string | undefined {
+  return headers[TRACE_HEADER]?.split(":")[0] || undefined;
+}
+
 interface TraceRef {
   traceID: string;
   spanID: string;
@@ -22,6 +27,16 @@ export class MessageTracing {
   /** Takes the node's broker; nothing happens unless its tracing is on. */
   attach(broker: ServiceBroker): void {
     if (broker.isTracingEnabled()) this.broker = broker;
+  }
+
+  /** Whether traces are followed in this process (and so log lines can name theirs). */
+  get active(): boolean {
+    return this.broker !== undefined;
+  }
+
+  /** The trace id of the work running now, if it is traced. */
+  traceId(): string | undefined {
+    return this.broker ? this.current.getStore()?.traceID : undefined;
   }
 
   /** The header for an event emitted now, if the work emitting it is traced. */

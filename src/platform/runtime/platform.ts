@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { Migration } from "kysely";
-import type { Logger } from "pino";
+import type { DestinationStream, Logger } from "pino";
 import { type Clock, systemClock } from "../clock/clock";
 import { ConfigAgent, type ConfigHandle } from "../config/config.agent";
 import { NO_ROUTING, Routing } from "../release/release.domain";
@@ -59,6 +59,8 @@ export interface Platform {
 export interface PlatformOptions {
   clock?: Clock;
   logger?: Logger;
+  /** Where the node's own logger writes (stdout by default); tests read the lines from here. */
+  logTo?: DestinationStream;
   /** Process metrics are registered once per process; tests that build several platforms turn them off. */
   processMetrics?: boolean;
 }
@@ -66,7 +68,8 @@ export interface PlatformOptions {
 export async function createPlatform(config: BazaarConfig, options: PlatformOptions = {}): Promise<Platform> {
   const nodeId = config.nodeId ?? `${hostname()}-${process.pid}`;
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger(config.logLevel, nodeId);
+  const messageTracing = new MessageTracing();
+  const logger = options.logger ?? createLogger(config.logLevel, nodeId, () => messageTracing.traceId(), options.logTo);
   const prefix = `bazaar:${config.namespace}:`;
   const kv: Kv = config.redisUrl ? new RedisKv(config.redisUrl, prefix) : new MemoryKv(clock, prefix);
   const stream: Stream = config.natsUrl
@@ -90,7 +93,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
     chain: () => connectChain(config),
     election,
     metrics,
-    messageTracing: new MessageTracing(),
+    messageTracing,
     configs,
     tags,
     routing,

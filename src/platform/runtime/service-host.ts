@@ -49,9 +49,12 @@ export class ServiceHost<T> {
     this.logger = platform.logger.child({ svc: name });
   }
 
-  /** The service's logger for work done on behalf of a request: every line carries its trace id. */
+  /**
+   * The service's logger for work done on behalf of a request: every line carries its trace id (where
+   * traces are followed, the logger adds it to every line of the work by itself).
+   */
   loggerFor(ctx: { requestID?: string | null }): Logger {
-    return ctx.requestID ? this.logger.child({ traceId: ctx.requestID }) : this.logger;
+    return ctx.requestID && !this.platform.messageTracing.active ? this.logger.child({ traceId: ctx.requestID }) : this.logger;
   }
 
   get store(): ServiceDb<T> {

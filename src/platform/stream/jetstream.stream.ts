@@ -11,6 +11,7 @@ import {
   nanos,
 } from "nats";
 import type { Logger } from "pino";
+import { traceIdOf } from "../observability/message-tracing";
 import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type Subscription } from "./stream";
 
 const codec = JSONCodec();
@@ -108,7 +109,7 @@ export class JetStreamStream implements Stream {
           });
           await m.ackAck();
         } catch (err) {
-          this.logger.warn({ err, durable, seq: m.seq }, "stream handler failed; redelivering");
+          this.logger.warn({ err, durable, seq: m.seq, traceId: traceIdOf(headers) }, "stream handler failed; redelivering");
           m.nak(retryDelay(m.info.redeliveryCount));
         }
       }

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import type { Logger } from "pino";
+import { traceIdOf } from "../observability/message-tracing";
 import type { Clock } from "../clock/clock";
 import {
   type ConsumeOptions,
@@ -130,7 +131,7 @@ export class SqliteStream implements Stream {
             attempt = 0;
             handled = row.seq;
           } catch (err) {
-            this.logger.warn({ err, durable, subject, seq: row.seq, attempt }, "stream handler failed; redelivering");
+            this.logger.warn({ err, durable, subject, seq: row.seq, attempt, traceId: traceIdOf(message.headers) }, "stream handler failed; redelivering");
             if (handled > from) this.advance.run(durable, subject, handled);
             await sleep(retryDelay(attempt++));
             handled = from;
