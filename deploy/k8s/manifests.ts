@@ -64,6 +64,8 @@ function appConfig(): ConfigMap {
       BAZAAR_DEMO: "0",
       BAZAAR_LOG_LEVEL: "info",
       BAZAAR_NATS_URL: `nats://nats:${INFRA.nats}`,
+      // The platform's JetStream cluster has three servers: the stream keeps a copy on each.
+      BAZAAR_STREAM_REPLICAS: "3",
       BAZAAR_REDIS_URL: `redis://redis:${INFRA.redis}`,
       BAZAAR_ETCD_URL: `http://etcd:${INFRA.etcd}`,
       BAZAAR_TRACING_URL: "http://jaeger-collector:9411",

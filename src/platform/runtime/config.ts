@@ -36,6 +36,8 @@ export interface BazaarConfig {
   tracingUrl?: string;
   /** Calls of one transaction branch operation before the coordinator leaves it STUCK. */
   txMaxAttempts: number;
+  /** Copies of the JetStream stream the cluster keeps. */
+  streamReplicas: number;
   /** The address third parties reach this system at (payment notifications); default: this node's gateway. */
   publicUrl?: string;
   /** Shared secret of the built-in sandbox payment provider (signs its notifications). */
@@ -104,6 +106,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "chainConfirmations", env: "BAZAAR_CHAIN_CONFIRMATIONS", flag: "chain-confirmations", kind: "int", help: "blocks before a deposit is credited or a withdrawal is final (default 6; reorgs shallower than this are survived)" },
   { key: "walletSeed", env: "BAZAAR_WALLET_SEED", flag: "wallet-seed", kind: "string", help: "HD master seed of deposit addresses, hex or file:<path> (default: generated into the data dir); never logged" },
   { key: "walletHotKey", env: "BAZAAR_WALLET_HOT_KEY", flag: "wallet-hot-key", kind: "string", help: "private key of the hot wallet that signs withdrawals, hex or file:<path> (default: generated into the data dir); never logged" },
+  { key: "streamReplicas", env: "BAZAAR_STREAM_REPLICAS", flag: "stream-replicas", kind: "int", help: "copies of the JetStream stream a NATS cluster keeps: 3 on a 3-node cluster survives a node's loss (default 1)" },
   { key: "txMaxAttempts", env: "BAZAAR_TX_MAX_ATTEMPTS", flag: "tx-max-attempts", kind: "int", help: "calls of a failing transaction branch before the coordinator marks it STUCK (default 8; backoff 0.5 s doubling to 30 s)" },
 ];
 
@@ -118,6 +121,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   tokenTtlSeconds: 3600,
   shutdownGraceMs: 25_000,
   txMaxAttempts: 8,
+  streamReplicas: 1,
   chainConfirmations: 6,
   sandboxSecret: "sandbox-development-secret",
 };
@@ -161,6 +165,8 @@ export function loadConfig(
   config.dataDir = path.resolve(config.dataDir);
   if (!/^[a-z0-9_]{1,32}$/.test(config.namespace))
     throw new Error("BAZAAR_NAMESPACE: use 1-32 lower-case letters, digits or underscores");
+  // JetStream keeps 1 to 5 copies of a stream.
+  if (config.streamReplicas < 1 || config.streamReplicas > 5) throw new Error(`BAZAAR_STREAM_REPLICAS: expected 1 to 5, got ${config.streamReplicas}`);
   return config;
 }
 

@@ -73,7 +73,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
   const prefix = `bazaar:${config.namespace}:`;
   const kv: Kv = config.redisUrl ? new RedisKv(config.redisUrl, prefix) : new MemoryKv(clock, prefix);
   const stream: Stream = config.natsUrl
-    ? await JetStreamStream.connect(config.natsUrl, config.namespace, logger)
+    ? await JetStreamStream.connect(config.natsUrl, config.namespace, logger, config.streamReplicas)
     : new SqliteStream(config.dataDir, config.namespace, logger, clock);
   const election: Election = config.etcdUrl ? new EtcdElection(config.etcdUrl, config.namespace, logger.child({ svc: "election" })) : new SingleNodeElection();
   const metrics = new Metrics(options.processMetrics ?? true);

@@ -19,6 +19,8 @@ describe("config layering", () => {
     expect(() => loadConfig({}, { BAZAAR_PORT: "http" })).toThrow(/BAZAAR_PORT/);
     expect(() => loadConfig({}, { BAZAAR_DEMO: "maybe" })).toThrow(/BAZAAR_DEMO/);
     expect(() => loadConfig({}, { BAZAAR_NAMESPACE: "Prod Env" })).toThrow(/BAZAAR_NAMESPACE/);
+    expect(() => loadConfig({}, { BAZAAR_STREAM_REPLICAS: "0" })).toThrow(/BAZAAR_STREAM_REPLICAS: expected 1 to 5/);
+    expect(loadConfig({}, { BAZAAR_STREAM_REPLICAS: "3" }).streamReplicas).toBe(3);
   });
 });
 

@@ -31,14 +31,16 @@ export class JetStreamStream implements Stream {
     private readonly jsm: JetStreamManager,
     private readonly namespace: string,
     private readonly logger: Logger,
+    private readonly replicas: number,
   ) {
     this.streamName = `BAZAAR_${namespace.toUpperCase()}`;
   }
 
-  static async connect(url: string, namespace: string, logger: Logger): Promise<JetStreamStream> {
+  /** `replicas`: copies of the stream a JetStream cluster keeps (3 on a 3-node cluster survives a node's loss). */
+  static async connect(url: string, namespace: string, logger: Logger, replicas = 1): Promise<JetStreamStream> {
     const nc = await connect({ servers: url, name: `bazaar-stream-${process.pid}`, maxReconnectAttempts: -1 });
     const jsm = await nc.jetstreamManager();
-    const stream = new JetStreamStream(nc, nc.jetstream(), jsm, namespace, logger);
+    const stream = new JetStreamStream(nc, nc.jetstream(), jsm, namespace, logger, replicas);
     await stream.ensureStream();
     return stream;
   }
@@ -49,10 +51,12 @@ export class JetStreamStream implements Stream {
       subjects: [`${this.namespace}.>`],
       duplicate_window: nanos(10 * 60_000),
       max_age: nanos(RETENTION_MS),
+      num_replicas: this.replicas,
     };
     try {
       const info = await this.jsm.streams.info(this.streamName);
-      if (info.config.max_age !== config.max_age) await this.jsm.streams.update(this.streamName, { ...info.config, max_age: config.max_age });
+      if (info.config.max_age !== config.max_age || info.config.num_replicas !== config.num_replicas)
+        await this.jsm.streams.update(this.streamName, { ...info.config, max_age: config.max_age, num_replicas: config.num_replicas });
     } catch {
       try {
         await this.jsm.streams.add(config);
