@@ -17,7 +17,7 @@ import { benchNode, operator } from "./support";
  */
 export async function orderEntry(options: { connections?: number; seconds?: number; traders?: number; subscribers?: number } = {}) {
   const { connections = 32, seconds = 10, traders = 200, subscribers = 1000 } = options;
-  const services = ["gateway", "identity", "tx", "config", "account", "trading", "matching", "market"];
+  const services = ["gateway", "identity", "config", "account", "trading", "matching", "market"];
   const { node, dataDir } = await benchNode({}, {}, services);
   const { broker, platform } = node;
   await broker.call("account.createAsset", { code: "BTC", decimals: 8 }, operator);

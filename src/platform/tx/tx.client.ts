@@ -4,6 +4,7 @@ import { z } from "zod";
 import { action } from "../runtime/action";
 import type { Emit, ServiceHost } from "../runtime/service-host";
 import { type Decision, recordCommit, settleDecision } from "./barrier";
+import type { BranchOp } from "./tx.domain";
 
 /** Subject of the reliable-message hand-off: a saga a service's local transaction wrote to its outbox. */
 export const TX_SUBMITTED = "platform.tx.submitted";
@@ -55,6 +56,36 @@ export function txClient(broker: ServiceBroker, initiator: string, timeoutMs = 1
       await broker.call("tx.abort", { gid });
     },
     saga: (gid, steps, wait = false) => broker.call("tx.saga", { gid, steps, wait }),
+  };
+}
+
+/** The branch id of a sole-participant TCC in the participant's barrier. */
+const SOLE_BRANCH = "sole";
+
+/** The initiator's handle on a TCC transaction with one participant (see `soleBranch`). */
+export interface SoleBranch {
+  /** The participant's try: answers its result or throws its refusal. */
+  try<R>(gid: string, payload: Record<string, unknown>, parent?: Context): Promise<R>;
+  /** Gives back what the try held, or, if it has not run, makes sure it never will. Idempotent. */
+  cancel(gid: string, payload: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * A TCC transaction with one participant and no coordinator: the initiator calls the try and, for
+ * every try it does not commit, the cancel — both through the participant's barrier, so a cancel that
+ * overtakes its try is empty and the late try is refused, and repeats do nothing. The initiator's own
+ * state is the decision log: it must keep a not-committed try on record until its cancel is answered
+ * (retrying), and commit only through a change that also closes that record. For hot paths where the
+ * coordinator's log and calls cost more than one participant needs (order entry's freeze); confirm is
+ * left out, so the try must be final once kept.
+ */
+export function soleBranch(broker: ServiceBroker, branch: { action: string; cancel: string }): SoleBranch {
+  const meta = (gid: string, op: BranchOp) => ({ tx: { gid, branchId: SOLE_BRANCH, op } });
+  return {
+    try: <R>(gid: string, payload: Record<string, unknown>, parent?: Context) => broker.call<R, object>(branch.action, payload, { ...(parent ? { parentCtx: parent } : {}), meta: meta(gid, "try") }),
+    async cancel(gid, payload) {
+      await broker.call(branch.cancel, payload, { meta: meta(gid, "cancel") });
+    },
   };
 }
 

@@ -83,7 +83,8 @@ export function isRefusal(g: Gridded | Refusal): g is Refusal {
   return "code" in g;
 }
 
-export type OrderStatus = "PENDING" | "NEW" | "PARTIALLY_FILLED" | "FILLED" | "CANCELLED" | "REJECTED";
+/** VOIDING: taken back before it reached the log, its freeze being given back. */
+export type OrderStatus = "PENDING" | "VOIDING" | "NEW" | "PARTIALLY_FILLED" | "FILLED" | "CANCELLED" | "REJECTED";
 
 /** The status once the engine ends an order for `reason`, having filled `filledLots` of it. */
 export function endedStatus(reason: string, filledLots: bigint): OrderStatus {

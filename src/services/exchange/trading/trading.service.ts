@@ -6,8 +6,9 @@ import { action, requireRole, requireUser } from "../../../platform/runtime/acti
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { crashPoint } from "../../../platform/runtime/faults";
 import { Sweeper } from "../../../platform/runtime/sweeper";
-import { initiator, txClient } from "../../../platform/tx/tx.client";
+import { type SoleBranch, soleBranch } from "../../../platform/tx/tx.client";
 import { fromUnits, toUnits } from "../account/account.domain";
 import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
 import { type OrderView, TradingContract as C, tradingRoutes } from "./trading.contract";
@@ -17,23 +18,25 @@ import { type TradingDb, tradingMigrations, type TradingTables } from "./trading
 
 type OrderRow = Selectable<TradingTables["orders"]>;
 
-/** An order whose freeze never settled (its node died mid-entry) is rolled back after this long. */
+/** An order whose entry never finished (its node died between freeze and log) is taken back after this long. */
 const PENDING_TIMEOUT_MS = 60_000;
 const SWEEP_MS = 10_000;
-/** How long the coordinator waits for this service's decision on a freeze before asking. */
-const FREEZE_DECISION_MS = 15_000;
+/** A user's cancel of an order still in entry: it ends CANCELLED rather than REJECTED. */
+const CANCELLED_IN_ENTRY = "CANCELLED_IN_ENTRY";
 
 /**
- * Order entry (exchange-api): symbols on a tick/lot grid, orders validated onto it, funds frozen as a
- * TCC branch through the coordinator (the order and its command on the log written with the commit
- * decision), cancels onto the log; then, from the engine's events, trades settled into accounts (each
- * once, by its sequence), order status and fills kept, and what an ended order no longer needs unfrozen.
+ * Order entry (exchange-api): symbols on a tick/lot grid, orders validated onto it, funds frozen by the
+ * account service as a one-participant TCC (the order row is the decision: PENDING until its command is
+ * on the log, VOIDING while an order that never got there gives its freeze back), cancels onto the log;
+ * then, from the engine's events, trades settled into accounts (each once, by its sequence), order
+ * status and fills kept, and what an ended order no longer needs unfrozen.
  */
 export function tradingService(platform: Platform): ServiceSchema {
   const host = platform.host<TradingTables>("trading", tradingMigrations);
   const { clock } = platform;
   const sweeper = new Sweeper(() => rollBackStalled(), SWEEP_MS, host.logger, "stalled order entry");
   let broker: ServiceBroker;
+  let freeze: SoleBranch;
 
   async function spec(db: TradingDb, symbol: string): Promise<SymbolSpec & { status: string }> {
     const s = await db.selectFrom("symbols").selectAll().where("symbol", "=", symbol).executeTakeFirst();
@@ -76,17 +79,50 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   const gidOf = (orderId: number) => `xorder:${orderId}`;
 
-  /** Marks an order that never reached the log as rejected, and has the coordinator give its freeze back. */
-  async function reject(orderId: number, reason: string): Promise<void> {
-    await initiator.abandon(host, txClient(broker, "trading"), gidOf(orderId), clock.now(), async (trx) => {
-      await (trx as TradingDb).updateTable("orders").set({ status: "REJECTED", reason, updated_at: clock.now() }).where("id", "=", orderId).where("status", "=", "PENDING").execute();
-    });
+  const freezeOf = (o: Pick<OrderRow, "user_id" | "freeze_asset" | "freeze_units">) => ({ userId: Number(o.user_id), asset: o.freeze_asset, amount: String(o.freeze_units) });
+
+  /**
+   * Takes back an order that has not reached the log: claims it (only while PENDING — a NEW order is on
+   * the log and keeps its freeze) and gives its freeze back. Answers whether it was still in entry.
+   */
+  async function abandon(orderId: number, reason: string): Promise<boolean> {
+    const claimed = await host.db
+      .updateTable("orders")
+      .set({ status: "VOIDING", reason, updated_at: clock.now() })
+      .where("id", "=", orderId)
+      .where("status", "=", "PENDING")
+      .executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) === 0) return false;
+    await finishVoiding(orderId);
+    return true;
+  }
+
+  /** The freeze of a VOIDING order given back (or its late arrival refused), then the order ended. */
+  async function finishVoiding(orderId: number): Promise<void> {
+    const o = await host.db.selectFrom("orders").selectAll().where("id", "=", orderId).where("status", "=", "VOIDING").executeTakeFirst();
+    if (!o) return;
+    await freeze.cancel(gidOf(orderId), freezeOf(o));
+    await host.db
+      .updateTable("orders")
+      .set({ status: o.reason === CANCELLED_IN_ENTRY ? "CANCELLED" : "REJECTED", updated_at: clock.now() })
+      .where("id", "=", orderId)
+      .where("status", "=", "VOIDING")
+      .execute();
+  }
+
+  /** `abandon` on a failure path: what it cannot finish now, the sweeper does (the order stays VOIDING). */
+  async function abandonAfter(err: unknown, orderId: number, reason: string): Promise<never> {
+    await abandon(orderId, reason).catch((cause) => host.logger.warn({ err: cause, orderId }, "order entry not rolled back yet; the sweeper will"));
+    throw err;
   }
 
   async function rollBackStalled(): Promise<number> {
-    const stalled = await host.db.selectFrom("orders").select("id").where("status", "=", "PENDING").where("created_at", "<", clock.now() - PENDING_TIMEOUT_MS).limit(100).execute();
-    for (const o of stalled) await reject(Number(o.id), "ENTRY_TIMEOUT");
-    return stalled.length;
+    const now = clock.now();
+    const stalled = await host.db.selectFrom("orders").select("id").where("status", "=", "PENDING").where("created_at", "<", now - PENDING_TIMEOUT_MS).limit(100).execute();
+    for (const o of stalled) await abandon(Number(o.id), "ENTRY_TIMEOUT");
+    const voiding = await host.db.selectFrom("orders").select("id").where("status", "=", "VOIDING").where("updated_at", "<", now - SWEEP_MS).limit(100).execute();
+    for (const o of voiding) await finishVoiding(Number(o.id));
+    return stalled.length + voiding.length;
   }
 
   const loadOrder = (db: TradingDb, id: number) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", id)).executeTakeFirst();
@@ -291,19 +327,16 @@ export function tradingService(platform: Platform): ServiceSchema {
           if (isUniqueViolation(err)) throw conflict("DUPLICATE_CLIENT_ORDER_ID", `clientOrderId ${p.clientOrderId} was used before`, "clientOrderId");
           throw err;
         }
+        crashPoint("trading.order.recorded");
         const gid = gidOf(id);
-        const tcc = txClient(broker, "trading", FREEZE_DECISION_MS);
         const payload = { userId: user.id, asset: g.freezeAsset === "BASE" ? s.base : s.quote, amount: g.freezeUnits.toString() };
-        try {
-          await tcc.tryBranch(gid, { action: "account.tryFreeze", confirm: "account.confirmFreeze", cancel: "account.cancelFreeze", payload }, ctx);
-        } catch (err) {
-          await reject(id, (err as { type?: string }).type ?? "FREEZE_FAILED");
-          throw err;
-        }
-        try {
-          await host.tx(async (trx, emit) => {
-            await initiator.commit(host, trx, gid, clock.now());
-            await trx.updateTable("orders").set({ status: "NEW", updated_at: clock.now() }).where("id", "=", id).execute();
+        await freeze.try(gid, payload, ctx).catch((err) => abandonAfter(err, id, (err as { type?: string }).type ?? "FREEZE_FAILED"));
+        crashPoint("trading.order.frozen");
+        // The order goes on the log in the change that ends its entry: only if nothing took it back meanwhile.
+        const entered = await host
+          .tx(async (trx, emit) => {
+            const moved = await trx.updateTable("orders").set({ status: "NEW", updated_at: clock.now() }).where("id", "=", id).where("status", "=", "PENDING").executeTakeFirst();
+            if (Number(moved.numUpdatedRows) === 0) return false;
             const command: MatchingCommand = {
               kind: "PLACE",
               symbol: s.symbol,
@@ -317,12 +350,10 @@ export function tradingService(platform: Platform): ServiceSchema {
               at: clock.now(),
             };
             emit(MatchingSubjects.commands, command, `order-placed:${id}`);
-          });
-        } catch (err) {
-          await reject(id, "ENTRY_FAILED");
-          throw err;
-        }
-        await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
+            return true;
+          })
+          .catch((err) => abandonAfter(err, id, "ENTRY_FAILED"));
+        if (!entered) throw conflict("ORDER_TAKEN_BACK", `order ${id} was cancelled or timed out before it reached the book`);
         return { orderId: id, clientOrderId: p.clientOrderId ?? null, status: "NEW" };
       }),
 
@@ -330,6 +361,8 @@ export function tradingService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const o = await own(user.id, ctx.params.id);
         if (!OPEN.includes(o.status)) throw conflict(`ORDER_${o.status}`, `order ${o.id} is ${o.status.toLowerCase()}`);
+        // Still in entry: taken back before it reaches the log (else it went NEW meanwhile and is cancelled there).
+        if (o.status === "PENDING" && (await abandon(Number(o.id), CANCELLED_IN_ENTRY))) return { orderId: Number(o.id), status: "CANCELLED" };
         await host.tx(async (_trx, emit) => cancelCommand(emit, o.symbol, Number(o.id)));
         return { orderId: Number(o.id), status: "CANCEL_REQUESTED" };
       }),
@@ -382,7 +415,6 @@ export function tradingService(platform: Platform): ServiceSchema {
         });
       }),
 
-      txDecision: initiator.decisionAction(host, () => clock.now()),
       tick: action(C.tick, () => sweeper.now()),
     },
     created() {
@@ -390,6 +422,7 @@ export function tradingService(platform: Platform): ServiceSchema {
     },
     async started() {
       broker = this.broker;
+      freeze = soleBranch(broker, { action: "account.tryFreeze", cancel: "account.cancelFreeze" });
       await host.start();
       sweeper.start();
     },

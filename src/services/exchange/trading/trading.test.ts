@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+import { failNextAt } from "../../../platform/runtime/faults";
 
 let sys: TestSystem;
 type User = { token: string; id: number; username: string };
@@ -13,7 +14,8 @@ const balances = async (u: User) =>
 const status = async (u: User, id: number) => (await sys.api.get(`/api/exchange/orders/${id}`, u.token)).body;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tx", "account", "trading", "matching"] });
+  // No coordinator: order entry's freeze is a one-participant TCC the trading service drives itself.
+  sys = await startTestSystem({ services: ["gateway", "identity", "account", "trading", "matching"] });
   [alice, bob] = [await sys.user(), await sys.user()];
   await sys.api.post("/api/exchange/admin/assets", { code: "BTC", decimals: 8 }, sys.admin.token);
   await sys.api.post("/api/exchange/admin/assets", { code: "USDT", decimals: 6 }, sys.admin.token);
@@ -111,6 +113,48 @@ describe("order entry", () => {
     const cancelAll = await sys.api.request("DELETE", "/api/exchange/orders?symbol=BTC-USDT", { token: bob.token });
     expect(cancelAll.body.cancelRequested).toEqual([]);
     expect((await sys.api.get("/api/exchange/orders?status=open", bob.token)).body).toEqual([]);
+    expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
+  });
+
+  it("takes back an entry interrupted before it reached the log: cancelled by its owner, or timed out by the sweeper", async () => {
+    const before = await balances(bob);
+    const openOrder = async () => (await sys.api.get("/api/exchange/orders?status=open", bob.token)).body[0];
+    const late = (orderId: number) => sys.call("account.tryFreeze", { userId: bob.id, asset: "USDT", amount: "2000000000" }, { tx: { gid: `xorder:${orderId}`, branchId: "sole", op: "try" } });
+
+    // Frozen, not yet on the log; its owner cancels it: the freeze comes back at once.
+    failNextAt("trading.order.frozen");
+    expect((await order(bob, { side: "BUY", price: "20000", quantity: "0.1" })).status).toBe(500);
+    const frozen = await openOrder();
+    expect(frozen).toMatchObject({ status: "PENDING", price: "20000.000000" });
+    expect((await balances(bob)).USDT.frozen).toBe("2000.000000");
+    expect((await sys.api.delete(`/api/exchange/orders/${frozen.orderId}`, bob.token)).body).toEqual({ orderId: frozen.orderId, status: "CANCELLED" });
+    expect(await balances(bob)).toEqual(before);
+
+    // Recorded, its freeze never sent (the node died): the sweeper takes it back after a minute, and the
+    // freeze arriving after that (a slow network) is refused by the account's barrier.
+    failNextAt("trading.order.recorded");
+    await order(bob, { side: "BUY", price: "20000", quantity: "0.1" });
+    const unfrozen = await openOrder();
+    sys.clock.advance(59_000);
+    await sys.call("trading.tick");
+    expect((await status(bob, unfrozen.orderId)).status).toBe("PENDING");
+    sys.clock.advance(2_000);
+    await sys.call("trading.tick");
+    expect(await status(bob, unfrozen.orderId)).toMatchObject({ status: "REJECTED", reason: "ENTRY_TIMEOUT" });
+    await expect(late(unfrozen.orderId)).rejects.toMatchObject({ type: "TX_BRANCH_CANCELLED" });
+    expect(await balances(bob)).toEqual(before);
+
+    // Frozen, then timed out: the freeze comes back; the try repeated now changes nothing.
+    failNextAt("trading.order.frozen");
+    await order(bob, { side: "BUY", price: "20000", quantity: "0.1" });
+    const timedOut = await openOrder();
+    sys.clock.advance(61_000);
+    await sys.call("trading.tick");
+    expect((await status(bob, timedOut.orderId)).status).toBe("REJECTED");
+    await late(timedOut.orderId);
+    expect(await balances(bob)).toEqual(before);
+
+    expect((await sys.api.get("/api/exchange/depth?symbol=BTC-USDT")).body.bids).toEqual([]);
     expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
   });
 });
