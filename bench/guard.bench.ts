@@ -67,13 +67,17 @@ async function load(url: string, connections: number, seconds: number, token?: s
   return JSON.parse(stdout) as { requestsPerSecond: number; p50ms: number; p99ms: number; non2xx: number };
 }
 
+/** The services of a gateway node as deployed (deploy/compose: gateway-1, gateway-2). */
+const GATEWAY_GROUP = ["gateway", "identity", "tenant", "permission", "profile", "config", "release"];
+
 /**
  * (2) The gateway with JWT auth, ten guard rules on the route and ten on its action, and gray routing
  * (a header rule, a 10 % user share and weights, decided per request), against a bare
- * Fastify hello endpoint, both loaded the same way from another process in the same run.
+ * Fastify hello endpoint, both loaded the same way from another process in the same run. The gateway
+ * node runs the services a deployed gateway node runs, plus the hello service it calls.
  */
 export async function gatewayVersusBare(connections = 32, seconds = 8) {
-  const { node } = await benchNode({ hello: helloService });
+  const { node } = await benchNode({ hello: helloService }, {}, GATEWAY_GROUP);
   const rules = (resource: string) => tenRules(resource);
   const route = rules("GET /api/bench/hello");
   const act = rules("hello.say");
