@@ -371,10 +371,10 @@ export function walletService(platform: Platform): ServiceSchema {
         let id: number;
         try {
           id = await host.tx(async (trx) => {
-            // Locked with the day's rows of this user and asset, so two requests cannot both pass the daily limit.
-            const today = await host.store
-              .forUpdate(trx.selectFrom("withdrawals").select(["amount", "status"]).where("user_id", "=", user.id).where("asset", "=", p.asset).where("day", "=", day))
-              .execute();
+            // The day's lock row, taken before the sum: two requests of one user and asset on one day run one after the other.
+            await host.store.insertIfAbsent(trx.insertInto("withdrawal_days").values({ user_id: user.id, asset: p.asset, day }));
+            await host.store.forUpdate(trx.selectFrom("withdrawal_days").select("day").where("user_id", "=", user.id).where("asset", "=", p.asset).where("day", "=", day)).execute();
+            const today = await trx.selectFrom("withdrawals").select(["amount", "status"]).where("user_id", "=", user.id).where("asset", "=", p.asset).where("day", "=", day).execute();
             const used = today.filter((w) => w.status !== "REJECTED" && w.status !== "FAILED").reduce((s, w) => s + BigInt(w.amount), 0n);
             const problem = withdrawalProblem(units, lim, used);
             if (problem) throw new AppError(problem.code === "DAILY_LIMIT" ? 409 : 400, problem.code, problem.message, "amount");

@@ -23,6 +23,12 @@ export interface WalletTables {
     created_at: number;
     credited_at: number | null;
   };
+  /**
+   * One row per user, asset and day that withdrew: the row a withdrawal locks before it sums the day's
+   * withdrawals, so two requests cannot both pass the daily limit — on engines whose locks do not
+   * cover rows that do not exist yet (PostgreSQL has no gap locks), locking the day's withdrawals is not enough.
+   */
+  withdrawal_days: { user_id: number; asset: string; day: number };
   withdrawals: {
     id: Generated<number>;
     user_id: number;
@@ -95,6 +101,17 @@ export const walletMigrations: Record<string, Migration> = {
       await db.schema.createIndex("withdrawals_status").on("withdrawals").columns(["status", "settled", "id"]).execute();
       await db.schema.createIndex("withdrawals_day").on("withdrawals").columns(["user_id", "asset", "day"]).execute();
       await createAuditTable(db, false);
+    },
+  },
+  "0002_wallet_withdrawal_days": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("withdrawal_days")
+        .addColumn("user_id", "bigint", (c) => c.notNull())
+        .addColumn("asset", "varchar(16)", (c) => c.notNull())
+        .addColumn("day", "integer", (c) => c.notNull())
+        .addPrimaryKeyConstraint("withdrawal_days_pk", ["user_id", "asset", "day"])
+        .execute();
     },
   },
 };

@@ -179,4 +179,14 @@ describe("withdrawals", () => {
     expect((await balances(alice)).ETH).toEqual({ asset: "ETH", available: "2.550000000000000000", frozen: "0.000000000000000000" });
     expect((await sys.api.get(`/api/wallet/withdrawals/${w.body.id}`, alice.token)).body).toMatchObject({ status: "REJECTED", reason: "OPERATOR: address on a sanctions list", txHash: null });
   });
+
+  it("lets concurrent requests of one user pass the daily limit only as far as it goes", async () => {
+    const bob = await sys.user();
+    await sys.api.post("/api/exchange/admin/adjustments", { userId: bob.id, asset: "USDT", amount: "1000000", reason: "test funds" }, sys.admin.token, randomUUID());
+    // The default limits: 100,000 USDT a withdrawal, 200,000 a day; each of these waits for an operator.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => withdraw(bob, { asset: "USDT", address: stranger(), amount: "90000" })));
+    const outcomes = answers.map((a) => a.body.status ?? a.body.error?.code).sort();
+    expect(outcomes).toEqual([...Array(8).fill("DAILY_LIMIT"), "PENDING_APPROVAL", "PENDING_APPROVAL"]);
+    expect((await balances(bob)).USDT).toMatchObject({ available: "820000.000000", frozen: "180000.000000" });
+  });
 });
