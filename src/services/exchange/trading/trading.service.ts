@@ -71,7 +71,8 @@ export function tradingService(platform: Platform): ServiceSchema {
       filledQuantity: fromUnits(filled * s.lotUnits, s.baseDecimals),
       // Quote units per whole base unit, rounded down to the quote's precision.
       averagePrice: filled === 0n ? null : fromUnits((BigInt(o.filled_notional) * 10n ** BigInt(s.baseDecimals)) / (filled * s.lotUnits), s.quoteDecimals),
-      status: o.status,
+      // A VOIDING order's outcome is decided; only its freeze is still on the way back.
+      status: o.status === "VOIDING" ? (o.reason === CANCELLED_IN_ENTRY ? "CANCELLED" : "REJECTED") : o.status,
       reason: o.reason,
       createdAt: iso(Number(o.created_at)),
     };
