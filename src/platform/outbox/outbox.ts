@@ -255,6 +255,32 @@ export async function handleOnce<T>(
   }
 }
 
+/**
+ * `handleOnce` for consecutive messages in one transaction: the inbox is checked and written for all of
+ * them at once, `apply` runs for each one not seen before, in order, then `finish`. Any failure rolls
+ * back the whole batch (the caller can then go message by message). Answers the messages applied.
+ */
+export async function handleBatchOnce<T>(
+  sdb: ServiceDb<T>,
+  consumer: string,
+  messages: StreamMessage[],
+  now: number,
+  apply: (trx: Kysely<T>, message: StreamMessage) => Promise<void>,
+  finish: (trx: Kysely<T>) => Promise<void>,
+): Promise<StreamMessage[]> {
+  return sdb.db.transaction().execute(async (trx) => {
+    const inbox = trx as unknown as Kysely<OutboxTables>;
+    const ids = [...new Set(messages.map((m) => m.id))];
+    const seen = new Set((await inbox.selectFrom("inbox").select("event_id").where("consumer", "=", consumer).where("event_id", "in", ids).execute()).map((r) => r.event_id));
+    // A message twice in one batch (the log deduplicates by id, but only within its window) counts once.
+    const fresh = messages.filter((m) => !seen.has(m.id) && (seen.add(m.id), true));
+    if (fresh.length > 0) await inbox.insertInto("inbox").values(fresh.map((m) => ({ consumer, event_id: m.id, handled_at: now }))).execute();
+    for (const m of fresh) await apply(trx, m);
+    await finish(trx);
+    return fresh;
+  });
+}
+
 async function inboxHas(sdb: ServiceDb<any>, consumer: string, eventId: string): Promise<boolean> {
   const row = await (sdb.db as Kysely<OutboxTables>)
     .selectFrom("inbox")

@@ -2,7 +2,7 @@ import type { Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import type { Leadership } from "../election/election";
-import { type EventPosition, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
+import { type EventPosition, handleBatchOnce, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { TRACE_HEADER } from "../observability/message-tracing";
 import { currentLane, LANE_HEADER, withLane } from "../release/lane";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
@@ -10,6 +10,9 @@ import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, 
 import { crashPoint } from "./faults";
 import { newId } from "./ids";
 import type { Platform } from "./platform";
+
+/** Messages handled in one transaction at most (a page of the log is 256). */
+const MAX_BATCH = 64;
 
 export type Emit = (subject: string, data: unknown, id?: string, position?: EventPosition) => void;
 
@@ -106,20 +109,51 @@ export class ServiceHost<T> {
     for (const { subject, handler, options } of this.handlers) {
       const { tenantOf, maxPerSecond } = options;
       const pace = maxPerSecond && pacer(maxPerSecond);
+      // The message's lane is the lane of everything its handler calls and emits; its trace goes on too.
+      const inScope = <R>(message: StreamMessage, work: () => Promise<R>) =>
+        withLane(message.headers[LANE_HEADER], () => this.platform.messageTracing.run(message.headers[TRACE_HEADER], `stream ${subject}`, work));
+      const one = (message: StreamMessage) => inScope(message, () => this.handleMessage(message, handler, tenantOf));
       this.subscriptions.push(
         await this.platform.stream.consume({
           durable: this.name,
           subject,
           handler: async (message) => {
             if (pace) await pace();
-            // The message's lane is the lane of everything its handler calls and emits; its trace goes on too.
-            return withLane(message.headers[LANE_HEADER], () =>
-              this.platform.messageTracing.run(message.headers[TRACE_HEADER], `stream ${subject}`, () => this.handleMessage(message, handler, tenantOf)),
-            );
+            return one(message);
           },
+          // Paced consumers take one message at a time; tenant-scoped ones run each in its tenant's scope.
+          batch: pace || tenantOf ? undefined : { maxBatch: MAX_BATCH, handler: (messages) => this.handleBatch(messages, handler, inScope, one) },
         }),
       );
     }
+  }
+
+  /**
+   * Consecutive messages in one transaction (one commit instead of one each, under load); if any fails
+   * the batch rolls back and they go one by one, so the others are not held up by it.
+   */
+  private async handleBatch(
+    messages: StreamMessage[],
+    handler: StreamHandler<T>,
+    inScope: <R>(message: StreamMessage, work: () => Promise<R>) => Promise<R>,
+    one: (message: StreamMessage) => Promise<void>,
+  ): Promise<void> {
+    if (messages.length === 1) return one(messages[0]);
+    const events: OutgoingEvent[] = [];
+    try {
+      await handleBatchOnce(
+        this.store,
+        this.name,
+        messages,
+        this.platform.clock.now(),
+        (trx, message) => inScope(message, () => handler(trx, message, this.collector(events))),
+        (trx) => writeOutbox(trx, events, this.platform.clock.now()),
+      );
+    } catch {
+      for (const message of messages) await one(message);
+      return;
+    }
+    this.committed(events);
   }
 
   /** One message, once: the handler's work, its events and the inbox row in one transaction. */

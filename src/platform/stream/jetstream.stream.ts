@@ -12,7 +12,7 @@ import {
 } from "nats";
 import type { Logger } from "pino";
 import { traceIdOf } from "../observability/message-tracing";
-import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type Subscription } from "./stream";
+import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
 
 const codec = JSONCodec();
 
@@ -103,14 +103,17 @@ export class JetStreamStream implements Stream {
       for await (const m of messages) {
         const headers: Record<string, string> = {};
         for (const [k] of m.headers ?? []) headers[k] = m.headers!.get(k);
+        const message: StreamMessage = {
+          id: m.headers?.get("Nats-Msg-Id") ?? String(m.seq),
+          subject: m.subject.slice(this.namespace.length + 1),
+          data: codec.decode(m.data),
+          headers,
+          seq: m.seq,
+        };
         try {
-          await options.handler({
-            id: m.headers?.get("Nats-Msg-Id") ?? String(m.seq),
-            subject: m.subject.slice(this.namespace.length + 1),
-            data: codec.decode(m.data),
-            headers,
-            seq: m.seq,
-          });
+          // Messages come one at a time here: a batch consumer gets batches of one.
+          if (options.batch) await options.batch.handler([message]);
+          else await options.handler(message);
           await m.ackAck();
         } catch (err) {
           this.logger.warn({ err, durable, seq: m.seq, traceId: traceIdOf(headers) }, "stream handler failed; redelivering");

@@ -89,7 +89,7 @@ export class SqliteStream implements Stream {
     })();
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
-    const { durable, subject, handler } = options;
+    const { durable, subject, handler, batch } = options;
     let stopped = false;
     let wake: (() => void) | undefined;
     const onAppend = () => wake?.();
@@ -117,21 +117,19 @@ export class SqliteStream implements Stream {
         // The position is stored once per page: after a crash the page's handled messages come
         // again, and the consumers' inbox drops them.
         let handled = from;
-        for (const row of rows) {
-          if (stopped) break;
-          const message: StreamMessage = {
-            id: row.msg_id,
-            subject: row.subject,
-            data: JSON.parse(row.data),
-            headers: JSON.parse(row.headers),
-            seq: row.seq,
-          };
+        const messages = rows.map(
+          (row): StreamMessage => ({ id: row.msg_id, subject: row.subject, data: JSON.parse(row.data), headers: JSON.parse(row.headers), seq: row.seq }),
+        );
+        const size = batch?.maxBatch ?? 1;
+        for (let i = 0; i < messages.length && !stopped; i += size) {
+          const chunk = messages.slice(i, i + size);
           try {
-            await handler(message);
+            if (batch) await batch.handler(chunk);
+            else await handler(chunk[0]);
             attempt = 0;
-            handled = row.seq;
+            handled = chunk[chunk.length - 1].seq;
           } catch (err) {
-            this.logger.warn({ err, durable, subject, seq: row.seq, attempt, traceId: traceIdOf(message.headers) }, "stream handler failed; redelivering");
+            this.logger.warn({ err, durable, subject, seq: chunk[0].seq, attempt, traceId: traceIdOf(chunk[0].headers) }, "stream handler failed; redelivering");
             if (handled > from) this.advance.run(durable, subject, handled);
             await sleep(retryDelay(attempt++));
             handled = from;

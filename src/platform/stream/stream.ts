@@ -23,6 +23,12 @@ export interface ConsumeOptions {
   subject: string;
   /** Resolves when the message is handled (then acknowledged); a throw redelivers it later. */
   handler: (message: StreamMessage) => Promise<void>;
+  /**
+   * Instead of `handler`: several consecutive messages at once (up to `maxBatch`, those already in the
+   * log), acknowledged together when it resolves; a throw redelivers them all later. A log that hands
+   * messages over one at a time passes batches of one.
+   */
+  batch?: { maxBatch: number; handler: (messages: StreamMessage[]) => Promise<void> };
 }
 
 export interface Subscription {
