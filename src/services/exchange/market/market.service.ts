@@ -67,16 +67,26 @@ export function marketService(platform: Platform): ServiceSchema {
     await trx.insertInto("trades").values({ symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, taker_side: e.takerSide, at: e.at }).execute();
     const feed: PublicTrade = { symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, takerSide: e.takerSide, at: e.at };
     emit(MARKET_TRADE, feed, `market-trade:${e.symbol}:${e.seq}`);
-    for (const interval of Object.keys(INTERVALS) as Interval[]) {
-      const openTime = bucketOf(e.at, interval);
-      const row = await host.store
-        .forUpdate(trx.selectFrom("klines").selectAll().where("symbol", "=", e.symbol).where("interval", "=", interval).where("open_time", "=", openTime))
-        .executeTakeFirst();
+    // The trade's candle in every interval: read in one statement, then each updated, the new ones inserted together.
+    const buckets = (Object.keys(INTERVALS) as Interval[]).map((interval) => ({ interval, openTime: bucketOf(e.at, interval) }));
+    const rows = await host.store
+      .forUpdate(
+        trx
+          .selectFrom("klines")
+          .selectAll()
+          .where("symbol", "=", e.symbol)
+          .where((eb) => eb.or(buckets.map((b) => eb.and([eb("interval", "=", b.interval), eb("open_time", "=", b.openTime)])))),
+      )
+      .execute();
+    const fresh = [];
+    for (const { interval, openTime } of buckets) {
+      const row = rows.find((r) => r.interval === interval && Number(r.open_time) === openTime);
       const next = withTrade(row && candleOf(row), openTime, e.price, e.quantity);
       const values = { open: next.open, high: next.high, low: next.low, close: next.close, volume: next.volume, trades: next.trades };
       if (row) await trx.updateTable("klines").set(values).where("symbol", "=", e.symbol).where("interval", "=", interval).where("open_time", "=", openTime).execute();
-      else await trx.insertInto("klines").values({ symbol: e.symbol, interval, open_time: openTime, ...values }).execute();
+      else fresh.push({ symbol: e.symbol, interval, open_time: openTime, ...values });
     }
+    if (fresh.length > 0) await trx.insertInto("klines").values(fresh).execute();
   }
 
   function pushTrade(t: PublicTrade): void {

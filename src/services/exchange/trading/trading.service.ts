@@ -38,6 +38,19 @@ export function tradingService(platform: Platform): ServiceSchema {
   let broker: ServiceBroker;
   let freeze: SoleBranch;
 
+  // A symbol's grid and fees never change once created; only its status does (read fresh where it matters).
+  const grids = new Map<string, SymbolSpec>();
+
+  /** The symbol's grid and fees (cached: they never change). */
+  async function gridOf(db: TradingDb, symbol: string): Promise<SymbolSpec> {
+    const known = grids.get(symbol);
+    if (known) return known;
+    const { status: _, ...fixed } = await spec(db, symbol);
+    grids.set(symbol, fixed);
+    return fixed;
+  }
+
+  /** The symbol as stored now, status included. */
   async function spec(db: TradingDb, symbol: string): Promise<SymbolSpec & { status: string }> {
     const s = await db.selectFrom("symbols").selectAll().where("symbol", "=", symbol).executeTakeFirst();
     if (!s) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
@@ -137,7 +150,7 @@ export function tradingService(platform: Platform): ServiceSchema {
   }
 
   async function onEvent(trx: TradingDb, e: MatchingEvent): Promise<void> {
-    const s = await spec(trx, e.symbol);
+    const s = await gridOf(trx, e.symbol);
     const now = clock.now();
     if (e.kind === "TRADE") {
       const taker = await loadOrder(trx, e.takerId);
@@ -379,7 +392,7 @@ export function tradingService(platform: Platform): ServiceSchema {
 
       get: action(C.get, async (ctx) => {
         const o = await own(requireUser(ctx).id, ctx.params.id);
-        return view(o, await spec(host.db, o.symbol));
+        return view(o, await gridOf(host.db, o.symbol));
       }),
 
       list: action(C.list, async (ctx) => {
@@ -390,7 +403,7 @@ export function tradingService(platform: Platform): ServiceSchema {
         if (status === "open") q = q.where("status", "in", [...OPEN]);
         const rows = await q.orderBy("id", "desc").limit(limit).execute();
         const specs = new Map<string, SymbolSpec>();
-        for (const r of rows) if (!specs.has(r.symbol)) specs.set(r.symbol, await spec(host.db, r.symbol));
+        for (const r of rows) if (!specs.has(r.symbol)) specs.set(r.symbol, await gridOf(host.db, r.symbol));
         return rows.map((r) => view(r, specs.get(r.symbol)!));
       }),
 
@@ -401,7 +414,7 @@ export function tradingService(platform: Platform): ServiceSchema {
         if (symbol) q = q.where("symbol", "=", symbol);
         const rows = await q.orderBy("at", "desc").orderBy("seq", "desc").limit(limit).execute();
         const specs = new Map<string, SymbolSpec>();
-        for (const r of rows) if (!specs.has(r.symbol)) specs.set(r.symbol, await spec(host.db, r.symbol));
+        for (const r of rows) if (!specs.has(r.symbol)) specs.set(r.symbol, await gridOf(host.db, r.symbol));
         return rows.map((t) => {
           const s = specs.get(t.symbol)!;
           return {
