@@ -18,7 +18,7 @@ export type Emit = (subject: string, data: unknown, id?: string, position?: Even
 
 export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Emit) => Promise<void>;
 
-export interface ConsumerOptions {
+export interface ConsumerOptions<T = unknown> {
   /** For messages about one tenant: the tenant whose scope the handler runs in. */
   tenantOf?: (message: StreamMessage) => string;
   /**
@@ -26,6 +26,12 @@ export interface ConsumerOptions {
    * setting applies at once); the rest wait in the log.
    */
   maxPerSecond?: () => number;
+  /**
+   * Runs once at the end of each transaction the consumer's messages are handled in (one per batch),
+   * before it commits: for work the handlers gather and do in one go, such as one call to another
+   * service for a whole batch. A throw rolls the transaction back and the messages come again.
+   */
+  beforeCommit?: (trx: Kysely<T>) => Promise<void>;
 }
 
 /**
@@ -35,7 +41,7 @@ export interface ConsumerOptions {
 export class ServiceHost<T> {
   private sdb?: ServiceDb<T>;
   private relay?: OutboxRelay;
-  private readonly handlers: { subject: string; handler: StreamHandler<T>; options: ConsumerOptions }[] = [];
+  private readonly handlers: { subject: string; handler: StreamHandler<T>; options: ConsumerOptions<T> }[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
   private housekeeping?: NodeJS.Timeout;
@@ -73,7 +79,7 @@ export class ServiceHost<T> {
    * Registers a consumer; it starts with the service. Each message is applied once, with the inbox
    * row, in one transaction — scoped to the tenant `tenantOf` names, for messages about one tenant.
    */
-  consume(subject: string, handler: StreamHandler<T>, options: ConsumerOptions | ((message: StreamMessage) => string) = {}): void {
+  consume(subject: string, handler: StreamHandler<T>, options: ConsumerOptions<T> | ((message: StreamMessage) => string) = {}): void {
     this.handlers.push({ subject, handler, options: typeof options === "function" ? { tenantOf: options } : options });
   }
 
@@ -107,12 +113,12 @@ export class ServiceHost<T> {
     }, 3_600_000);
     this.housekeeping.unref();
     for (const { subject, handler, options } of this.handlers) {
-      const { tenantOf, maxPerSecond } = options;
+      const { tenantOf, maxPerSecond, beforeCommit } = options;
       const pace = maxPerSecond && pacer(maxPerSecond);
       // The message's lane is the lane of everything its handler calls and emits; its trace goes on too.
       const inScope = <R>(message: StreamMessage, work: () => Promise<R>) =>
         withLane(message.headers[LANE_HEADER], () => this.platform.messageTracing.run(message.headers[TRACE_HEADER], `stream ${subject}`, work));
-      const one = (message: StreamMessage) => inScope(message, () => this.handleMessage(message, handler, tenantOf));
+      const one = (message: StreamMessage) => inScope(message, () => this.handleMessage(message, handler, tenantOf, beforeCommit));
       this.subscriptions.push(
         await this.platform.stream.consume({
           durable: this.name,
@@ -122,7 +128,7 @@ export class ServiceHost<T> {
             return one(message);
           },
           // Paced consumers take one message at a time; tenant-scoped ones run each in its tenant's scope.
-          batch: pace || tenantOf ? undefined : { maxBatch: MAX_BATCH, handler: (messages) => this.handleBatch(messages, handler, inScope, one) },
+          batch: pace || tenantOf ? undefined : { maxBatch: MAX_BATCH, handler: (messages) => this.handleBatch(messages, handler, inScope, one, beforeCommit) },
         }),
       );
     }
@@ -137,6 +143,7 @@ export class ServiceHost<T> {
     handler: StreamHandler<T>,
     inScope: <R>(message: StreamMessage, work: () => Promise<R>) => Promise<R>,
     one: (message: StreamMessage) => Promise<void>,
+    beforeCommit?: (trx: Kysely<T>) => Promise<void>,
   ): Promise<void> {
     if (messages.length === 1) return one(messages[0]);
     const events: OutgoingEvent[] = [];
@@ -147,7 +154,10 @@ export class ServiceHost<T> {
         messages,
         this.platform.clock.now(),
         (trx, message) => inScope(message, () => handler(trx, message, this.collector(events))),
-        (trx) => writeOutbox(trx, events, this.platform.clock.now()),
+        async (trx) => {
+          await beforeCommit?.(trx);
+          await writeOutbox(trx, events, this.platform.clock.now());
+        },
       );
     } catch {
       for (const message of messages) await one(message);
@@ -157,7 +167,12 @@ export class ServiceHost<T> {
   }
 
   /** One message, once: the handler's work, its events and the inbox row in one transaction. */
-  private async handleMessage(message: StreamMessage, handler: StreamHandler<T>, tenantOf?: (message: StreamMessage) => string): Promise<void> {
+  private async handleMessage(
+    message: StreamMessage,
+    handler: StreamHandler<T>,
+    tenantOf?: (message: StreamMessage) => string,
+    beforeCommit?: (trx: Kysely<T>) => Promise<void>,
+  ): Promise<void> {
     const events: OutgoingEvent[] = [];
     const emit = this.collector(events);
     const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
@@ -168,6 +183,7 @@ export class ServiceHost<T> {
       this.platform.clock.now(),
       async (trx) => {
         await handler(trx, message, emit);
+        await beforeCommit?.(trx);
         await writeOutbox(trx, events, this.platform.clock.now());
       },
       db,

@@ -139,11 +139,25 @@ export function accountService(platform: Platform): ServiceSchema {
           .map(([asset, b]) => ({ asset, available: fromUnits(b.available, decimals.get(asset) ?? 0), frozen: fromUnits(b.frozen, decimals.get(asset) ?? 0) }));
       }),
 
-      freeze: action(C.freeze, (ctx) => postOnce(freeze(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),
       unfreeze: action(C.unfreeze, (ctx) => postOnce(unfreeze(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),
-      settle: action(C.settle, (ctx) => {
-        const p = ctx.params;
-        return postOnce(settlement({ ...p, quantity: BigInt(p.quantity), notional: BigInt(p.notional) }));
+      postAll: action(C.postAll, async (ctx) => {
+        const journals = ctx.params.journals.map((j) =>
+          j.kind === "settle" ? settlement({ ...j, quantity: BigInt(j.quantity), notional: BigInt(j.notional) }) : unfreeze(j.ref, j.userId, j.asset, BigInt(j.amount)),
+        );
+        try {
+          const applied = await host.tx(async (trx) => {
+            let n = 0;
+            for (const j of journals) if (await post(trx, j)) n++;
+            return n;
+          });
+          return { applied };
+        } catch (err) {
+          // The same ref posted by someone else meanwhile: one by one, each once.
+          if (!isUniqueViolation(err)) throw err;
+          let applied = 0;
+          for (const j of journals) if ((await postOnce(j)).applied) applied++;
+          return { applied };
+        }
       }),
 
       credit: action(C.credit, (ctx) => postOnce(deposit(ctx.params.ref, ctx.params.userId, ctx.params.asset, BigInt(ctx.params.amount)))),

@@ -9,7 +9,6 @@ let sys: TestSystem;
 type User = { token: string; id: number; username: string };
 let alice: User;
 let bob: User;
-const asOperator = () => ({ user: { id: sys.admin.id, username: "admin", roles: ["admin", "operator"] } });
 const balances = async (u: User) =>
   Object.fromEntries(((await sys.api.get("/api/exchange/balances", u.token)).body as { asset: string; available: string; frozen: string }[]).map((b) => [b.asset, b]));
 const adjust = (userId: number, asset: string, amount: string, key = randomUUID()) =>
@@ -53,16 +52,22 @@ describe("assets and adjustments", () => {
 describe("freezing and settling", () => {
   it("freezes for orders once per ref, settles trades from both sides' frozen funds with fees, and keeps the ledger at zero", async () => {
     await adjust(bob.id, "USDT", "50000");
-    const freeze = (ref: string, userId: number, asset: string, amount: string) => sys.call("account.freeze", { ref, userId, asset, amount }, asOperator());
-    expect(await freeze("order:1", alice.id, "BTC", "50000000")).toEqual({ applied: true });
-    expect(await freeze("order:1", alice.id, "BTC", "50000000")).toEqual({ applied: false });
+    // Order entry's freeze: a TCC try through the account's barrier, once per transaction.
+    const freeze = (gid: string, userId: number, asset: string, amount: string) => sys.call("account.tryFreeze", { userId, asset, amount }, { tx: { gid, branchId: "sole", op: "try" } });
+    expect(await freeze("order:1", alice.id, "BTC", "50000000")).toEqual({ frozen: "50000000" });
+    expect(await freeze("order:1", alice.id, "BTC", "50000000")).toEqual({ frozen: "50000000" });
+    expect((await balances(alice)).BTC.frozen).toBe("0.50000000");
     await expect(freeze("order:2", alice.id, "BTC", "60000000")).rejects.toMatchObject({ type: "INSUFFICIENT_BALANCE" });
-    expect(await freeze("order:3", bob.id, "USDT", "20000000000")).toEqual({ applied: true });
-    // Bob buys 0.5 BTC from Alice at 30,000 USDT: 15,000 USDT; fees 10 bps on each side.
-    const trade = { tradeId: "t-1", base: "BTC", quote: "USDT", buyerId: bob.id, sellerId: alice.id, quantity: "50000000", notional: "15000000000", buyerFeeBps: 10, sellerFeeBps: 10 };
-    expect(await sys.call("account.settle", trade, asOperator())).toEqual({ applied: true });
-    expect(await sys.call("account.settle", trade, asOperator())).toEqual({ applied: false });
-    expect(await sys.call("account.unfreeze", { ref: "order:3:rest", userId: bob.id, asset: "USDT", amount: "5000000000" }, asOperator())).toEqual({ applied: true });
+    expect((await freeze("order:3", bob.id, "USDT", "20000000000")).frozen).toBe("20000000000");
+    // Bob buys 0.5 BTC from Alice at 30,000 USDT: 15,000 USDT; fees 10 bps on each side; then what his order left frozen comes back.
+    const trade = { kind: "settle", tradeId: "t-1", base: "BTC", quote: "USDT", buyerId: bob.id, sellerId: alice.id, quantity: "50000000", notional: "15000000000", buyerFeeBps: 10, sellerFeeBps: 10 };
+    const rest = { kind: "unfreeze", ref: "order:3:rest", userId: bob.id, asset: "USDT", amount: "5000000000" };
+    expect(await sys.call("account.postAll", { journals: [trade] })).toEqual({ applied: 1 });
+    expect(await sys.call("account.postAll", { journals: [trade, rest] })).toEqual({ applied: 1 });
+    expect(await sys.call("account.postAll", { journals: [trade, rest] })).toEqual({ applied: 0 });
+    // A batch with one journal the ledger refuses changes nothing.
+    const tooMuch = { kind: "unfreeze", ref: "order:3:again", userId: bob.id, asset: "USDT", amount: "1" };
+    await expect(sys.call("account.postAll", { journals: [{ ...trade, tradeId: "t-2" }, tooMuch] })).rejects.toBeTruthy();
     expect(await balances(alice)).toMatchObject({ BTC: { available: "0.50000000", frozen: "0.00000000" }, USDT: { available: "14985.000000", frozen: "0.000000" } });
     expect(await balances(bob)).toMatchObject({ BTC: { available: "0.49950000", frozen: "0.00000000" }, USDT: { available: "35000.000000", frozen: "0.000000" } });
     const audit = (await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body;
@@ -79,7 +84,7 @@ describe("freezing and settling", () => {
     const carol = await sys.user();
     await adjust(carol.id, "USDT", "0.3");
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, (_, i) => sys.call("account.freeze", { ref: `race:${i}`, userId: carol.id, asset: "USDT", amount: "10000" }, asOperator())),
+      Array.from({ length: 50 }, (_, i) => sys.call("account.tryFreeze", { userId: carol.id, asset: "USDT", amount: "10000" }, { tx: { gid: `race:${i}`, branchId: "sole", op: "try" } })),
     );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(30);
     expect(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason.type === "INSUFFICIENT_BALANCE")).toBe(true);

@@ -14,9 +14,12 @@ import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../m
 import { type OrderView, TradingContract as C, tradingRoutes } from "./trading.contract";
 import { endedStatus, grid, isRefusal, notionalOf, OPEN, type SymbolSpec, specProblem } from "./trading.domain";
 import type { Selectable } from "kysely";
+import type { z } from "zod";
+import type { AccountContract } from "../account/account.contract";
 import { type TradingDb, tradingMigrations, type TradingTables } from "./trading.store";
 
 type OrderRow = Selectable<TradingTables["orders"]>;
+type AccountJournal = z.input<typeof AccountContract.postAll>["journals"][number];
 
 /** An order whose entry never finished (its node died between freeze and log) is taken back after this long. */
 const PENDING_TIMEOUT_MS = 60_000;
@@ -141,12 +144,29 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   const loadOrder = (db: TradingDb, id: number) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", id)).executeTakeFirst();
 
+  /**
+   * The settlements and releases the engine's events call for, gathered per transaction and posted to
+   * the accounts in one call just before it commits (one call for a whole batch of events).
+   */
+  const journalsOf = new WeakMap<object, AccountJournal[]>();
+  function toAccounts(trx: TradingDb, journal: AccountJournal): void {
+    const list = journalsOf.get(trx);
+    if (list) list.push(journal);
+    else journalsOf.set(trx, [journal]);
+  }
+  async function postToAccounts(trx: TradingDb): Promise<void> {
+    const journals = journalsOf.get(trx);
+    if (!journals) return;
+    journalsOf.delete(trx);
+    await broker.call("account.postAll", { journals });
+  }
+
   /** Gives back what an ended order still holds frozen: a buy's unspent quote, a sell's unsold base. */
-  async function release(o: OrderRow, s: SymbolSpec): Promise<void> {
+  function release(trx: TradingDb, o: OrderRow, s: SymbolSpec): void {
     const frozen = BigInt(o.freeze_units);
     const used = o.side === "BUY" ? BigInt(o.filled_notional) : BigInt(o.filled_lots) * s.lotUnits;
     const left = frozen - used;
-    if (left > 0n) await broker.call("account.unfreeze", { ref: `release:${o.id}`, userId: Number(o.user_id), asset: o.freeze_asset, amount: left.toString() });
+    if (left > 0n) toAccounts(trx, { kind: "unfreeze", ref: `release:${o.id}`, userId: Number(o.user_id), asset: o.freeze_asset, amount: left.toString() });
   }
 
   async function onEvent(trx: TradingDb, e: MatchingEvent): Promise<void> {
@@ -160,7 +180,8 @@ export function tradingService(platform: Platform): ServiceSchema {
       const [buyer, seller] = e.takerSide === "BUY" ? [taker, maker] : [maker, taker];
       const feeOf = (o: typeof taker) => (o === taker ? s.takerFeeBps : s.makerFeeBps);
       const tradeId = `${e.symbol}:${e.seq}`;
-      await broker.call("account.settle", {
+      toAccounts(trx, {
+        kind: "settle",
         tradeId,
         base: s.base,
         quote: s.quote,
@@ -203,7 +224,7 @@ export function tradingService(platform: Platform): ServiceSchema {
         .set({ status: endedStatus(e.reason, BigInt(o.filled_lots)), reason: e.reason === "FILLED" ? null : e.reason, updated_at: now })
         .where("id", "=", o.id)
         .execute();
-      await release(o, s);
+      release(trx, o, s);
     }
   }
 
@@ -432,7 +453,7 @@ export function tradingService(platform: Platform): ServiceSchema {
       tick: action(C.tick, () => sweeper.now()),
     },
     created() {
-      host.consume(MatchingSubjects.events, (trx, message) => onEvent(trx, message.data as MatchingEvent));
+      host.consume(MatchingSubjects.events, (trx, message) => onEvent(trx, message.data as MatchingEvent), { beforeCommit: postToAccounts });
     },
     async started() {
       broker = this.broker;
