@@ -9,7 +9,8 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { opsRoutes } from "../observability/ops.server";
 import { version as VERSION } from "../../../package.json";
 import { isServiceFailure } from "../guard/guard";
-import { cookieValue, laneFor } from "../release/release.domain";
+import { cookieValue, laneFor, laneToCarry } from "../release/release.domain";
+import { servedVersions } from "../release/release.strategy";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
@@ -87,6 +88,8 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
     async started() {
       const broker = this.broker;
       const tracing = broker.isTracingEnabled();
+      // The versions some node serves: a lane only travels with a request where it can make a difference.
+      const served = servedVersions(broker);
       router = buildRouter(broker, knownRoutes);
       if (options.activityAction)
         activity = new ActivityRecorder(kv, clock, activityWindowMs, (userIds, at) => broker.call(options.activityAction!, { userIds, at }), logger);
@@ -222,12 +225,12 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       /** The release lane for this request, decided here once and carried in meta on every hop. */
       function laneOf(req: FastifyRequest, user: AuthUser | undefined): string | undefined {
         const routing = platform.routing.value;
-        if (routing.rules.length === 0) return routing.stable;
+        if (routing.rules.length === 0) return undefined;
         const header = (name: string) => {
           const v = req.headers[name];
           return typeof v === "string" ? v : undefined;
         };
-        return laneFor(routing, { header, cookie: (name) => cookieValue(req.headers.cookie, name), userId: user?.id }, Math.random);
+        return laneToCarry(laneFor(routing, { header, cookie: (name) => cookieValue(req.headers.cookie, name), userId: user?.id }, Math.random), routing, served);
       }
 
       function headersOf(req: FastifyRequest): Record<string, string> {

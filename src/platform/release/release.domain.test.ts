@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cookieValue, eligible, laneFor, type NodeFacts, pickWeighted, Routing, userBucket } from "./release.domain";
+import { cookieValue, eligible, laneFor, laneToCarry, type NodeFacts, pickWeighted, Routing, userBucket } from "./release.domain";
 
 const request = (headers: Record<string, string> = {}, cookies: Record<string, string> = {}, userId?: number) => ({
   header: (n: string) => headers[n],
@@ -74,5 +74,16 @@ describe("eligible endpoints", () => {
     expect(pick("9", { stable: "1" })).toEqual(["a"]);
     expect(pick("9", {})).toEqual(["a", "b"]);
     expect(pick("1", { colour: "green" })).toEqual(["b"]);
+  });
+});
+
+describe("the lane a request carries", () => {
+  const routing = { stable: "1", rules: [] };
+  it("is the decided lane only when it is not the stable one and some node serves it", () => {
+    expect(laneToCarry("2", routing, new Set(["1", "2"]))).toBe("2");
+    expect(laneToCarry("1", routing, new Set(["1", "2"]))).toBeUndefined();
+    expect(laneToCarry("2", routing, new Set(["1"]))).toBeUndefined();
+    expect(laneToCarry(undefined, routing, new Set(["1", "2"]))).toBeUndefined();
+    expect(laneToCarry("2", { rules: [] }, new Set(["2"]))).toBe("2");
   });
 });

@@ -78,6 +78,16 @@ export function laneFor(routing: Routing, request: RequestFacts, random: () => n
   return routing.stable;
 }
 
+/**
+ * The lane a request carries on its hops: none when it was decided for the stable lane, or for a lane
+ * no node serves — its hops then go where a call without a lane goes anyway, and carrying a lane costs
+ * (on Node 20, the AsyncLocalStorage that takes it through events and context-less calls slows every
+ * promise of the process once used).
+ */
+export function laneToCarry(decided: string | undefined, routing: Routing, served: ReadonlySet<string>): string | undefined {
+  return decided !== undefined && decided !== routing.stable && served.has(decided) ? decided : undefined;
+}
+
 export interface NodeFacts {
   version?: string;
   colour?: string;

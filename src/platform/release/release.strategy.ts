@@ -1,4 +1,4 @@
-import { type Context, type Endpoint, Strategies } from "moleculer";
+import { type Context, type Endpoint, type ServiceBroker, Strategies } from "moleculer";
 import type { Meta } from "../runtime/action";
 import { eligible, type NodeFacts, type Routing } from "./release.domain";
 
@@ -21,4 +21,17 @@ export class GrayStrategy extends Strategies.Base {
     this.turn = (this.turn + 1) % 1_000_000;
     return candidates[this.turn % candidates.length];
   }
+}
+
+/** The versions the nodes in this broker's registry serve, kept current as nodes come, go and change. */
+export function servedVersions(broker: ServiceBroker): ReadonlySet<string> {
+  const served = new Set<string>();
+  const refresh = () => {
+    served.clear();
+    for (const node of broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { metadata?: NodeFacts }[])
+      if (node.metadata?.version) served.add(node.metadata.version);
+  };
+  for (const event of ["$node.connected", "$node.disconnected", "$node.updated"]) broker.localBus.on(event, refresh);
+  refresh();
+  return served;
 }
