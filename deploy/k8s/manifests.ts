@@ -387,12 +387,14 @@ interface Overlay {
   scale: number;
   /** Production's chain node: outside the cluster, reached by CIDR. */
   externalChain?: { host: string; cidr: string };
+  /** Copies of the JetStream stream: at most the environment's JetStream servers (dev runs one). */
+  streamReplicas: number;
 }
 
 export const OVERLAYS: Overlay[] = [
-  { env: "dev", tag: "dev", host: "dev.bazaar.example.com", scale: 1 },
-  { env: "test", tag: "test", host: "test.bazaar.example.com", scale: 2 },
-  { env: "prod", tag: "0.1.0", host: "bazaar.example.com", scale: 3, externalChain: { host: "eth-node.chain.example.internal", cidr: "10.20.0.0/16" } },
+  { env: "dev", tag: "dev", host: "dev.bazaar.example.com", scale: 1, streamReplicas: 1 },
+  { env: "test", tag: "test", host: "test.bazaar.example.com", scale: 2, streamReplicas: 3 },
+  { env: "prod", tag: "0.1.0", host: "bazaar.example.com", scale: 3, streamReplicas: 3, externalChain: { host: "eth-node.chain.example.internal", cidr: "10.20.0.0/16" } },
 ];
 
 const kustomization = (body: Record<string, unknown>) => ({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", ...body });
@@ -432,7 +434,13 @@ export function files(): Map<string, Manifest[] | object> {
         patches: [
           ...scalePatches,
           ...GROUPS.map((g) => ({ target: { kind: "Deployment", name: g.name }, patch: stringify([{ op: "replace", path: "/spec/replicas", value: o.scale }]) })),
-          { target: { kind: "ConfigMap", name: "bazaar-config" }, patch: stringify([{ op: "replace", path: "/data/BAZAAR_NAMESPACE", value: o.env }]) },
+          {
+            target: { kind: "ConfigMap", name: "bazaar-config" },
+            patch: stringify([
+              { op: "replace", path: "/data/BAZAAR_NAMESPACE", value: o.env },
+              { op: "replace", path: "/data/BAZAAR_STREAM_REPLICAS", value: String(o.streamReplicas) },
+            ]),
+          },
           {
             target: { kind: "NetworkPolicy", name: "infra-from-bazaar" },
             patch: stringify([{ op: "replace", path: "/spec/ingress/0/from/1/namespaceSelector/matchLabels/bazaar~1environment", value: o.env }]),
@@ -463,6 +471,7 @@ export function files(): Map<string, Manifest[] | object> {
             target: { kind: "ConfigMap", name: "bazaar-wallet-config" },
             patch: stringify([
               { op: "replace", path: "/data/BAZAAR_NAMESPACE", value: o.env },
+              { op: "replace", path: "/data/BAZAAR_STREAM_REPLICAS", value: String(o.streamReplicas) },
               ...Object.entries(walletInfra(appNs)).map(([key, value]) => ({ op: "replace", path: `/data/${key}`, value })),
             ]),
           },
