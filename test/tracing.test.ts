@@ -21,11 +21,16 @@ let sys: TestSystem;
 /** Every line the node logged. */
 const lines: string[] = [];
 
-/** A consumer that only logs what it handles: its line must name the trace of the request behind the message. */
+/**
+ * A consumer that only logs what it handles: its line must name the trace of the request behind the
+ * message; and an action that only logs: its line must name the request's trace and its user.
+ */
 function cancellationWatcher(platform: Platform) {
   const host = platform.host("cancellation-watcher", {});
   return {
     name: "cancellation-watcher",
+    settings: { routes: [{ method: "POST", path: "/api/test/notes", action: "cancellation-watcher.note", auth: "user" }] },
+    actions: { note: { handler: () => void host.logger.info("noted") } },
     created() {
       host.consume("commerce.order.cancelled", async (_trx, message) => void host.logger.info({ event: message.id }, "saw a cancellation"));
     },
@@ -122,5 +127,10 @@ describe("tracing", () => {
     const access = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "http" && l.route === "/api/commerce/orders/:id/cancel");
     expect(access).toMatchObject({ traceId: requestId, user: owner.id });
     for (const l of lines) expect(l.split('"traceId"').length, l).toBeLessThanOrEqual(2);
+
+    const noteId = randomUUID();
+    await sys.api.request("POST", "/api/test/notes", { token: owner.token, headers: { "x-request-id": noteId }, body: "{}" });
+    const noted = await eventually(async () => lines.find((l) => l.includes('"msg":"noted"')));
+    expect(JSON.parse(noted)).toMatchObject({ svc: "cancellation-watcher", traceId: noteId, user: owner.id });
   });
 });

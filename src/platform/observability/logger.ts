@@ -1,20 +1,24 @@
 import pino, { type DestinationStream, type Logger } from "pino";
+import type { LogContext } from "./message-tracing";
 
 /** Keys whose values never reach a log line, wherever they appear (a config object, an error's context). */
 const SECRETS = ["jwtSecret", "walletSeed", "walletHotKey", "privateKey", "sandboxSecret", "adminPassword"];
 
 /**
- * JSON logs to stdout; every line carries the node, and children add service and trace ids. `traceOf`
- * names the trace of the work running now (message tracing), for lines that do not name one themselves.
+ * JSON logs to stdout; every line carries the node, and children add service and trace ids. `contextOf`
+ * names the trace of the work running now and whom it is for (message tracing), on lines that do not
+ * name a trace themselves.
  */
-export function createLogger(level: string, nodeId: string, traceOf?: () => string | undefined, destination?: DestinationStream): Logger {
+export function createLogger(level: string, nodeId: string, contextOf?: () => LogContext | undefined, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: { node: nodeId },
-    mixin: traceOf
+    mixin: contextOf
       ? (line: object) => {
-          const traceId = "traceId" in line ? undefined : traceOf();
-          return traceId === undefined ? {} : { traceId };
+          const context = "traceId" in line ? undefined : contextOf();
+          if (!context) return {};
+          const { traceId, user, tenant } = context;
+          return { traceId, ...(user === undefined ? {} : { user }), ...(tenant === undefined ? {} : { tenant }) };
         }
       : undefined,
     timestamp: pino.stdTimeFunctions.isoTime,

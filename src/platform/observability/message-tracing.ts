@@ -12,6 +12,16 @@ export function traceIdOf(headers: Record<string, string>): string | undefined {
 interface TraceRef {
   traceID: string;
   spanID: string;
+  /** Who the traced work is for, when it is an action called for a signed-in user. */
+  user?: number;
+  tenant?: string;
+}
+
+/** What a log line of the work running now should say about it. */
+export interface LogContext {
+  traceId: string;
+  user?: number;
+  tenant?: string;
 }
 
 /**
@@ -34,9 +44,10 @@ export class MessageTracing {
     return this.broker !== undefined;
   }
 
-  /** The trace id of the work running now, if it is traced. */
-  traceId(): string | undefined {
-    return this.broker ? this.current.getStore()?.traceID : undefined;
+  /** The trace of the work running now and whom it is for, if it is traced. */
+  logContext(): LogContext | undefined {
+    const t = this.broker ? this.current.getStore() : undefined;
+    return t && { traceId: t.traceID, user: t.user, tenant: t.tenant };
   }
 
   /** The header for an event emitted now, if the work emitting it is traced. */
@@ -64,7 +75,8 @@ export class MessageTracing {
       name: "message-tracing",
       localAction(next: (ctx: unknown) => unknown) {
         // Moleculer's action span has the context's id.
-        return (ctx: { tracing?: boolean; requestID: string; id: string }) => (ctx.tracing ? current.run({ traceID: ctx.requestID, spanID: ctx.id }, () => next(ctx)) : next(ctx));
+        return (ctx: { tracing?: boolean; requestID: string; id: string; meta?: { user?: { id: number; tenant?: { id: string } } } }) =>
+          ctx.tracing ? current.run({ traceID: ctx.requestID, spanID: ctx.id, user: ctx.meta?.user?.id, tenant: ctx.meta?.user?.tenant?.id }, () => next(ctx)) : next(ctx);
       },
       call(next: (action: string, params: unknown, opts?: Record<string, unknown>) => unknown) {
         return (action: string, params: unknown, opts: Record<string, unknown> = {}) => {

@@ -69,7 +69,7 @@ export async function createPlatform(config: BazaarConfig, options: PlatformOpti
   const nodeId = config.nodeId ?? `${hostname()}-${process.pid}`;
   const clock = options.clock ?? systemClock;
   const messageTracing = new MessageTracing();
-  const logger = options.logger ?? createLogger(config.logLevel, nodeId, () => messageTracing.traceId(), options.logTo);
+  const logger = options.logger ?? createLogger(config.logLevel, nodeId, () => messageTracing.logContext(), options.logTo);
   const prefix = `bazaar:${config.namespace}:`;
   const kv: Kv = config.redisUrl ? new RedisKv(config.redisUrl, prefix) : new MemoryKv(clock, prefix);
   const stream: Stream = config.natsUrl
