@@ -159,7 +159,8 @@ export class ServiceHost<T> {
           await writeOutbox(trx, events, this.platform.clock.now());
         },
       );
-    } catch {
+    } catch (err) {
+      this.logger.debug({ err, from: messages[0].seq, count: messages.length }, "batch rolled back; handling its messages one by one");
       for (const message of messages) await one(message);
       return;
     }
