@@ -11,6 +11,7 @@ import {
   type Migration,
   type MigrationProvider,
   Migrator,
+  MysqlAdapter,
   MysqlDialect,
   PostgresAdapter,
   PostgresDialect,
@@ -239,6 +240,12 @@ async function createPostgresDatabaseIfMissing(
   } finally {
     await client.end();
   }
+}
+
+/** Drops index `name` of `table` in a migration (MySQL names the table; the others must not). */
+export async function dropIndex(db: Kysely<any>, name: string, table: string): Promise<void> {
+  const drop = db.schema.dropIndex(name);
+  await (db.getExecutor().adapter instanceof MysqlAdapter ? drop.on(table) : drop).execute();
 }
 
 /** Adds an auto-numbered primary key `column`: `serial` on PostgreSQL, AUTOINCREMENT elsewhere. */

@@ -102,9 +102,14 @@ export function profileService(platform: Platform): ServiceSchema {
 
   /** Recounts a user's standing violations after one was recorded or overturned. */
   async function recountViolations(db: Db, emit: Emit, userId: number): Promise<void> {
-    const standing = await db.selectFrom("violations").select("at").where("user_id", "=", userId).where("active", "=", 1).execute();
-    const last = standing.reduce<number | null>((m, v) => (m === null || Number(v.at) > m ? Number(v.at) : m), null);
-    await change(db, emit, userId, () => ({ violations_upheld: standing.length, last_violation_at: last }));
+    const standing = await db
+      .selectFrom("violations")
+      .select((eb) => [eb.fn.countAll<number>().as("count"), eb.fn.max("at").as("last")])
+      .where("user_id", "=", userId)
+      .where("active", "=", 1)
+      .executeTakeFirstOrThrow();
+    const last = standing.last === null ? null : Number(standing.last);
+    await change(db, emit, userId, () => ({ violations_upheld: Number(standing.count), last_violation_at: last }));
   }
 
   return {

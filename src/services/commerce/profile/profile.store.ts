@@ -1,4 +1,5 @@
 import type { Kysely, Migration } from "kysely";
+import { dropIndex } from "../../../platform/db/db";
 
 export interface ProfileTables {
   /** One row per platform user (not tenant data: buyers and reviewers belong to the platform). */
@@ -45,6 +46,13 @@ export const profileMigrations: Record<string, Migration> = {
         .addColumn("active", "integer", (c) => c.notNull())
         .execute();
       await db.schema.createIndex("violations_user").on("violations").columns(["user_id", "active"]).execute();
+    },
+  },
+  /** A user's standing violations counted, and the latest found, from the index alone. */
+  "0002_commerce_profile_standing": {
+    async up(db: Kysely<any>) {
+      await dropIndex(db, "violations_user", "violations");
+      await db.schema.createIndex("violations_standing").on("violations").columns(["user_id", "active", "at"]).execute();
     },
   },
 };

@@ -1,5 +1,5 @@
-import { type Generated, type Kysely, type Migration, MysqlAdapter, type Selectable } from "kysely";
-import { withAutoId } from "../../../platform/db/db";
+import type { Generated, Kysely, Migration, Selectable } from "kysely";
+import { dropIndex, withAutoId } from "../../../platform/db/db";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
 export interface ReportTables {
@@ -202,8 +202,7 @@ export const reportMigrations: Record<string, Migration> = {
   /** Panel seating moved onto the coordinator's TCC: the local TRYING/APPLIED state went with it. */
   "0002_governance_report_tcc": {
     async up(db: Kysely<any>) {
-      const drop = db.schema.dropIndex("cases_reservation");
-      await (db.getExecutor().adapter instanceof MysqlAdapter ? drop.on("cases") : drop).execute();
+      await dropIndex(db, "cases_reservation", "cases");
       await db.schema.alterTable("cases").dropColumn("reservation_state").execute();
       await db.schema.createIndex("cases_reservation").on("cases").columns(["reservation_id", "reservation_at"]).execute();
     },
