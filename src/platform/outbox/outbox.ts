@@ -272,8 +272,13 @@ export async function handleBatchOnce<T>(
     const inbox = trx as unknown as Kysely<OutboxTables>;
     const ids = [...new Set(messages.map((m) => m.id))];
     const seen = new Set((await inbox.selectFrom("inbox").select("event_id").where("consumer", "=", consumer).where("event_id", "in", ids).execute()).map((r) => r.event_id));
-    // A message twice in one batch (the log deduplicates by id, but only within its window) counts once.
-    const fresh = messages.filter((m) => !seen.has(m.id) && (seen.add(m.id), true));
+    const fresh: StreamMessage[] = [];
+    for (const m of messages) {
+      // A message twice in one batch (the log deduplicates by id, but only within its window) counts once.
+      if (seen.has(m.id)) continue;
+      seen.add(m.id);
+      fresh.push(m);
+    }
     if (fresh.length > 0) await inbox.insertInto("inbox").values(fresh.map((m) => ({ consumer, event_id: m.id, handled_at: now }))).execute();
     for (const m of fresh) await apply(trx, m);
     await finish(trx);

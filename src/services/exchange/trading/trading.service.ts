@@ -100,7 +100,8 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   /**
    * Takes back an order that has not reached the log: claims it (only while PENDING — a NEW order is on
-   * the log and keeps its freeze) and gives its freeze back. Answers whether it was still in entry.
+   * the log and keeps its freeze) and gives its freeze back. Answers whether it was still in entry: once
+   * claimed, its outcome is decided, and a freeze the account cannot give back now the sweeper gives back.
    */
   async function abandon(orderId: number, reason: string): Promise<boolean> {
     const claimed = await host.db
@@ -110,7 +111,7 @@ export function tradingService(platform: Platform): ServiceSchema {
       .where("status", "=", "PENDING")
       .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) === 0) return false;
-    await finishVoiding(orderId);
+    await finishVoiding(orderId).catch((err) => host.logger.warn({ err, orderId }, "freeze not given back yet; the sweeper will"));
     return true;
   }
 
@@ -118,6 +119,7 @@ export function tradingService(platform: Platform): ServiceSchema {
   async function finishVoiding(orderId: number): Promise<void> {
     const o = await host.db.selectFrom("orders").selectAll().where("id", "=", orderId).where("status", "=", "VOIDING").executeTakeFirst();
     if (!o) return;
+    crashPoint("trading.order.voiding");
     await freeze.cancel(gidOf(orderId), freezeOf(o));
     await host.db
       .updateTable("orders")
@@ -127,7 +129,7 @@ export function tradingService(platform: Platform): ServiceSchema {
       .execute();
   }
 
-  /** `abandon` on a failure path: what it cannot finish now, the sweeper does (the order stays VOIDING). */
+  /** `abandon` on a failure path, answering the original failure (an order it cannot claim now stays PENDING for the sweeper). */
   async function abandonAfter(err: unknown, orderId: number, reason: string): Promise<never> {
     await abandon(orderId, reason).catch((cause) => host.logger.warn({ err: cause, orderId }, "order entry not rolled back yet; the sweeper will"));
     throw err;

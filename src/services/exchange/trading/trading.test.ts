@@ -130,6 +130,19 @@ describe("order entry", () => {
     expect((await sys.api.delete(`/api/exchange/orders/${frozen.orderId}`, bob.token)).body).toEqual({ orderId: frozen.orderId, status: "CANCELLED" });
     expect(await balances(bob)).toEqual(before);
 
+    // The same, while the freeze cannot be given back at once: the cancel is still answered (its outcome is
+    // decided), and the sweeper gives the freeze back.
+    failNextAt("trading.order.frozen");
+    await order(bob, { side: "BUY", price: "20000", quantity: "0.1" });
+    const stuck = await openOrder();
+    failNextAt("trading.order.voiding");
+    expect((await sys.api.delete(`/api/exchange/orders/${stuck.orderId}`, bob.token)).body).toEqual({ orderId: stuck.orderId, status: "CANCELLED" });
+    expect((await status(bob, stuck.orderId)).status).toBe("CANCELLED");
+    expect((await balances(bob)).USDT.frozen).toBe("2000.000000");
+    sys.clock.advance(11_000);
+    await sys.call("trading.tick");
+    expect(await balances(bob)).toEqual(before);
+
     // Recorded, its freeze never sent (the node died): the sweeper takes it back after a minute, and the
     // freeze arriving after that (a slow network) is refused by the account's barrier.
     failNextAt("trading.order.recorded");
