@@ -9,6 +9,7 @@ import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/s
 import { type BarrierOutcome, type BranchCall, barrierMigrations, branchCallOf, throughBarrier } from "../tx/barrier";
 import { crashPoint } from "./faults";
 import { newId } from "./ids";
+import { pacer } from "./pace";
 import type { Platform } from "./platform";
 
 /** Messages handled in one transaction at most (a page of the log is 256). */
@@ -23,7 +24,8 @@ export interface ConsumerOptions<T = unknown> {
   tenantOf?: (message: StreamMessage) => string;
   /**
    * Peak shaving: handle at most this many messages a second (read on every message, so a live
-   * setting applies at once); the rest wait in the log.
+   * setting applies at once), and a tenth of that while the process is saturated (see pace.ts);
+   * the rest wait in the log.
    */
   maxPerSecond?: () => number;
   /**
@@ -264,15 +266,4 @@ export class ServiceHost<T> {
     await this.sdb?.close();
     this.sdb = undefined;
   }
-}
-
-/** Spaces calls at least 1/rate apart (real time: it paces work, it does not decide anything). */
-function pacer(rate: () => number): () => Promise<void> {
-  let next = 0;
-  return async () => {
-    const now = performance.now();
-    const wait = next - now;
-    next = Math.max(now, next) + 1000 / Math.max(1, rate());
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  };
 }

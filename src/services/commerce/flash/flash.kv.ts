@@ -16,7 +16,7 @@ export const flashKeys = (campaignId: string) => {
     key: (userId: number, idemKey: string) => `${base}:key:${userId}:${idemKey}`,
     /** attempt id → its record (JSON): every admitted attempt, bounded by the campaign's stock. */
     attempts: `${base}:attempts`,
-    /** attempt id → admission time, until the attempt reaches the database: what a sweep republishes. */
+    /** attempt id → admission time, until the attempt is on the stream: what a sweep republishes. */
     queued: `${base}:queued`,
   };
 };
@@ -108,6 +108,16 @@ export const settleScript: KvScript = {
       if (ops.exists(used)) ops.incrBy(used, -Number(quantity));
     }
     return ["SETTLED"];
+  },
+};
+
+/** The attempt is on the stream (durably): no sweep needs to publish it again. KEYS: queued. ARGV: attemptId. */
+export const publishedScript: KvScript = {
+  name: "flash_published",
+  lua: "redis.call('HDEL', KEYS[1], ARGV[1]) return {'PUBLISHED'}",
+  embedded(ops, [queued], [attemptId]) {
+    ops.hdel(queued, attemptId);
+    return ["PUBLISHED"];
   },
 };
 

@@ -15,11 +15,11 @@ import { OrderEvents, type OrderHold, type OrderView } from "../order/order.cont
 import type { TenantView } from "../tenant/tenant.contract";
 import { type AttemptAdmitted, type AttemptView, type CampaignView, FlashContract as C, FlashEvents, flashRoutes } from "./flash.contract";
 import { type AdmissionRefusalCode, attemptIdFor, campaignOfAttempt, campaignProblem, countsOf, REFUSAL_MESSAGES, settleRefusal } from "./flash.domain";
-import { type AttemptRecord, admitAnswer, admitScript, flashKeys, giveBackScript, settleScript, warmScript } from "./flash.kv";
+import { type AttemptRecord, admitAnswer, admitScript, flashKeys, giveBackScript, publishedScript, settleScript, warmScript } from "./flash.kv";
 import { type CampaignRow, type FlashDb, flashMigrations, type FlashTables, TENANT_TABLES } from "./flash.store";
 
 const SWEEP_MS = 1_000;
-/** An admitted attempt not in the database after this long is published again (its first publish may have been lost). */
+/** An admitted attempt whose publish has not completed after this long is published again (the process may have died before it). */
 const REPUBLISH_AFTER_MS = 10_000;
 /** Campaign keys stay in the kv this long past the campaign's end, for late polls and settles. */
 const KV_GRACE_MS = 86_400_000;
@@ -122,8 +122,10 @@ export function flashService(platform: Platform): ServiceSchema {
     };
   }
 
-  function publish(a: AttemptAdmitted): Promise<void> {
-    return stream.publish(FlashEvents.admitted, a, { id: a.attemptId });
+  /** Puts an admitted attempt on the stream, then takes it off the sweep's list: the stream has it now. */
+  async function publish(a: AttemptAdmitted): Promise<void> {
+    await stream.publish(FlashEvents.admitted, a, { id: a.attemptId });
+    await kv.run(publishedScript, [flashKeys(a.campaignId).queued], [a.attemptId]);
   }
 
   /** Records an attempt's outcome in the kv (and, for a refusal the database did not count, gives its units back). */
@@ -201,7 +203,7 @@ export function flashService(platform: Platform): ServiceSchema {
     await kv.run(giveBackScript, [k.stock, k.used(Number(a.user_id)), k.attempts], [a.id, JSON.stringify(record)]);
   }
 
-  /** Warms running campaigns the kv lost; republishes admitted attempts that have not reached the database. */
+  /** Warms running campaigns the kv lost; republishes admitted attempts whose publish never completed. */
   async function sweep(): Promise<{ warmed: number; republished: number }> {
     const now = clock.now();
     const live = await host.store.acrossTenants().selectFrom("campaigns").selectAll().where("ends_at", ">", now - KV_GRACE_MS).execute();

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
 import { admitScript, flashKeys } from "./flash.kv";
 
@@ -14,7 +15,7 @@ const SECOND = 1000;
 const at = (offsetMs: number) => new Date(sys.clock.now() + offsetMs).toISOString();
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "flash"] });
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "config", "flash"] });
   [owner, buyer, stranger] = [await sys.user(), await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Phones", ownerId: owner.id, quotas: { maxOrdersPerDay: 100_000, paymentTimeoutSeconds: 120, flashQps: 1_000_000 } }, sys.admin.token)).body.id;
   await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku: "phone", name: "Phone", price: 50_000 }, owner.token);
@@ -131,6 +132,25 @@ describe("flash attempts", () => {
     expect(await sys.call("flash.tick")).toMatchObject({ republished: 1 });
     expect(await settled(orphan)).toMatchObject({ status: "ORDERED", quantity: 2 });
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ remaining: 1, ordered: 3 });
+  });
+
+  it("does not publish again an attempt the stream holds, however long the paced backlog keeps it queued", async () => {
+    const pace = (perSecond: number) => sys.api.put(`/api/platform/config/${sys.node.platform.config.namespace}/flash/order-rate`, { value: { perSecond } }, sys.admin.token);
+    const c = (await campaign({ stock: 4, perUserLimit: 4, startsAt: at(0), endsAt: at(3_600 * SECOND) })).body;
+    // The service registers its settings with the centre just after it starts.
+    await eventually(async () => (await pace(1)).status === 200);
+    try {
+      await eventually(async () => sys.node.platform.configs.watch("flash", "flash", "order-rate", z.object({ perSecond: z.number() }), { perSecond: 300 }).value.perSecond === 1);
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await attempt(c.id, 1)).body.attemptId as string);
+      // At one order a second the last attempts are still waiting in the stream.
+      expect((await sys.api.get(`/api/flash/attempts/${ids[2]}`, buyer.token)).body.status).toBe("QUEUED");
+      expect(await sys.node.platform.kv.hgetall(flashKeys(c.id).queued)).toEqual({});
+      sys.clock.advance(11 * SECOND);
+      expect(await sys.call("flash.tick")).toMatchObject({ republished: 0 });
+    } finally {
+      await pace(300);
+    }
   });
 
   it("lets the database refuse what a kv that lost its state would oversell", async () => {

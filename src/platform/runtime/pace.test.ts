@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { BUSY_ABOVE, paceFor, pacer, processBusy, SHARE_WHEN_BUSY } from "./pace";
+
+describe("paced consumers yield to live work", () => {
+  it("keep the configured rate while the process has room", () => {
+    expect(paceFor(300, 0)).toBe(300);
+    expect(paceFor(300, BUSY_ABOVE)).toBe(300);
+  });
+
+  it("keep a tenth of it while the process is saturated, never below one a second", () => {
+    expect(paceFor(300, 0.95)).toBe(300 * SHARE_WHEN_BUSY);
+    expect(paceFor(5, 1)).toBe(1);
+    expect(paceFor(0, 0)).toBe(1);
+  });
+
+  it("measure the process's busyness as a share of time", async () => {
+    processBusy();
+    const until = Date.now() + 300;
+    while (Date.now() < until);
+    const busy = processBusy();
+    expect(busy).toBeGreaterThan(BUSY_ABOVE);
+    expect(busy).toBeLessThanOrEqual(1);
+  });
+
+  it("space messages by the pace for the busyness it is told", async () => {
+    let busy = 0;
+    const pace = pacer(() => 20, () => busy);
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) await pace();
+    // Three at 20/s: the third waits ~100 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(90);
+    busy = 1;
+    const slowed = performance.now();
+    await pace();
+    await pace();
+    // At 2/s the gap after the first slow one is ~500 ms.
+    expect(performance.now() - slowed).toBeGreaterThanOrEqual(450);
+  });
+});
