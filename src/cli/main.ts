@@ -1,7 +1,11 @@
+import cluster from "node:cluster";
+import { hostname } from "node:os";
 import { Command, Option } from "commander";
 import { backup, restore } from "../platform/db/backup";
 import { CONFIG_OPTIONS, loadConfig } from "../platform/runtime/config";
+import { createLogger } from "../platform/observability/logger";
 import { type RunningNode, startNode } from "../platform/runtime/system";
+import { superviseWorkers, workerNodeId, workersProblem } from "../platform/runtime/workers";
 import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../services/catalog";
 import { ensureAdmin, loadDemoData, loadExchangeDemo } from "./bootstrap";
 import { addAuditCommand, addConfigCommands, addNodeCommands, addReconcileCommand } from "./operator-commands";
@@ -9,7 +13,8 @@ import { runGovernanceDemo } from "./demo";
 
 /** Starts a node with the given services, bootstraps what it owns, and stops cleanly on SIGTERM/SIGINT. */
 async function runNode(services: string[], flags: Record<string, unknown>): Promise<RunningNode> {
-  const config = loadConfig(flags);
+  const loaded = loadConfig(flags);
+  const config = { ...loaded, nodeId: workerNodeId(loaded.nodeId, cluster.worker?.id) };
   const node = await startNode(config, { catalogue, services, gateway: GATEWAY_HOOKS });
   const { broker, platform } = node;
   if (services.includes("identity")) await ensureAdmin(broker, config.adminPassword);
@@ -55,13 +60,26 @@ const nodeCommand = withConfigFlags(
   program
     .command("node")
     .description("run some services in this process (nodes find each other over NATS, BAZAAR_NATS_URL); or list, drain and undrain nodes")
-    .addOption(new Option("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`).env("BAZAAR_SERVICES")),
+    .addOption(new Option("--services <list>", `comma-separated, from: ${ALL_SERVICES.join(", ")}`).env("BAZAAR_SERVICES"))
+    .addOption(
+      new Option("--workers <n>", "run the node in n processes sharing the gateway port, one per core (needs the NATS, Redis and database URLs; default 1)").env("BAZAAR_WORKERS"),
+    ),
 ).action(async (flags) => {
   const services = String(flags.services ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
   if (services.length === 0) throw new Error("bazaar node: give the services to run with --services a,b (or a subcommand: list, drain, undrain)");
+  const workers = Number(flags.workers ?? 1);
+  if (cluster.isPrimary) {
+    const config = loadConfig(flags);
+    const problem = workersProblem(workers, config);
+    if (problem) throw new Error(`bazaar node: ${problem}`);
+    if (workers > 1) {
+      await superviseWorkers(workers, createLogger(config.logLevel, config.nodeId ?? `${hostname()}-${process.pid}`));
+      process.exit(0);
+    }
+  }
   await runNode(services, flags);
 });
 addNodeCommands(nodeCommand);
