@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BUSY_ABOVE, paceFor, pacer, processBusy, SHARE_WHEN_BUSY } from "./pace";
+import { BUSY_ABOVE, hostBusyBetween, hostCpuTicks, paceFor, pacer, processBusy, SHARE_WHEN_BUSY } from "./pace";
 
 describe("paced consumers yield to live work", () => {
   it("keep the configured rate while the process has room", () => {
@@ -35,5 +35,18 @@ describe("paced consumers yield to live work", () => {
     await pace();
     // At 2/s the gap after the first slow one is ~500 ms.
     expect(performance.now() - slowed).toBeGreaterThanOrEqual(450);
+  });
+});
+
+describe("the host's busyness", () => {
+  it("is read from the CPU counters where the host has them, as a share of the time that passed", () => {
+    const now = hostCpuTicks();
+    if (now) {
+      expect(now.total).toBeGreaterThan(0);
+      expect(now.busy).toBeLessThanOrEqual(now.total);
+    }
+    expect(hostBusyBetween({ busy: 100, total: 1_000 }, { busy: 190, total: 1_100 })).toBeCloseTo(0.9);
+    expect(hostBusyBetween({ busy: 100, total: 1_000 }, { busy: 100, total: 1_000 })).toBe(0);
+    expect(hostBusyBetween(undefined, { busy: 1, total: 2 })).toBe(0);
   });
 });
