@@ -167,7 +167,16 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       platform.endpoint.url = `http://${config.host}:${address.port}`;
       logger.info({ port: address.port, host: config.host }, "gateway listening");
 
+      // Refusals (most answers of a flash sale) are answered here: Fastify's error path costs more than a reply.
       async function dispatch(req: FastifyRequest, reply: FastifyReply) {
+        try {
+          return await route(req, reply);
+        } catch (err) {
+          return sendError(err, req, reply);
+        }
+      }
+
+      async function route(req: FastifyRequest, reply: FastifyReply) {
         const path = req.url.split("?")[0];
         const found = router.find(req.method as "GET", path);
         if (!found) {

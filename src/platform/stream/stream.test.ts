@@ -93,6 +93,36 @@ describe("sqlite log retention", () => {
   });
 });
 
+describe("sqlite log group commit", () => {
+  it("writes what is published in one round of the event loop together, each publish resolving once it is in the file", async () => {
+    const dir = path.join(root, "group");
+    const stream = new SqliteStream(dir, "group", logger, systemClock);
+    await Promise.all(Array.from({ length: 500 }, (_, i) => stream.publish("g.n", { i }, { id: `m${i}` })));
+    // Published, then closed at once: the last ones are written before the file closes.
+    const last = stream.publish("g.n", { i: 500 }, { id: "m500" });
+    await stream.close();
+    await last;
+    const reopened = new SqliteStream(dir, "group", logger, systemClock);
+    const got = await collect(reopened, "reader", "g.n", 501);
+    expect(got.map((m) => (m.data as { i: number }).i)).toEqual(Array.from({ length: 501 }, (_, i) => i));
+    await reopened.close();
+  });
+
+  it("refuses every publish of a round whose write fails, and writes none of them", async () => {
+    const stream = new SqliteStream(path.join(root, "group-fail"), "group-fail", logger, systemClock);
+    const bad = {
+      toJSON: () => {
+        throw new Error("not serialisable");
+      },
+    };
+    const results = await Promise.allSettled([stream.publish("g.f", { ok: 1 }, { id: "a" }), stream.publish("g.f", bad, { id: "b" })]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    await stream.publish("g.f", { ok: 2 }, { id: "c" });
+    expect((await collect(stream, "reader", "g.f", 1)).map((m) => m.id)).toEqual(["c"]);
+    await stream.close();
+  });
+});
+
 if (engines.nats) {
   const namespaces: string[] = [];
   contract("jetstream", (ns) => {
