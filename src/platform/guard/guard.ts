@@ -15,7 +15,7 @@ import {
   RollingCounter,
   type SystemRule,
 } from "./guard.domain";
-import { RateLimit } from "./rate-limit";
+import { leaseFor, RateLimit } from "./rate-limit";
 
 export interface GuardRuleSet {
   flow: FlowRule[];
@@ -89,7 +89,7 @@ export class Guard {
       if (rule.grade === "CONCURRENCY") c.concurrency.push({ rule, inFlight: 0 });
       // Without Redis there is one node to count on: a cluster rule is a local one.
       else if (rule.clusterMode && this.kv.redis)
-        c.cluster.push({ rule, limiter: new RateLimit(this.kv, { name: `guard:${rule.resource}`, points: Math.floor(rule.count), durationSeconds: 1 }, "FLOW_LIMITED") });
+        c.cluster.push({ rule, limiter: new RateLimit(this.kv, { name: `guard:${rule.resource}`, points: Math.floor(rule.count), durationSeconds: 1, lease: leaseFor(rule.count) }, "FLOW_LIMITED") });
       else c.qps.push(new QpsController(rule));
     }
     for (const rule of rules.degrade) of(rule.resource).breakers.push(new CircuitBreaker(rule));

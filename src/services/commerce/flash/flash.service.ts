@@ -8,7 +8,7 @@ import { badRequest, conflict, notFound, tooMany } from "../../../platform/runti
 import { newId } from "../../../platform/runtime/ids";
 import type { Platform } from "../../../platform/runtime/platform";
 import { Sweeper } from "../../../platform/runtime/sweeper";
-import { RateLimit } from "../../../platform/guard/rate-limit";
+import { leaseFor, RateLimit } from "../../../platform/guard/rate-limit";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
 import { isBusinessRefusal } from "../../../platform/tx/tx.domain";
 import { OrderEvents, type OrderHold, type OrderView } from "../order/order.contract";
@@ -56,7 +56,7 @@ export function flashService(platform: Platform): ServiceSchema {
     if (!share || clock.now() - share.readAt > QUOTA_REFRESH_MS) {
       const tenant = await ctx.call<TenantView, object>("tenant.profile", { tid: tenantId });
       const qps = tenant.quotas.flashQps;
-      const limit = share && share.qps === qps ? share.limit : new RateLimit(kv, { name: `flash-qps:${tenantId}`, points: Math.max(1, qps), durationSeconds: 1 }, "TENANT_FLASH_QPS_EXCEEDED");
+      const limit = share && share.qps === qps ? share.limit : new RateLimit(kv, { name: `flash-qps:${tenantId}`, points: Math.max(1, qps), durationSeconds: 1, lease: leaseFor(qps) }, "TENANT_FLASH_QPS_EXCEEDED");
       shares.set(tenantId, (share = { limit, qps, readAt: clock.now() }));
     }
     if (share.qps === 0) throw tooMany("TENANT_FLASH_QPS_EXCEEDED", "this shop takes no flash-sale attempts (its flashQps quota is 0)");
