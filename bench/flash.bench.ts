@@ -1,18 +1,27 @@
-import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { ServiceBroker } from "moleculer";
 import { TokenSigner } from "../src/platform/gateway/jwt";
-import type { Platform } from "../src/platform/runtime/platform";
+import type { BazaarConfig } from "../src/platform/runtime/config";
+import { type ChildNode, spawnNode } from "../test/support/child-node";
 import { cleanEngines, eventually } from "../test/support/harness";
+import { freePort } from "../test/support/net";
 import { benchNode, operator, userMeta } from "./support";
 
-const ATTEMPTS_ROUTE = "/api/flash/campaigns/:id/attempts";
 const OWNER = 1;
+/** The services a flash-sale deployment runs (the seeds give it its own cluster): no governance. */
+const FLASH_SERVICES = ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "config", "flash"];
 
 export interface FlashSaleOptions {
   redisUrl?: string;
+  /**
+   * Run the flash services in this many processes (`bazaar node --workers`) instead of in this one;
+   * needs the real engines (BAZAAR_DB_URL and BAZAAR_NATS_URL set, and `redisUrl`).
+   */
+  workers?: number;
   connections?: number;
   seconds?: number;
   stock?: number;
@@ -24,38 +33,56 @@ export interface FlashSaleOptions {
  * `seconds`, each from one of `buyers` signed-in buyers with its own Idempotency-Key, at a campaign of
  * `stock` units (perUserLimit 2). The server is warmed first by a smaller sale with other buyers (a
  * sale opens on a running shop, not a cold process; the measured buyers' tokens are still new to
- * it). Answers are counted by the server's own request metrics (202 admitted, 409 sold out / limit);
- * then the run waits for every admitted attempt to become an order and checks that exactly the stock
- * was sold. Runs on the embedded kv, or on Redis when `redisUrl` is given.
+ * it). wrk counts the answers by status (202 admitted, 409 sold out / limit); then the run waits for
+ * every admitted attempt to become an order and checks that exactly the stock was sold. Runs on the
+ * embedded kv in this process, on Redis in this process, or on the real engines in `workers` processes.
  */
 export async function flashSale(options: FlashSaleOptions = {}) {
-  const { redisUrl, connections = 128, seconds = 10, stock = 5_000, buyers = 20_000 } = options;
-  // The services a flash-sale deployment runs (the seeds give it its own cluster): no governance.
-  const services = ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "config", "flash"];
-  const { node, dataDir } = await benchNode({}, redisUrl ? { BAZAAR_REDIS_URL: redisUrl } : { BAZAAR_REDIS_URL: "" }, services);
+  const { redisUrl, workers, connections = 128, seconds = 10, stock = 5_000, buyers = 20_000 } = options;
+  const jwtSecret = randomBytes(32).toString("base64url");
+  const env = { BAZAAR_REDIS_URL: redisUrl ?? "", BAZAAR_JWT_SECRET: jwtSecret };
+  // With workers, this process only sets the sale up (a node with no services of its own, over NATS).
+  const { node, dataDir } = await benchNode({}, env, workers ? [] : FLASH_SERVICES);
   const { broker, platform } = node;
-  const tenant = await broker.call<{ id: string }, object>("tenant.create", { name: "Flash shop", ownerId: OWNER, quotas: { maxOrdersPerDay: 10_000_000, flashQps: 1_000_000 } }, operator);
-  const signer = TokenSigner.fromConfig(platform.config);
-  const tokenFile = async (name: string, first: number, count: number) => {
-    const tokens: string[] = [];
-    for (let i = first; i < first + count; i++) tokens.push(await signer.sign({ id: i, username: `b${i}`, roles: ["user"] }, 3600, Date.now()));
-    const file = path.join(dataDir, name);
-    writeFileSync(file, `${tokens.join("\n")}\n`);
-    return file;
-  };
-  const sale = (sku: string, units: number, file: string, loadSeconds: number) =>
-    run({ broker, platform, url: node.url!, tid: tenant.id, sku, stock: units, tokens: file, connections, seconds: loadSeconds });
+  let server: ChildNode | undefined;
+  let url = node.url;
+  if (workers) {
+    if (!redisUrl || !platform.config.natsUrl || !platform.config.dbUrl) throw new Error("the flash benchmark with workers needs BAZAAR_DB_URL, BAZAAR_REDIS_URL and BAZAAR_NATS_URL");
+    const port = await freePort();
+    server = spawnNode({ config: platform.config, name: "flash", services: FLASH_SERVICES.join(","), port, env: { ...env, BAZAAR_WORKERS: String(workers), BAZAAR_NODE_ID: undefined } });
+    await server.ready(120_000);
+    await broker.waitForServices(FLASH_SERVICES.filter((s) => s !== "gateway"), 60_000);
+    url = `http://127.0.0.1:${port}`;
+  }
+  try {
+    const tenant = await broker.call<{ id: string }, object>("tenant.create", { name: "Flash shop", ownerId: OWNER, quotas: { maxOrdersPerDay: 10_000_000, flashQps: 1_000_000 } }, operator);
+    const signer = new TokenSigner(jwtSecret);
+    const tokenFile = async (name: string, first: number, count: number) => {
+      const tokens: string[] = [];
+      for (let i = first; i < first + count; i++) tokens.push(await signer.sign({ id: i, username: `b${i}`, roles: ["user"] }, 3600, Date.now()));
+      const file = path.join(dataDir, name);
+      writeFileSync(file, `${tokens.join("\n")}\n`);
+      return file;
+    };
+    const serverCpu = () => (server ? treeCpuMicros(server.process.pid!) : cpuMicros(process.cpuUsage()));
+    const sale = (sku: string, units: number, file: string, loadSeconds: number) =>
+      run({ broker, url: url!, tid: tenant.id, sku, stock: units, tokens: file, connections, seconds: loadSeconds, serverCpu });
 
-  await sale("warm-up", 1_000, await tokenFile("warm-up.txt", 10_000, 2_000), 3);
-  const measured = await sale("phone", stock, await tokenFile("buyers.txt", 100_000, buyers), seconds);
-  await node.stop();
-  await cleanEngines(platform.config);
-  return { kv: redisUrl ? "redis" : "embedded", stock, buyers, connections, ...measured };
+    await sale("warm-up", 1_000, await tokenFile("warm-up.txt", 10_000, 2_000), 3);
+    const measured = await sale("phone", stock, await tokenFile("buyers.txt", 100_000, buyers), seconds);
+    return { kv: redisUrl ? "redis" : "embedded", processes: workers ?? 1, stock, buyers, connections, ...measured };
+  } catch (err) {
+    if (process.env.DBGF) console.error(server?.tail(200));
+    throw err;
+  } finally {
+    await server?.stop("SIGTERM");
+    await node.stop();
+    await cleanEngines(platform.config as BazaarConfig);
+  }
 }
 
 interface Sale {
   broker: ServiceBroker;
-  platform: Platform;
   url: string;
   tid: string;
   sku: string;
@@ -63,9 +90,11 @@ interface Sale {
   tokens: string;
   connections: number;
   seconds: number;
+  /** CPU time the server has used so far, in microseconds. */
+  serverCpu: () => number;
 }
 
-async function run({ broker, platform, url, tid, sku, stock, tokens, connections, seconds }: Sale) {
+async function run({ broker, url, tid, sku, stock, tokens, connections, seconds, serverCpu }: Sale) {
   const staff = userMeta(OWNER);
   await broker.call("inventory.createProduct", { tid, sku, name: sku, price: 50_000 }, staff);
   await broker.call("inventory.setStock", { tid, sku, quantity: stock }, staff);
@@ -75,8 +104,7 @@ async function run({ broker, platform, url, tid, sku, stock, tokens, connections
     { tenantId: tid, sku, price: 9_900, stock, startsAt: new Date(now).toISOString(), endsAt: new Date(now + 3_600_000).toISOString(), perUserLimit: 2 },
     staff,
   );
-  const before = await answers(platform);
-  const cpu = process.cpuUsage();
+  const cpuBefore = serverCpu();
   const { stdout } = await promisify(execFile)(
     "wrk",
     ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", path.join(__dirname, "flash-load.lua"), url, "--", tokens, `/api/flash/campaigns/${campaign.id}/attempts`],
@@ -84,10 +112,8 @@ async function run({ broker, platform, url, tid, sku, stock, tokens, connections
   ).catch((err: NodeJS.ErrnoException) => {
     throw err.code === "ENOENT" ? new Error("the flash benchmark needs wrk (Debian: apt-get install wrk)") : err;
   });
-  const used = process.cpuUsage(cpu);
+  const cpu = serverCpu() - cpuBefore;
   const load = JSON.parse(stdout.trim().split("\n").pop()!) as { requests: number; seconds: number };
-  const after = await answers(platform);
-  const statusCodes = Object.fromEntries(Object.entries(after).map(([status, n]) => [status, n - (before[status] ?? 0)]).filter(([, n]) => Number(n) > 0));
   const started = Date.now();
   const settled = await eventually(async () => {
     const view = await broker.call<{ ordered: number; remaining: number; admitted: number }, object>("flash.getCampaign", { id: campaign.id }, staff);
@@ -96,17 +122,33 @@ async function run({ broker, platform, url, tid, sku, stock, tokens, connections
   return {
     ...load,
     attemptsPerSecond: Math.round(load.requests / load.seconds),
-    statusCodes,
-    serverCpuMicrosPerAttempt: Math.round((used.user + used.system) / Math.max(1, load.requests)),
+    serverCpuMicrosPerAttempt: Math.round(cpu / Math.max(1, load.requests)),
     settleSeconds: Math.round((Date.now() - started) / 100) / 10,
     settled,
   };
 }
 
-/** Answers to purchase attempts so far, by HTTP status, from the gateway's request counter. */
-async function answers(platform: Platform): Promise<Record<string, number>> {
-  const { values } = await platform.metrics.httpRequests.get();
-  const out: Record<string, number> = {};
-  for (const v of values) if (v.labels.route === ATTEMPTS_ROUTE) out[String(v.labels.status)] = (out[String(v.labels.status)] ?? 0) + v.value;
-  return out;
+const cpuMicros = (usage: NodeJS.CpuUsage) => usage.user + usage.system;
+
+/** Process ids of `pid`'s children (ps answers 1 when there are none). */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).split("\n").map(Number).filter((n) => n > 0);
+  } catch (err) {
+    if ((err as { status?: number }).status === 1) return [];
+    throw err;
+  }
+}
+
+/** CPU a process and its children (the workers) have used, in microseconds, from /proc. */
+function treeCpuMicros(pid: number): number {
+  const ticksPerSecond = 100;
+  const pids = [pid, ...childrenOf(pid)];
+  let ticks = 0;
+  for (const p of pids) {
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks / ticksPerSecond) * 1e6;
 }

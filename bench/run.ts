@@ -19,8 +19,11 @@ async function main() {
   if (!only || only === "checkout") results.checkout = await checkout();
   if (!only || only === "flash") {
     results.flashEmbedded = await flashSale();
-    // With BAZAAR_REDIS_URL set, the same sale on Redis too.
-    if (process.env.BAZAAR_REDIS_URL) results.flashRedis = await flashSale({ redisUrl: process.env.BAZAAR_REDIS_URL });
+    // With BAZAAR_REDIS_URL set, the same sale on Redis too; with the database and NATS as well, on
+    // the real engines in two worker processes (one per core).
+    const { BAZAAR_REDIS_URL: redisUrl, BAZAAR_DB_URL: dbUrl, BAZAAR_NATS_URL: natsUrl } = process.env;
+    if (redisUrl) results.flashRedis = await flashSale({ redisUrl });
+    if (redisUrl && dbUrl && natsUrl) results.flashWorkers = await flashSale({ redisUrl, workers: 2 });
   }
   if (!only || only === "matching") results.matching = await matching();
   if (!only || only === "orders") results.orderEntry = await orderEntry();

@@ -23,6 +23,18 @@ return {'TAKEN', redis.call('INCRBY', KEYS[1], 1)}`,
   },
 };
 
+/** Refuses a negative amount with an error of the script's own; adds the rest. */
+const addPositive: KvScript = {
+  name: "test_add_positive",
+  lua: `
+if tonumber(ARGV[1]) < 0 then return redis.error_reply('NEGATIVE') end
+return {tostring(redis.call('INCRBY', KEYS[1], ARGV[1]))}`,
+  embedded(ops, keys, args) {
+    if (Number(args[0]) < 0) throw new Error("NEGATIVE");
+    return [String(ops.incrBy(keys[0], Number(args[0])))];
+  },
+};
+
 /** One contract, both adapters: the embedded kv must behave like Redis. */
 function contract(name: string, make: () => { kv: Kv; advance: (ms: number) => Promise<void> }) {
   describe(`kv contract: ${name}`, () => {
@@ -70,6 +82,16 @@ function contract(name: string, make: () => { kv: Kv; advance: (ms: number) => P
       expect(await kv.hgetall("nobody")).toEqual({});
       expect(await kv.hget("holders", "u1")).toBe("1");
       expect(await kv.hget("holders", "nobody")).toBeNull();
+      await kv.close();
+    });
+
+    it("answers each script of a burst on its own: one that fails does not fail the others", async () => {
+      const { kv } = make();
+      const outcomes = await Promise.allSettled([1, 2, -5, 3, 4].map((n) => kv.run(addPositive, ["sum"], [n])));
+      expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled", "fulfilled"]);
+      expect(String((outcomes[2] as PromiseRejectedResult).reason)).toContain("NEGATIVE");
+      expect(outcomes.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<string[]>).value[0])).toEqual(["1", "3", "6", "10"]);
+      expect(await kv.get("sum")).toBe("10");
       await kv.close();
     });
   });
