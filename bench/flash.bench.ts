@@ -72,7 +72,8 @@ export async function flashSale(options: FlashSaleOptions = {}) {
     const measured = await sale("phone", stock, await tokenFile("buyers.txt", 100_000, buyers), seconds);
     return { kv: redisUrl ? "redis" : "embedded", processes: workers ?? 1, stock, buyers, connections, ...measured };
   } catch (err) {
-    if (process.env.DBGF) console.error(server?.tail(200));
+    // The workers' own output says why they failed.
+    if (server) process.stderr.write(`${server.tail(200)}\n`);
     throw err;
   } finally {
     await server?.stop("SIGTERM");

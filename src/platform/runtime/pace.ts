@@ -67,7 +67,6 @@ export function pacer(rate: () => number, busy: () => number = processBusy): () 
     const now = performance.now();
     const wait = next - now;
     next = Math.max(now, next) + 1000 / paceFor(rate(), busy());
-
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   };
 }

@@ -35,13 +35,14 @@ export function workerNodeId(configured: string | undefined, workerId: number | 
 export function superviseWorkers(workers: number, logger: Logger): Promise<void> {
   let stopping = false;
   const start = () => {
+    if (stopping) return;
     const worker = cluster.fork();
     worker.on("exit", (code, signal) => onExit(worker, code, signal));
   };
   const onExit = (worker: Worker, code: number | null, signal: string | null) => {
     if (stopping) return;
     logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, "worker died; starting another");
-    setTimeout(start, RESTART_DELAY_MS).unref();
+    setTimeout(start, RESTART_DELAY_MS);
   };
   for (let i = 0; i < workers; i++) start();
   logger.info({ workers }, "workers started");
