@@ -1,15 +1,14 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import type { ServiceBroker } from "moleculer";
 import { TokenSigner } from "../src/platform/gateway/jwt";
 import type { BazaarConfig } from "../src/platform/runtime/config";
 import { type ChildNode, spawnNode } from "../test/support/child-node";
 import { cleanEngines, eventually } from "../test/support/harness";
 import { freePort } from "../test/support/net";
-import { benchNode, operator, userMeta } from "./support";
+import { benchNode, operator, userMeta, wrk } from "./support";
 
 const OWNER = 1;
 /** The services a flash-sale deployment runs (the seeds give it its own cluster): no governance. */
@@ -106,15 +105,10 @@ async function run({ broker, url, tid, sku, stock, tokens, connections, seconds,
     staff,
   );
   const cpuBefore = serverCpu();
-  const { stdout } = await promisify(execFile)(
-    "wrk",
-    ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", path.join(__dirname, "flash-load.lua"), url, "--", tokens, `/api/flash/campaigns/${campaign.id}/attempts`],
-    { maxBuffer: 1 << 20 },
-  ).catch((err: NodeJS.ErrnoException) => {
-    throw err.code === "ENOENT" ? new Error("the flash benchmark needs wrk (Debian: apt-get install wrk)") : err;
-  });
+  const load = await wrk<{ requests: number; seconds: number }>([
+    "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", path.join(__dirname, "flash-load.lua"), url, "--", tokens, `/api/flash/campaigns/${campaign.id}/attempts`,
+  ]);
   const cpu = serverCpu() - cpuBefore;
-  const load = JSON.parse(stdout.trim().split("\n").pop()!) as { requests: number; seconds: number };
   const started = Date.now();
   const settled = await eventually(async () => {
     const view = await broker.call<{ ordered: number; remaining: number; admitted: number }, object>("flash.getCampaign", { id: campaign.id }, staff);

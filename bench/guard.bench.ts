@@ -1,6 +1,4 @@
-import { execFile } from "node:child_process";
 import path from "node:path";
-import { promisify } from "node:util";
 import Fastify from "fastify";
 import type { ServiceSchema } from "moleculer";
 import { z } from "zod";
@@ -12,7 +10,7 @@ import { DegradeRule, FlowRule, ParamRule } from "../src/platform/guard/guard.do
 import { MemoryKv } from "../src/platform/kv/memory.kv";
 import { Metrics } from "../src/platform/observability/metrics";
 import { action } from "../src/platform/runtime/action";
-import { benchNode, operator } from "./support";
+import { benchNode, operator, wrk } from "./support";
 
 const HUGE = 1e12;
 
@@ -62,9 +60,11 @@ const helloService = (): ServiceSchema => ({
 });
 
 async function load(url: string, connections: number, seconds: number, token?: string) {
-  const args = ["--import", "tsx", path.join(__dirname, "http-load.ts"), url, String(connections), String(seconds), ...(token ? [token] : [])];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as { requests: number; requestsPerSecond: number; p50ms: number; p99ms: number; non2xx: number };
+  const auth = token ? ["-H", `authorization: Bearer ${token}`] : [];
+  return wrk<{ requests: number; seconds: number; p50ms: number; p99ms: number; non2xx: number }>(["-t1", `-c${connections}`, `-d${seconds}s`, ...auth, "-s", path.join(__dirname, "get-load.lua"), url]).then((r) => ({
+    ...r,
+    requestsPerSecond: Math.round(r.requests / r.seconds),
+  }));
 }
 
 /** The services of a gateway node as deployed (deploy/compose: gateway-1, gateway-2). */

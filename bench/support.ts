@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import type { ServiceFactory } from "../src/platform/runtime/broker";
 import { loadConfig } from "../src/platform/runtime/config";
 import { startNode } from "../src/platform/runtime/system";
@@ -35,4 +37,15 @@ export async function seedReviewers(broker: import("moleculer").ServiceBroker, n
   for (const u of users) await broker.call("reviewer.enrol", {}, userMeta(u.id));
   await broker.call("reviewer.putRules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0, maxCasesPerDay: 0, cooldownSeconds: 0 }, operator);
   return users.map((u) => u.id);
+}
+
+/**
+ * Runs wrk (the HTTP load generator of the benchmarks that need one cheaper than the server) with
+ * `args` and answers the JSON line its script's `done()` printed last.
+ */
+export async function wrk<T>(args: string[]): Promise<T> {
+  const { stdout } = await promisify(execFile)("wrk", args, { maxBuffer: 1 << 20 }).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === "ENOENT" ? new Error("this benchmark needs wrk (Debian: apt-get install wrk)") : err;
+  });
+  return JSON.parse(stdout.trim().split("\n").pop()!) as T;
 }
