@@ -1,11 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { TokenSigner } from "../src/platform/gateway/jwt";
 import type { BazaarConfig } from "../src/platform/runtime/config";
-import { type ChildNode, spawnNode } from "../test/support/child-node";
+import { type ChildNode, childrenOf, spawnNode } from "../test/support/child-node";
 import { cleanEngines, eventually } from "../test/support/harness";
 import { freePort } from "../test/support/net";
 import { benchNode, operator, userMeta, wrk } from "./support";
@@ -124,16 +123,6 @@ async function run({ broker, url, tid, sku, stock, tokens, connections, seconds,
 }
 
 const cpuMicros = (usage: NodeJS.CpuUsage) => usage.user + usage.system;
-
-/** Process ids of `pid`'s children (ps answers 1 when there are none). */
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).split("\n").map(Number).filter((n) => n > 0);
-  } catch (err) {
-    if ((err as { status?: number }).status === 1) return [];
-    throw err;
-  }
-}
 
 /** CPU a process and its children (the workers) have used, in microseconds, from /proc. */
 function treeCpuMicros(pid: number): number {

@@ -1,8 +1,7 @@
-import { execFileSync } from "node:child_process";
 import { request } from "node:http";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { workerNodeId, workersProblem } from "../src/platform/runtime/workers";
-import { type ChildNode, spawnNode } from "./support/child-node";
+import { type ChildNode, childrenOf, spawnNode } from "./support/child-node";
 import { cleanEngines, engines, eventually, testConfig } from "./support/harness";
 import { freePort } from "./support/net";
 
@@ -33,21 +32,6 @@ async function nodesAnswering(port: number, tries = 40): Promise<Set<string>> {
   const seen = new Set<string>();
   for (let i = 0; i < tries; i++) seen.add(await healthOnNewConnection(port).catch(() => "none"));
   return seen;
-}
-
-/** Process ids of `pid`'s children (ps answers 1 when there are none). */
-function childrenOf(pid: number): number[] {
-  let out: string;
-  try {
-    out = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" });
-  } catch (err) {
-    if ((err as { status?: number }).status === 1) return [];
-    throw err;
-  }
-  return out
-    .split("\n")
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
 }
 
 describe("bazaar node --workers", () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import path from "node:path";
 import { ApiClient } from "../../src/platform/gateway/client";
 import type { BazaarConfig } from "../../src/platform/runtime/config";
@@ -96,4 +96,19 @@ export class ChildNode {
 /** Starts a node; the caller waits for it with `ready()` where it needs to. */
 export function spawnNode(options: ChildNodeOptions): ChildNode {
   return new ChildNode(options);
+}
+
+/** Process ids of `pid`'s children, such as a node's workers (ps answers 1 when there are none). */
+export function childrenOf(pid: number): number[] {
+  let out: string;
+  try {
+    out = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" });
+  } catch (err) {
+    if ((err as { status?: number }).status === 1) return [];
+    throw err;
+  }
+  return out
+    .split("\n")
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
 }

@@ -125,7 +125,8 @@ export function flashService(platform: Platform): ServiceSchema {
   /** Puts an admitted attempt on the stream, then takes it off the sweep's list: the stream has it now. */
   async function publish(a: AttemptAdmitted): Promise<void> {
     await stream.publish(FlashEvents.admitted, a, { id: a.attemptId });
-    await kv.run(publishedScript, [flashKeys(a.campaignId).queued], [a.attemptId]);
+    // Left on the list, the sweep publishes it again: a duplicate the consumer's inbox drops.
+    await kv.run(publishedScript, [flashKeys(a.campaignId).queued], [a.attemptId]).catch((err) => host.logger.warn({ err, attemptId: a.attemptId }, "published attempt still on the sweep's list"));
   }
 
   /** Records an attempt's outcome in the kv (and, for a refusal the database did not count, gives its units back). */
