@@ -118,7 +118,9 @@ describe("flash attempts", () => {
     const { kv } = sys.node.platform;
     const k = flashKeys(c.id);
     await kv.del(k.stock);
-    expect(await sys.call("flash.tick")).toMatchObject({ warmed: 1 });
+    // A sweep runs after the loss (the tick's, or the background one it waits for): the kv has the units again.
+    await sys.call("flash.tick");
+    expect(await kv.get(k.stock)).toBe("3");
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ remaining: 3, ordered: 1 });
 
     // Admitted by the kv, then the process died before publishing: only the kv knows.
@@ -129,7 +131,7 @@ describe("flash attempts", () => {
     expect((await sys.api.get(`/api/flash/attempts/${orphan}`, buyer.token)).body.status).toBe("QUEUED");
     expect(await sys.call("flash.tick")).toMatchObject({ republished: 0 });
     sys.clock.advance(11 * SECOND);
-    expect(await sys.call("flash.tick")).toMatchObject({ republished: 1 });
+    await sys.call("flash.tick");
     expect(await settled(orphan)).toMatchObject({ status: "ORDERED", quantity: 2 });
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ remaining: 1, ordered: 3 });
   });
