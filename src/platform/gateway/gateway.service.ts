@@ -9,7 +9,7 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { opsRoutes } from "../observability/ops.server";
 import { version as VERSION } from "../../../package.json";
 import { isServiceFailure } from "../guard/guard";
-import { cookieValue, laneFor, laneToCarry } from "../release/release.domain";
+import { cookieValue, laneFor, laneToCarry, type RequestFacts } from "../release/release.domain";
 import { servedVersions } from "../release/release.strategy";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
 import { AppError, toHttpError } from "../runtime/errors";
@@ -124,9 +124,9 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       app.addHook("onResponse", (req, reply, done) => {
         const route = req.routePath ?? req.routeOptions.url ?? "unmatched";
         const seconds = Number(process.hrtime.bigint() - req.startedAt) / 1e9;
-        metrics.httpRequests.inc({ method: req.method, route, status: reply.statusCode });
-        metrics.httpDuration.observe({ method: req.method, route }, seconds);
-        if (req.tenant !== undefined) metrics.tenantRequests.inc({ tenant: req.tenant, outcome: reply.statusCode >= 500 ? "failed" : reply.statusCode >= 400 ? "refused" : "ok" });
+        metrics.httpRequests.labels(req.method, route, reply.statusCode).inc();
+        metrics.httpDuration.labels(req.method, route).observe(seconds);
+        if (req.tenant !== undefined) metrics.tenantRequests.labels(req.tenant, reply.statusCode >= 500 ? "failed" : reply.statusCode >= 400 ? "refused" : "ok").inc();
         done();
         if (!logRequests) return;
         logger.info(
@@ -182,7 +182,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         if (!found) {
           return reply.code(404).send({ error: { code: "ROUTE_NOT_FOUND", message: `no route ${req.method} ${path}` } });
         }
-        const route = found.store as RouteDef;
+        const { route, resource } = found.store as KnownRoute;
         req.routePath = route.path;
         const user = await authenticate(req);
         if (route.auth !== "public") {
@@ -213,7 +213,6 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
             const tid = (params as { tid?: unknown; tenantId?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId;
             if (typeof tid === "string") await broker.call(options.permissionAction, { tid, permission: route.permission }, call);
           }
-          const resource = `${route.method} ${route.path}`;
           if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, call));
           const pass = guard.enter(resource, { params, meta }, true);
           if (guard.needsCluster(pass)) await guard.cluster(resource, pass);
@@ -235,11 +234,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       function laneOf(req: FastifyRequest, user: AuthUser | undefined): string | undefined {
         const routing = platform.routing.value;
         if (routing.rules.length === 0) return undefined;
-        const header = (name: string) => {
-          const v = req.headers[name];
-          return typeof v === "string" ? v : undefined;
-        };
-        return laneToCarry(laneFor(routing, { header, cookie: (name) => cookieValue(req.headers.cookie, name), userId: user?.id }, Math.random), routing, served);
+        return laneToCarry(laneFor(routing, new HttpRequestFacts(req, user?.id), Math.random), routing, served);
       }
 
       function headersOf(req: FastifyRequest): Record<string, string> {
@@ -258,7 +253,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         if (!header) return undefined;
         const match = /^Bearer\s+(\S+)$/i.exec(header);
         if (!match) throw new AppError(401, "INVALID_TOKEN", "Authorization must be 'Bearer <token>'");
-        const user = await signer.verify(match[1], clock.now());
+        const user = signer.verify(match[1], clock.now());
         if (user.sid && (await sessionRevoked(user.sid))) throw new AppError(401, "TOKEN_REVOKED", "this session was signed out");
         req.user = user;
         activity?.record(user.id);
@@ -322,6 +317,27 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
   };
 }
 
+/** What a release rule may look at in an HTTP request (a class: no closures made per request). */
+class HttpRequestFacts implements RequestFacts {
+  constructor(
+    private readonly req: FastifyRequest,
+    readonly userId: number | undefined,
+  ) {}
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return typeof v === "string" ? v : undefined;
+  }
+  cookie(name: string): string | undefined {
+    return cookieValue(this.req.headers.cookie, name);
+  }
+}
+
+/** A route as the router stores it, with its guard resource name made once. */
+interface KnownRoute {
+  route: RouteDef;
+  resource: string;
+}
+
 /**
  * Routes of every service seen so far. A route stays once seen: while no node offers its service the
  * call fails as unavailable (503), which tells a client to retry, where a 404 would tell it to give up.
@@ -334,6 +350,6 @@ function buildRouter(broker: ServiceBroker, known: Map<string, RouteDef>): Route
     for (const route of service.settings?.routes ?? []) known.set(`${route.method} ${route.path}`, route);
   // Path parameters carry ids up to 160 characters (transaction gids); find-my-way stops at 100 by default.
   const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 256 });
-  for (const route of known.values()) router.on(route.method, route.path, () => undefined, route);
+  for (const route of known.values()) router.on(route.method, route.path, () => undefined, { route, resource: `${route.method} ${route.path}` } satisfies KnownRoute);
   return router;
 }

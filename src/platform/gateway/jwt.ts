@@ -45,14 +45,15 @@ export class TokenSigner {
     });
   }
 
-  async verify(token: string, nowMs: number): Promise<AuthUser> {
+  /** The token's user, or a 401 thrown; synchronous: it runs on every request. */
+  verify(token: string, nowMs: number): AuthUser {
     const known = this.verified.get(token);
     if (known && known.expiresAt > nowMs) return known.user;
     if (this.verified.size >= 50_000) this.verified.clear();
     return this.verifySignature(token, nowMs);
   }
 
-  private async verifySignature(token: string, nowMs: number): Promise<AuthUser> {
+  private verifySignature(token: string, nowMs: number): AuthUser {
     let payload: Record<string, unknown>;
     try {
       payload = this.verifier(token);

@@ -5,7 +5,11 @@ import { laneMiddleware } from "../release/lane";
 import { GrayStrategy } from "../release/release.strategy";
 import { brokerMetricsMiddleware, registerBrokerGauges } from "../observability/metrics";
 import { ValidationMiddleware } from "./action";
+import { deadlineMiddleware } from "./deadline";
 import type { Platform } from "./platform";
+
+/** How long a call may take unless it says otherwise. */
+export const REQUEST_TIMEOUT_MS = 10_000;
 
 export type ServiceFactory = (platform: Platform) => ServiceSchema;
 
@@ -36,7 +40,8 @@ export function createBroker(platform: Platform, transporter?: string): ServiceB
         createLogger: (level: string, bindings: object) => platform.logger.child(bindings, { level }),
       },
     },
-    requestTimeout: 10_000,
+    // Timed by the deadline middleware (one coarse clock for every call), not per call by Moleculer.
+    requestTimeout: 0,
     // On stop, each service waits (up to the timeout) for the calls it is handling before it goes.
     tracking: { enabled: true, shutdownTimeout: 10_000 },
     retryPolicy: { enabled: false },
@@ -60,6 +65,8 @@ export function createBroker(platform: Platform, transporter?: string): ServiceB
       ...(config.tracingUrl ? [platform.messageTracing.middleware()] : []),
       guardMiddleware(platform.guard),
       brokerMetricsMiddleware(platform.metrics),
+      // Outermost of ours, where Moleculer's own timeout sat: a call's time includes a guard's queueing.
+      deadlineMiddleware(REQUEST_TIMEOUT_MS),
     ],
     // Errors are answered to the caller and logged once by the gateway; Moleculer need not log them again.
     errorHandler: (err) => {
