@@ -152,8 +152,11 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       app.get("/api/openapi.json", async () => openApiDocument([...knownRoutes.values()], VERSION));
       // Swagger UI over the same document, rebuilt per request: routes arrive as services join.
       // WebSocket push at /ws: subscribe to (channel, key) topics services push to.
-      await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
-      app.get("/ws", { websocket: true }, (socket) => hub.attach(socket as unknown as PushSocket));
+      // In a context of its own: the plugin's request hooks then run for /ws only, not on every API request.
+      await app.register(async (ws) => {
+        await ws.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+        ws.get("/ws", { websocket: true }, (socket) => hub.attach(socket as unknown as PushSocket));
+      });
       heartbeat = setInterval(() => hub.heartbeat(), 15_000);
       heartbeat.unref();
       await app.register(fastifySwagger, { mode: "static", specification: { document: openApiDocument([], VERSION) as never } });
