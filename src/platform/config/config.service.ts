@@ -1,20 +1,14 @@
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { z } from "zod";
 import { iso } from "../clock/clock";
-import { retryOnUniqueViolation } from "../db/db";
 import { routesWithSchemas } from "../gateway/routes";
 import { type AuthUser, action, requireRole } from "../runtime/action";
 import { badRequest, conflict, notFound } from "../runtime/errors";
 import type { Platform } from "../runtime/platform";
 import { CONFIG_CHANGED, ConfigContract as C, type ConfigChanged, configRoutes, type Resolved } from "./config.contract";
-import { diff, type EntryState, type Publication, promote, publish, versionFor } from "./config.domain";
-import { type ConfigDb, configMigrations, type ConfigTables, type EntryRow, type VersionRow } from "./config.store";
-
-interface Address {
-  namespace: string;
-  group: string;
-  key: string;
-}
+import { diff, type Publication, promote, publish, versionFor } from "./config.domain";
+import { EtcdConfigStore } from "./config.etcd.store";
+import { type Address, type ConfigStore, configMigrations, type ConfigTables, NO_ENTRY, SqlConfigStore, type StoredVersion } from "./config.store";
 
 /**
  * The config centre (the Nacos config / Apollo role): versioned JSON values per namespace, group and
@@ -22,21 +16,19 @@ interface Address {
  * (a broadcast; nodes then ask for their own version, gray or released), with history and rollback.
  */
 export function configService(platform: Platform): ServiceSchema {
-  const host = platform.host<ConfigTables>("config", configMigrations);
-  const { clock } = platform;
+  const { clock, config } = platform;
+  const store: ConfigStore =
+    config.configStore === "etcd" ? new EtcdConfigStore(config.etcdUrl!, config.namespace) : new SqlConfigStore(platform.host<ConfigTables>("config", configMigrations));
   const validators = new Map<string, { text: string; schema: z.ZodType }>();
   let broker: ServiceBroker;
 
-  const where = <Q extends { where: (...args: any[]) => Q }>(q: Q, a: Address): Q =>
-    q.where("namespace", "=", a.namespace).where("grp", "=", a.group).where("key", "=", a.key);
-
   async function validate(a: Address, value: unknown): Promise<void> {
-    const row = await host.db.selectFrom("schemas").select(["schema"]).where("grp", "=", a.group).where("key", "=", a.key).executeTakeFirst();
-    if (!row) throw notFound("CONFIG_KEY_UNKNOWN", `no service has registered ${a.group}/${a.key}`);
+    const text = await store.schema(a.group, a.key);
+    if (text === undefined) throw notFound("CONFIG_KEY_UNKNOWN", `no service has registered ${a.group}/${a.key}`);
     const id = `${a.group}/${a.key}`;
     let cached = validators.get(id);
-    if (cached?.text !== row.schema) {
-      cached = { text: row.schema, schema: z.fromJSONSchema(JSON.parse(row.schema)) };
+    if (cached?.text !== text) {
+      cached = { text, schema: z.fromJSONSchema(JSON.parse(text)) };
       validators.set(id, cached);
     }
     const parsed = cached.schema.safeParse(value);
@@ -47,43 +39,18 @@ export function configService(platform: Platform): ServiceSchema {
     }
   }
 
-  const stateOf = (e: EntryRow | undefined): EntryState =>
-    e ? { releasedVersion: e.released_version, grayVersion: e.gray_version, grayTags: JSON.parse(e.gray_tags) } : { releasedVersion: null, grayVersion: null, grayTags: [] };
-
   /** Writes a new version and publishes it; answers its number. Versions count from 1 per key. */
   function write(a: Address, value: unknown, author: AuthUser, how: Publication, action: string, rollbackOf: number | null): Promise<number> {
-    return retryOnUniqueViolation(() =>
-      host.tx(async (trx) => {
-        const now = clock.now();
-        const entry = await host.store.forUpdate(where(trx.selectFrom("entries").selectAll(), a)).executeTakeFirst();
-        const last = await where(trx.selectFrom("versions").select((eb) => eb.fn.max("version").as("v")), a).executeTakeFirst();
-        const version = Number(last?.v ?? 0) + 1;
-        await trx
-          .insertInto("versions")
-          .values({
-            namespace: a.namespace,
-            grp: a.group,
-            key: a.key,
-            version,
-            value: JSON.stringify(value),
-            author_id: author.id,
-            author: author.username,
-            action,
-            gray_tags: how.kind === "gray" ? JSON.stringify(how.tags) : null,
-            rollback_of: rollbackOf,
-            created_at: now,
-          })
-          .execute();
-        await saveEntry(trx, a, entry, publish(stateOf(entry), version, how), now);
-        return version;
-      }),
-    );
-  }
-
-  async function saveEntry(trx: ConfigDb, a: Address, existing: EntryRow | undefined, next: EntryState, now: number) {
-    const row = { released_version: next.releasedVersion, gray_version: next.grayVersion, gray_tags: JSON.stringify(next.grayTags), updated_at: now };
-    if (existing) await where(trx.updateTable("entries").set(row), a).execute();
-    else await trx.insertInto("entries").values({ namespace: a.namespace, grp: a.group, key: a.key, ...row }).execute();
+    const draft = {
+      value: JSON.stringify(value),
+      authorId: author.id,
+      author: author.username,
+      action,
+      grayTags: how.kind === "gray" ? how.tags : null,
+      rollbackOf,
+      createdAt: clock.now(),
+    };
+    return store.append(a, draft, (state, version) => publish(state, version, how));
   }
 
   function announce(a: Address) {
@@ -91,29 +58,27 @@ export function configService(platform: Platform): ServiceSchema {
     broker.broadcast(CONFIG_CHANGED, changed);
   }
 
-  const versionRow = (a: Address, version: number) => where(host.db.selectFrom("versions").selectAll(), a).where("version", "=", version).executeTakeFirst();
-
-  const describe = (v: VersionRow) => ({
+  const describe = (v: StoredVersion) => ({
     version: v.version,
     value: JSON.parse(v.value) as unknown,
     action: v.action,
-    grayTags: v.gray_tags === null ? null : (JSON.parse(v.gray_tags) as string[]),
-    rollbackOf: v.rollback_of,
-    author: { id: Number(v.author_id), username: v.author },
-    at: iso(v.created_at),
+    grayTags: v.grayTags,
+    rollbackOf: v.rollbackOf,
+    author: { id: v.authorId, username: v.author },
+    at: iso(v.createdAt),
   });
 
   async function view(a: Address) {
-    const entry = await where(host.db.selectFrom("entries").selectAll(), a).executeTakeFirst();
+    const entry = await store.entry(a);
     if (!entry) throw notFound("CONFIG_NOT_FOUND", `no value for ${a.namespace}/${a.group}/${a.key}`);
-    const state = stateOf(entry);
-    const released = state.releasedVersion === null ? undefined : await versionRow(a, state.releasedVersion);
-    const gray = state.grayVersion === null ? undefined : await versionRow(a, state.grayVersion);
+    const { state } = entry;
+    const released = state.releasedVersion === null ? undefined : await store.version(a, state.releasedVersion);
+    const gray = state.grayVersion === null ? undefined : await store.version(a, state.grayVersion);
     return {
       ...a,
       released: released ? describe(released) : null,
       gray: gray ? { ...describe(gray), tags: state.grayTags } : null,
-      updatedAt: iso(entry.updated_at),
+      updatedAt: iso(entry.updatedAt),
     };
   }
 
@@ -140,7 +105,7 @@ export function configService(platform: Platform): ServiceSchema {
         requireRole(ctx, "operator");
         const { limit, ...a } = ctx.params;
         // One row more than asked: the oldest shown still gets its diff against the version before it.
-        const rows = await where(host.db.selectFrom("versions").selectAll(), a).orderBy("version", "desc").limit(limit + 1).execute();
+        const rows = await store.history(a, limit + 1);
         if (rows.length === 0) throw notFound("CONFIG_NOT_FOUND", `no value for ${a.namespace}/${a.group}/${a.key}`);
         return {
           ...a,
@@ -154,7 +119,7 @@ export function configService(platform: Platform): ServiceSchema {
       rollback: action(C.rollback, async (ctx) => {
         const author = requireRole(ctx, "operator");
         const { version, ...a } = ctx.params;
-        const target = await versionRow(a, version);
+        const target = await store.version(a, version);
         if (!target) throw notFound("CONFIG_VERSION_NOT_FOUND", `${a.group}/${a.key} has no version ${version}`);
         const value = JSON.parse(target.value) as unknown;
         // The schema may have moved on since: an old value that no longer fits is refused, not pushed.
@@ -167,10 +132,9 @@ export function configService(platform: Platform): ServiceSchema {
       promote: action(C.promote, async (ctx) => {
         const author = requireRole(ctx, "operator");
         const a = ctx.params;
-        const entry = await where(host.db.selectFrom("entries").selectAll(), a).executeTakeFirst();
-        const state = stateOf(entry);
+        const state = (await store.entry(a))?.state ?? NO_ENTRY;
         if (!promote(state)) throw conflict("CONFIG_NO_GRAY", `${a.group}/${a.key} has no gray version to promote`);
-        const gray = await versionRow(a, state.grayVersion!);
+        const gray = await store.version(a, state.grayVersion!);
         await write(a, JSON.parse(gray!.value), author, { kind: "release" }, "PROMOTE", null);
         announce(a);
         return view(a);
@@ -178,33 +142,24 @@ export function configService(platform: Platform): ServiceSchema {
 
       resolve: action(C.resolve, async (ctx): Promise<Resolved | null> => {
         const { tags, ...a } = ctx.params;
-        const entry = await where(host.db.selectFrom("entries").selectAll(), a).executeTakeFirst();
-        const chosen = versionFor(stateOf(entry), tags);
+        const chosen = versionFor((await store.entry(a))?.state ?? NO_ENTRY, tags);
         if (!chosen) return null;
-        const row = await versionRow(a, chosen.version);
+        const row = await store.version(a, chosen.version);
         return { version: chosen.version, value: JSON.parse(row!.value), gray: chosen.gray };
       }),
 
       registerSchema: action(C.registerSchema, async (ctx) => {
         const { group, key, owner, schema } = ctx.params;
-        const text = JSON.stringify(schema);
-        const now = clock.now();
-        await retryOnUniqueViolation(() =>
-          host.tx(async (trx) => {
-            const found = await trx.selectFrom("schemas").select("schema").where("grp", "=", group).where("key", "=", key).executeTakeFirst();
-            if (!found) await trx.insertInto("schemas").values({ grp: group, key, owner, schema: text, updated_at: now }).execute();
-            else if (found.schema !== text) await trx.updateTable("schemas").set({ owner, schema: text, updated_at: now }).where("grp", "=", group).where("key", "=", key).execute();
-          }),
-        );
+        await store.registerSchema(group, key, owner, JSON.stringify(schema), clock.now());
         return { group, key };
       }),
     },
     async started() {
       broker = this.broker;
-      await host.start();
+      await store.start();
     },
     async stopped() {
-      await host.stop();
+      await store.stop();
     },
   };
 }

@@ -20,6 +20,8 @@ export interface BazaarConfig {
   natsUrl?: string;
   /** etcd endpoints for leader election (comma-separated); unset: this node always leads. */
   etcdUrl?: string;
+  /** Where the config centre keeps values: its own SQL database, or etcd (at `etcdUrl`). */
+  configStore: "sql" | "etcd";
   /** Port of /health, /ready and /metrics on a node without the gateway; unset: none. */
   opsPort?: number;
   /** This process's replica name, for services that keep per-replica state (the matching engine). */
@@ -77,6 +79,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },
   { key: "etcdUrl", env: "BAZAAR_ETCD_URL", flag: "etcd-url", kind: "string", help: "http://host:2379[,…] — leader election of the matching engines (default: single node, always leader)" },
+  { key: "configStore", env: "BAZAAR_CONFIG_STORE", flag: "config-store", kind: "string", help: "sql|etcd — where the config centre keeps its values: its own database (default) or etcd at BAZAAR_ETCD_URL" },
   { key: "opsPort", env: "BAZAAR_OPS_PORT", flag: "ops-port", kind: "int", help: "port of /health, /ready and /metrics on a node without the gateway, for probes and scrapes (default: none)" },
   { key: "replica", env: "BAZAAR_REPLICA", flag: "replica", kind: "string", help: "replica name of this matching engine (a-z0-9, e.g. a, b): its own database and its own place on the command log (default: none, one engine)" },
   { key: "adminPassword", env: "BAZAAR_ADMIN_PASSWORD", flag: "admin-password", kind: "string", help: "password of the bootstrap admin account (default: random, printed once)" },
@@ -115,6 +118,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   host: "127.0.0.1",
   dataDir: "./data",
   namespace: "dev",
+  configStore: "sql",
   demo: true,
   logLevel: "info",
   bodyLimit: 65536,
@@ -165,6 +169,8 @@ export function loadConfig(
   config.dataDir = path.resolve(config.dataDir);
   if (!/^[a-z0-9_]{1,32}$/.test(config.namespace))
     throw new Error("BAZAAR_NAMESPACE: use 1-32 lower-case letters, digits or underscores");
+  if (config.configStore !== "sql" && config.configStore !== "etcd") throw new Error(`BAZAAR_CONFIG_STORE: expected sql or etcd, got ${String(config.configStore)}`);
+  if (config.configStore === "etcd" && !config.etcdUrl) throw new Error("BAZAAR_CONFIG_STORE=etcd needs BAZAAR_ETCD_URL");
   // JetStream keeps 1 to 5 copies of a stream.
   if (config.streamReplicas < 1 || config.streamReplicas > 5) throw new Error(`BAZAAR_STREAM_REPLICAS: expected 1 to 5, got ${config.streamReplicas}`);
   return config;

@@ -21,6 +21,10 @@ describe("config layering", () => {
     expect(() => loadConfig({}, { BAZAAR_NAMESPACE: "Prod Env" })).toThrow(/BAZAAR_NAMESPACE/);
     expect(() => loadConfig({}, { BAZAAR_STREAM_REPLICAS: "0" })).toThrow(/BAZAAR_STREAM_REPLICAS: expected 1 to 5/);
     expect(loadConfig({}, { BAZAAR_STREAM_REPLICAS: "3" }).streamReplicas).toBe(3);
+    expect(() => loadConfig({}, { BAZAAR_CONFIG_STORE: "zookeeper" })).toThrow(/BAZAAR_CONFIG_STORE: expected sql or etcd/);
+    expect(() => loadConfig({}, { BAZAAR_CONFIG_STORE: "etcd" })).toThrow(/needs BAZAAR_ETCD_URL/);
+    expect(loadConfig({}, { BAZAAR_CONFIG_STORE: "etcd", BAZAAR_ETCD_URL: "http://etcd:2379" }).configStore).toBe("etcd");
+    expect(loadConfig({}, {}).configStore).toBe("sql");
   });
 });
 
