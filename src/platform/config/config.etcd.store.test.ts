@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Etcd3 } from "etcd3";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publish } from "./config.domain";
 import { EtcdConfigStore } from "./config.etcd.store";
 
@@ -8,9 +8,14 @@ const url = process.env.BAZAAR_ETCD_URL;
 const namespace = `t${randomBytes(5).toString("hex")}`;
 
 describe.skipIf(!url)("the config centre's etcd store", () => {
-  const store = new EtcdConfigStore(url!, namespace);
+  let store: EtcdConfigStore;
   const a = { namespace: "test", group: "shop", key: "limits" };
   const draft = (value: unknown, at: number) => ({ value: JSON.stringify(value), authorId: 1, author: "op", action: "RELEASE", grayTags: null, rollbackOf: null, createdAt: at });
+
+  beforeAll(async () => {
+    store = new EtcdConfigStore(url!, namespace);
+    await store.start();
+  });
 
   afterAll(async () => {
     await store.stop();
@@ -20,7 +25,6 @@ describe.skipIf(!url)("the config centre's etcd store", () => {
   });
 
   it("gives concurrent writers one version each, none lost, and lists them newest first", async () => {
-    await store.start();
     const written = await Promise.all(Array.from({ length: 12 }, (_, i) => store.append(a, draft({ n: i }, 1000 + i), (s, v) => publish(s, v, { kind: "release" }))));
     expect([...written].sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect((await store.entry(a))?.state).toEqual({ releasedVersion: 12, grayVersion: null, grayTags: [] });
