@@ -30,12 +30,19 @@ describe("hot-path metrics, read by the registry at scrape time", () => {
     expect(Number(/t_seconds_sum\{route="\/a"\} (\S+)/.exec(text)?.[1])).toBeCloseTo(3.565, 9);
   });
 
-  it("starts over on reset and refuses a second metric of the same name", async () => {
+  it("starts over on reset, children held by callers included, and refuses a second metric of the same name", async () => {
     const registry = new Registry();
     const c = new HotCounter(registry, "t_total", "t", ["k"]);
-    c.labels("x").inc();
+    const held = c.labels("x");
+    held.inc(5);
+    const h = new HotHistogram(registry, "t_h", "t", ["k"], [1]);
+    h.labels("x").observe(0.5);
     registry.resetMetrics();
-    expect(await registry.metrics()).not.toContain('t_total{k="x"}');
+    held.inc();
+    const text = await registry.metrics();
+    expect(text).toContain('t_total{k="x"} 1');
+    expect(text).toContain('t_h_count{k="x"} 0');
+    expect(text).toContain('t_h_sum{k="x"} 0');
     expect(() => new HotCounter(registry, "t_total", "t", ["k"])).toThrow(/already been registered/);
   });
 });

@@ -37,6 +37,7 @@ abstract class HotMetric<C> {
   }
 
   protected abstract create(): C;
+  protected abstract zero(child: C): void;
   protected abstract valuesOf(labels: Labels, child: C): MetricValue<string>[];
 
   async get(): Promise<Omit<MetricObjectWithValues<MetricValue<string>>, "collect">> {
@@ -45,8 +46,9 @@ abstract class HotMetric<C> {
     return { name: this.name, help: this.help, type: this.type as never, values, aggregator: "sum" };
   }
 
+  /** Zeroes every child in place: callers keep the children they hold. */
   reset(): void {
-    this.children.clear();
+    for (const { child } of this.children.values()) this.zero(child);
   }
 }
 
@@ -61,6 +63,9 @@ export class HotCounter extends HotMetric<{ value: number; inc(by?: number): voi
         this.value += by;
       },
     };
+  }
+  protected zero(child: { value: number }) {
+    child.value = 0;
   }
   protected valuesOf(labels: Labels, child: { value: number }) {
     return [{ labels, value: child.value }];
@@ -96,6 +101,10 @@ export class HotHistogram extends HotMetric<HistogramChild> {
         this.sum += value;
       },
     };
+  }
+  protected zero(child: HistogramChild) {
+    child.counts.fill(0);
+    child.sum = 0;
   }
   protected valuesOf(labels: Labels, child: HistogramChild) {
     const values: MetricValue<string>[] = [];
