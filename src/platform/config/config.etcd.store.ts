@@ -1,4 +1,5 @@
-import { Etcd3, type Namespace } from "etcd3";
+import type { Etcd3, Namespace } from "etcd3";
+import { etcdClient } from "../runtime/etcd";
 import type { EntryState } from "./config.domain";
 import { type Address, type ConfigStore, NO_ENTRY, type StoredVersion } from "./config.store";
 
@@ -22,8 +23,7 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly kv: Namespace;
 
   constructor(url: string, systemNamespace: string) {
-    const hosts = url.split(",").map((h) => h.trim().replace(/^etcd3?:\/\//, "http://"));
-    this.client = new Etcd3({ hosts });
+    this.client = etcdClient(url);
     this.kv = this.client.namespace(`bazaar/${systemNamespace}/config/`);
   }
 

@@ -1,4 +1,5 @@
-import { Etcd3, type Lease } from "etcd3";
+import type { Etcd3, Lease } from "etcd3";
+import { etcdClient } from "../runtime/etcd";
 import type { Logger } from "pino";
 import type { Election, Leadership } from "./election";
 
@@ -22,8 +23,7 @@ export class EtcdElection implements Election {
     private readonly namespace: string,
     private readonly logger: Logger,
   ) {
-    const hosts = url.split(",").map((h) => h.trim().replace(/^etcd3?:\/\//, "http://"));
-    this.client = new Etcd3({ hosts });
+    this.client = etcdClient(url);
   }
 
   campaign(name: string, candidate: string): Leadership {
