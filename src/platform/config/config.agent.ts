@@ -60,6 +60,8 @@ export class ConfigAgent {
   private retry?: NodeJS.Timeout;
   private resync?: NodeJS.Timeout;
   private failures = 0;
+  /** Whether the centre is known to be out of reach: said once per outage, not once per key and retry. */
+  private unreachable = false;
 
   constructor(
     private readonly dataDir: string,
@@ -124,6 +126,8 @@ export class ConfigAgent {
     const broker = this.broker;
     if (!broker) return false;
     const address = { namespace: this.namespace, group: handle.group, key: handle.key };
+    // No node runs the centre: not worth a call (and Moleculer's own warning) per key and retry.
+    if (!broker.registry.actions.isAvailable("config.resolve")) return this.outOfReach("no node runs the config service");
     try {
       if (!handle.registered) {
         await broker.call("config.registerSchema", {
@@ -136,11 +140,21 @@ export class ConfigAgent {
       }
       const resolved = await broker.call<Resolved | null, object>("config.resolve", { ...address, tags: this.tags });
       this.apply(handle, resolved);
+      if (this.unreachable) this.logger.info({ namespace: this.namespace }, "config centre reachable again");
+      this.unreachable = false;
       return true;
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, ...address }, "config centre not reachable; running on the last known value");
+      const type = (err as { type?: string }).type;
+      if (type === "SERVICE_NOT_FOUND" || type === "SERVICE_NOT_AVAILABLE" || type === "REQUEST_TIMEOUT") return this.outOfReach((err as Error).message);
+      this.logger.warn({ err: (err as Error).message, ...address }, "config centre refused this node's request; running on the last known value");
       return false;
     }
+  }
+
+  private outOfReach(reason: string): false {
+    if (!this.unreachable) this.logger.warn({ err: reason, namespace: this.namespace }, "config centre not reachable; running on the last known values until it is");
+    this.unreachable = true;
+    return false;
   }
 
   private apply<T>(handle: Watched<T>, resolved: Resolved | null): void {
