@@ -81,18 +81,18 @@ const GATEWAY_GROUP = ["gateway", "identity", "tenant", "permission", "profile",
  * slower each time: the old instances' closures left the JIT's caches polymorphic.)
  */
 export async function gatewayVersusBare(connections = 32, seconds = 6, rounds = 3) {
-  const gw = await startGateway();
+  const gatewayNode = await startGateway();
   const bare = Fastify();
   bare.get("/hello", async () => ({ hello: "world" }));
   await bare.listen({ port: 0, host: "127.0.0.1" });
   const bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/hello`;
   try {
     // Measured warm: the first seconds of load are the JIT's, not the steady state's.
-    await load(gw.url, connections, WARM_UP_SECONDS, gw.token);
+    await load(gatewayNode.url, connections, WARM_UP_SECONDS, gatewayNode.token);
     await load(bareUrl, connections, WARM_UP_SECONDS);
     const results = [];
     for (let round = 0; round < rounds; round++) {
-      const gateway = await withCpu(() => load(gw.url, connections, seconds, gw.token));
+      const gateway = await withCpu(() => load(gatewayNode.url, connections, seconds, gatewayNode.token));
       const bareFastify = await withCpu(() => load(bareUrl, connections, seconds));
       results.push({
         gateway,
@@ -106,7 +106,7 @@ export async function gatewayVersusBare(connections = 32, seconds = 6, rounds = 
     return { connections, seconds, rounds: results, medianRatio: median(results.map((r) => r.ratio)), medianCpuRatio: median(results.map((r) => r.cpuRatio)) };
   } finally {
     await bare.close();
-    await gw.stop();
+    await gatewayNode.stop();
   }
 }
 

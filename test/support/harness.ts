@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Etcd3 } from "etcd3";
+import { etcdClient } from "../../src/platform/runtime/etcd";
 import Redis from "ioredis";
 import { createConnection } from "mysql2/promise";
 import { connect } from "nats";
@@ -66,7 +66,7 @@ export async function cleanEngines(config: BazaarConfig): Promise<void> {
     await redis.quit();
   }
   if (config.etcdUrl) {
-    const etcd = new Etcd3({ hosts: config.etcdUrl.split(",") });
+    const etcd = etcdClient(config.etcdUrl);
     await etcd.delete().prefix(`bazaar/${config.namespace}/`).exec();
     etcd.close();
   }

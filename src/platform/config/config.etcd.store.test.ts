@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdClient } from "../runtime/etcd";
 import { publish } from "./config.domain";
 import { EtcdConfigStore } from "./config.etcd.store";
 
@@ -19,7 +19,7 @@ describe.skipIf(!url)("the config centre's etcd store", () => {
 
   afterAll(async () => {
     await store.stop();
-    const etcd = new Etcd3({ hosts: url!.split(",") });
+    const etcd = etcdClient(url!);
     await etcd.delete().prefix(`bazaar/${namespace}/`).exec();
     etcd.close();
   });

@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ADMIN_PASSWORD, eventually, startTestSystem, type TestSystem } from "../../../test/support/harness";
+import { etcdClient } from "../runtime/etcd";
 import { startNode } from "../runtime/system";
 import { catalogue } from "../../services/catalog";
 
@@ -53,7 +53,7 @@ describe.each(STORES)("the config centre on %s", (store) => {
       expect(history.items).toHaveLength(2);
       if (store === "etcd") {
         // Where it was written: etcd itself, not a database beside it.
-        const etcd = new Etcd3({ hosts: sys.config.etcdUrl!.split(",") });
+        const etcd = etcdClient(sys.config.etcdUrl!);
         const entry = await etcd.get(`bazaar/${sys.config.namespace}/config/entries/${sys.config.namespace}/identity/login-limits`).json();
         etcd.close();
         expect(entry).toMatchObject({ releasedVersion: v, lastVersion: v });

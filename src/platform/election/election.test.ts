@@ -1,4 +1,4 @@
-import { Etcd3 } from "etcd3";
+import { etcdClient } from "../runtime/etcd";
 import type { Kysely } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanEngines, engines, eventually, testConfig } from "../../../test/support/harness";
@@ -66,7 +66,7 @@ describe.skipIf(!engines.etcd)("etcd election", () => {
 
     // Someone else removes y's key (as etcd does when its lease lapses): y may no longer write, and
     // stops leading; alone in the election, it campaigns again and leads again.
-    const etcd = new Etcd3({ hosts: p.config.etcdUrl!.split(",") });
+    const etcd = etcdClient(p.config.etcdUrl!);
     await etcd.delete().prefix(`bazaar/${p.config.namespace}/election/pair/`).exec();
     etcd.close();
     expect(await y.saveProgress({ "events:A": 9 })).toBe(false);

@@ -9,7 +9,7 @@ import { deadlineMiddleware } from "./deadline";
 import type { Platform } from "./platform";
 
 /** How long a call may take unless it says otherwise. */
-export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export type ServiceFactory = (platform: Platform) => ServiceSchema;
 

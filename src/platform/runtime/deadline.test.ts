@@ -4,8 +4,8 @@ import { deadlineMiddleware } from "./deadline";
 
 const brokers: ServiceBroker[] = [];
 
-function broker(nodeID: string, transporter?: string) {
-  const b = new ServiceBroker({ nodeID, logger: false, transporter, requestTimeout: 0, middlewares: [deadlineMiddleware(150, 10)] });
+function broker(nodeID: string, transporter?: string, defaultMs = 150) {
+  const b = new ServiceBroker({ nodeID, logger: false, transporter, requestTimeout: 0, middlewares: [deadlineMiddleware(defaultMs, 10)] });
   brokers.push(b);
   return b;
 }
@@ -34,16 +34,14 @@ describe("call deadlines on one coarse clock", () => {
     expect(err).toBeInstanceOf(Errors.RequestTimeoutError);
     expect((err as Errors.RequestTimeoutError).data).toMatchObject({ action: "slow.never" });
     expect(took).toBeGreaterThanOrEqual(140);
-    expect(took).toBeLessThan(1000);
   });
 
-  it("honours a call's own timeout", async () => {
-    const b = broker("own");
+  it("honours a call's own timeout over the default", async () => {
+    // A default far beyond the test's own timeout: only the call's 40 ms can end it.
+    const b = broker("own", undefined, 600_000);
     b.createService(slow);
     await b.start();
-    const started = Date.now();
     await expect(b.call("slow.never", {}, { timeout: 40 })).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
-    expect(Date.now() - started).toBeLessThan(140);
   });
 
   it("passes answers and refusals through untouched", async () => {
