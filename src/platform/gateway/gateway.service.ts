@@ -6,10 +6,9 @@ import fastifySwaggerUi from "@fastify/swagger-ui";
 import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
-import type { ServiceBroker, ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema, Span } from "moleculer";
 import { opsRoutes } from "../observability/ops.server";
 import { version as VERSION } from "../../../package.json";
-import { isServiceFailure } from "../guard/guard";
 import { cookieValue, laneFor, laneToCarry, type RequestFacts } from "../release/release.domain";
 import { servedVersions } from "../release/release.strategy";
 import { type AuthUser, hasRole, type Meta } from "../runtime/action";
@@ -182,14 +181,17 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       }
 
       async function route(req: FastifyRequest, reply: FastifyReply) {
-        const path = req.url.split("?")[0];
+        const query = req.url.indexOf("?");
+        const path = query < 0 ? req.url : req.url.slice(0, query);
         const found = router.find(req.method as "GET", path);
         if (!found) {
           return reply.code(404).send({ error: { code: "ROUTE_NOT_FOUND", message: `no route ${req.method} ${path}` } });
         }
         const { route, resource } = found.store as KnownRoute;
         req.routePath = route.path;
-        const user = await authenticate(req);
+        const authenticated = authenticate(req);
+        // Awaited only when the session is due a look-up in the kv (every few seconds per session).
+        const user = authenticated instanceof Promise ? await authenticated : authenticated;
         if (route.auth !== "public") {
           if (!user) throw new AppError(401, "UNAUTHENTICATED", "this route needs a bearer token");
           if (Array.isArray(route.auth) && !hasRole(user, ...route.auth))
@@ -198,21 +200,25 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         const body = req.body ?? {};
         if (typeof body !== "object" || Array.isArray(body))
           throw new AppError(400, "INVALID_BODY", "the request body must be a JSON object");
-        const params = { ...(req.query as object), ...body, ...found.params };
+        const params = Object.assign({}, req.query, body, found.params);
         const about = (params as { tid?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId ?? user?.tenant?.id;
         if (typeof about === "string" || typeof about === "number") req.tenant = String(about);
         const idempotencyKey = req.headers["idempotency-key"];
         const meta: Meta = {
-          ...(route.rawBody ? { rawBody: req.rawBody ?? "", headers: headersOf(req) } : {}),
           user,
           requestId: req.id,
           ip: req.ip,
           idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
           lane: laneOf(req, user),
         };
+        if (route.rawBody) {
+          meta.rawBody = req.rawBody ?? "";
+          meta.headers = headersOf(req);
+        }
         // With tracing on, the request is the root span and every call hangs under it (trace id = request id).
         const span = tracing ? broker.tracer.startSpan(`HTTP ${route.method} ${route.path}`, { traceID: req.id, type: "http", tags: { method: route.method, route: route.path } }) : undefined;
-        const call = { meta, requestID: req.id, ...(span ? { parentSpan: span } : {}) };
+        const call: { meta: Meta; requestID: string; parentSpan?: Span } = { meta, requestID: req.id };
+        if (span) call.parentSpan = span;
         try {
           if (route.permission && options.permissionAction) {
             const tid = (params as { tid?: unknown; tenantId?: unknown }).tid ?? (params as { tenantId?: unknown }).tenantId;
@@ -220,16 +226,9 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
           }
           if (!guard.applies(resource, true)) return answer(reply, route, await broker.call(route.action, params, call));
           const pass = guard.enter(resource, { params, meta }, true);
-          if (guard.needsCluster(pass)) await guard.cluster(resource, pass);
-          if (pass.waitMs > 0) await new Promise((r) => setTimeout(r, pass.waitMs));
-          try {
-            const result = await broker.call(route.action, params, call);
-            pass.exit(false);
-            return answer(reply, route, result);
-          } catch (err) {
-            pass.exit(isServiceFailure(err));
-            throw err;
-          }
+          const waiting = guard.ready(resource, pass);
+          if (waiting) await waiting;
+          return answer(reply, route, await pass.run(() => broker.call(route.action, params, call)));
         } finally {
           span?.finish();
         }
@@ -253,28 +252,37 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
         return reply.code(route.status ?? 200).send(result);
       }
 
-      async function authenticate(req: FastifyRequest): Promise<AuthUser | undefined> {
+      /** The caller, or undefined without a token; a promise only while its session is looked up in the kv. */
+      function authenticate(req: FastifyRequest): AuthUser | undefined | Promise<AuthUser> {
         const header = req.headers.authorization;
         if (!header) return undefined;
         const match = /^Bearer\s+(\S+)$/i.exec(header);
         if (!match) throw new AppError(401, "INVALID_TOKEN", "Authorization must be 'Bearer <token>'");
         const user = signer.verify(match[1], clock.now());
-        if (user.sid && (await sessionRevoked(user.sid))) throw new AppError(401, "TOKEN_REVOKED", "this session was signed out");
+        const revokedNow = user.sid ? sessionRevoked(user.sid) : false;
+        if (revokedNow instanceof Promise) return revokedNow.then((yes) => admit(req, user, yes));
+        return admit(req, user, revokedNow);
+      }
+
+      function admit(req: FastifyRequest, user: AuthUser, revokedSession: boolean): AuthUser {
+        if (revokedSession) throw new AppError(401, "TOKEN_REVOKED", "this session was signed out");
         req.user = user;
         activity?.record(user.id);
         return user;
       }
 
       /** Revoked sessions: from the broadcast at once, from the kv (checked every few seconds per session) otherwise. */
-      async function sessionRevoked(sid: string): Promise<boolean> {
+      function sessionRevoked(sid: string): boolean | Promise<boolean> {
         const now = clock.now();
         if ((revoked.get(sid) ?? 0) > now) return true;
         if ((checked.get(sid) ?? 0) > now) return false;
         if (checked.size > 100_000) checked.clear();
         checked.set(sid, now + REVOCATION_RECHECK_MS);
-        if ((await kv.get(revokedSessionKey(sid))) === null) return false;
-        revoked.set(sid, now + config.tokenTtlSeconds * 1000);
-        return true;
+        return kv.get(revokedSessionKey(sid)).then((found) => {
+          if (found === null) return false;
+          revoked.set(sid, now + config.tokenTtlSeconds * 1000);
+          return true;
+        });
       }
 
       function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply) {

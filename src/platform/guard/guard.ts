@@ -51,6 +51,27 @@ export class Pass {
   exit(failed: boolean): void {
     this.guard.exit(this, failed);
   }
+
+  /** Makes the admitted call and ends the pass when it ends; a failure counts against breakers unless it was the caller's (4xx). */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    let call: Promise<T>;
+    try {
+      call = work();
+    } catch (err) {
+      this.exit(isServiceFailure(err));
+      return Promise.reject(err);
+    }
+    return call.then(
+      (result) => {
+        this.exit(false);
+        return result;
+      },
+      (err: unknown) => {
+        this.exit(isServiceFailure(err));
+        throw err;
+      },
+    );
+  }
 }
 
 /**
@@ -139,6 +160,18 @@ export class Guard {
     return (pass.compiled?.cluster.length ?? 0) > 0;
   }
 
+  /**
+   * What must be awaited before an admitted call starts — cluster-wide limits, a queueing rule's
+   * wait — or undefined when nothing is: the common case then costs no promise. Rejects with the refusal.
+   */
+  ready(resource: string, pass: Pass): Promise<void> | undefined {
+    if (!this.needsCluster(pass) && pass.waitMs <= 0) return undefined;
+    return (async () => {
+      if (this.needsCluster(pass)) await this.cluster(resource, pass);
+      if (pass.waitMs > 0) await new Promise((r) => setTimeout(r, pass.waitMs));
+    })();
+  }
+
   /** The cluster-wide QPS rules of the pass's resource; on refusal the pass is released. */
   async cluster(resource: string, pass: Pass): Promise<void> {
     for (const { limiter, rule } of pass.compiled!.cluster) {
@@ -212,25 +245,21 @@ export function guardMiddleware(guard: Guard): Middleware {
     localAction(next: (ctx: Context) => Promise<unknown>, action: ActionSchema & { degraded?: (ctx: Context, refusal: AppError) => unknown }) {
       const resource = action.name as string;
       const degraded = action.degraded;
-      return async (ctx: Context) => {
+      const refused = (ctx: Context, err: unknown) => (degraded && err instanceof AppError ? degraded(ctx, err) : Promise.reject(err));
+      return (ctx: Context) => {
         if (!guard.applies(resource, false)) return next(ctx);
         let pass: Pass;
         try {
           pass = guard.enter(resource, ctx, false);
-          if (guard.needsCluster(pass)) await guard.cluster(resource, pass);
         } catch (err) {
-          if (degraded && err instanceof AppError) return degraded(ctx, err);
-          throw err;
+          return Promise.resolve().then(() => refused(ctx, err));
         }
-        if (pass.waitMs > 0) await new Promise((r) => setTimeout(r, pass.waitMs));
-        try {
-          const result = await next(ctx);
-          pass.exit(false);
-          return result;
-        } catch (err) {
-          pass.exit(isServiceFailure(err));
-          throw err;
-        }
+        const waiting = guard.ready(resource, pass);
+        if (!waiting) return pass.run(() => next(ctx));
+        return waiting.then(
+          () => pass.run(() => next(ctx)),
+          (err: unknown) => refused(ctx, err),
+        );
       };
     },
   } as unknown as Middleware;

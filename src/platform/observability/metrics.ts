@@ -11,7 +11,9 @@ type Labels = Record<string, string>;
  * caller, and an update is an addition.
  */
 abstract class HotMetric<C> {
-  private readonly children = new Map<string, { labels: Labels; child: C }>();
+  private readonly children: { labels: Labels; child: C }[] = [];
+  /** First label's value → next label's value → … → child: no key string built per update (V8 caches small numbers' strings). */
+  private readonly index = new Map<string, unknown>();
 
   constructor(
     registry: Registry,
@@ -25,15 +27,24 @@ abstract class HotMetric<C> {
 
   /** The child for these label values, in the order of the label names. */
   labels(...values: (string | number)[]): C {
-    const key = values.join("\u0001");
-    let found = this.children.get(key);
-    if (!found) {
-      const labels: Labels = {};
-      this.labelNames.forEach((name, i) => (labels[name] = String(values[i])));
-      found = { labels, child: this.create() };
-      this.children.set(key, found);
+    let level = this.index;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      const key = String(values[i]);
+      let next = level.get(key) as Map<string, unknown> | undefined;
+      if (!next) level.set(key, (next = new Map()));
+      level = next;
     }
-    return found.child;
+    return (level.get(String(values[last])) as C | undefined) ?? this.add(level, values);
+  }
+
+  private add(level: Map<string, unknown>, values: (string | number)[]): C {
+    const labels: Labels = {};
+    this.labelNames.forEach((name, i) => (labels[name] = String(values[i])));
+    const child = this.create();
+    this.children.push({ labels, child });
+    level.set(labels[this.labelNames[values.length - 1]], child);
+    return child;
   }
 
   protected abstract create(): C;
@@ -42,13 +53,13 @@ abstract class HotMetric<C> {
 
   async get(): Promise<Omit<MetricObjectWithValues<MetricValue<string>>, "collect">> {
     const values: MetricValue<string>[] = [];
-    for (const { labels, child } of this.children.values()) values.push(...this.valuesOf(labels, child));
+    for (const { labels, child } of this.children) values.push(...this.valuesOf(labels, child));
     return { name: this.name, help: this.help, type: this.type as never, values, aggregator: "sum" };
   }
 
   /** Zeroes every child in place: callers keep the children they hold. */
   reset(): void {
-    for (const { child } of this.children.values()) this.zero(child);
+    for (const { child } of this.children) this.zero(child);
   }
 }
 
