@@ -53,6 +53,27 @@ describe("gateway", () => {
     expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("observes API answers, refusals before a handler ran and unknown paths alike: id echoed, counted by route and status", async () => {
+    const count = async (series: string) => Number(new RegExp(`^${series.replace(/[{}*.]/g, "\\$&")} (\\d+)$`, "m").exec((await sys.api.get("/metrics")).body)?.[1] ?? 0);
+    const api = 'bazaar_http_requests_total{method="GET",route="/api/governance/policies",status="200"}';
+    const unparsable = 'bazaar_http_requests_total{method="POST",route="/api/*",status="400"}';
+    const unknown = 'bazaar_http_requests_total{method="GET",route="unmatched",status="404"}';
+    const before = { api: await count(api), unparsable: await count(unparsable), unknown: await count(unknown) };
+    const answered = await fetch(`${sys.node.url}/api/governance/policies`, { headers: { authorization: `Bearer ${sys.admin.token}`, "x-request-id": "api-1" } });
+    expect(answered.headers.get("x-request-id")).toBe("api-1");
+    const broken = await fetch(`${sys.node.url}/api/auth/login`, { method: "POST", body: "{not json", headers: { "content-type": "application/json", "x-request-id": "api-2" } });
+    expect(broken.status).toBe(400);
+    expect(broken.headers.get("x-request-id")).toBe("api-2");
+    const lost = await fetch(`${sys.node.url}/elsewhere`, { headers: { "x-request-id": "api-3" } });
+    expect(lost.status).toBe(404);
+    expect(lost.headers.get("x-request-id")).toBe("api-3");
+    expect({ api: await count(api), unparsable: await count(unparsable), unknown: await count(unknown) }).toEqual({
+      api: before.api + 1,
+      unparsable: before.unparsable + 1,
+      unknown: before.unknown + 1,
+    });
+  });
+
   it("refuses unknown routes, bad tokens, missing roles and malformed bodies with 4xx codes", async () => {
     expect((await sys.api.get("/api/nowhere")).body.error.code).toBe("ROUTE_NOT_FOUND");
     expect((await sys.api.get("/elsewhere")).status).toBe(404);
