@@ -1,6 +1,7 @@
 import type { Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
+import { GroupCommit } from "../db/group-commit";
 import type { Leadership } from "../election/election";
 import { type EventPosition, handleBatchOnce, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { TRACE_HEADER } from "../observability/message-tracing";
@@ -46,6 +47,7 @@ export class ServiceHost<T> {
   private readonly handlers: { subject: string; handler: StreamHandler<T>; options: ConsumerOptions<T> }[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly observers: ((events: OutgoingEvent[]) => void)[] = [];
+  private group?: GroupCommit<T>;
   private housekeeping?: NodeJS.Timeout;
   private leadership?: Leadership;
   readonly logger: Logger;
@@ -108,6 +110,9 @@ export class ServiceHost<T> {
   async start(): Promise<void> {
     const { config } = this.platform;
     this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...barrierMigrations, ...this.migrations }, this.tenantTables);
+    // SQLite has one writer: concurrent transactions queue for it anyway, so they commit in groups.
+    // The servers commit concurrently on their own connections.
+    if (this.sdb.dialect === "sqlite") this.group = new GroupCommit(this.sdb.db);
     this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger, this.leadership);
     this.relay.start();
     this.housekeeping = setInterval(() => {
@@ -210,14 +215,17 @@ export class ServiceHost<T> {
   }
 
   private async transact<R>(db: Kysely<T>, work: (trx: Kysely<T>, emit: Emit) => Promise<R>): Promise<R> {
+    // Tenant-scoped handles carry their own scope: only transactions on the service's handle are grouped.
+    const group = db === this.store.db ? this.group : undefined;
     for (let attempt = 0; ; attempt++) {
       const events: OutgoingEvent[] = [];
+      const inTransaction = async (trx: Kysely<T>) => {
+        const value = await work(trx, this.collector(events));
+        await writeOutbox(trx, events, this.platform.clock.now());
+        return value;
+      };
       try {
-        const result = await db.transaction().execute(async (trx) => {
-          const value = await work(trx, this.collector(events));
-          await writeOutbox(trx, events, this.platform.clock.now());
-          return value;
-        });
+        const result = await (group ? group.run(inTransaction) : db.transaction().execute(inTransaction));
         this.committed(events);
         return result;
       } catch (err) {

@@ -1,0 +1,122 @@
+import { spawn } from "node:child_process";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, SqliteDialect } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { groupCommitMigrations, type GroupCommitTables } from "../../../test/support/group-commit-tables";
+import { openServiceDb } from "./db";
+import { GroupCommit } from "./group-commit";
+
+const opened: { destroy(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const db of opened.splice(0)) await db.destroy();
+});
+
+/** A SQLite database whose transaction statements (begin, savepoint, commit…) are recorded in order. */
+async function recorded() {
+  const file = new SqliteDatabase(path.join(mkdtempSync(path.join(tmpdir(), "bazaar-gc-")), "gc.sqlite"));
+  file.pragma("journal_mode = WAL");
+  const statements: string[] = [];
+  const db = new Kysely<GroupCommitTables>({
+    dialect: new SqliteDialect({ database: file }),
+    log: (event) => {
+      statements.push(event.query.sql.toLowerCase());
+    },
+  });
+  opened.push(db);
+  await groupCommitMigrations["0001_pairs"].up(db);
+  statements.length = 0;
+  const count = (sql: string) => statements.filter((s) => s === sql).length;
+  const ids = async () => (await db.selectFrom("pairs").select("id").where("half", "=", 1).orderBy("id").execute()).map((r) => r.id);
+  return { db, statements, count, ids };
+}
+
+const insertPair = (id: string) => async (trx: Kysely<GroupCommitTables>) => {
+  await trx.insertInto("pairs").values({ id, half: 1 }).execute();
+  await trx.insertInto("pairs").values({ id, half: 2 }).execute();
+  return id;
+};
+
+describe("group commit", () => {
+  it("commits transactions that arrive together once, each answered with its own value", async () => {
+    const { db, count, ids } = await recorded();
+    const group = new GroupCommit(db);
+    const answers = await Promise.all(["a", "b", "c", "d", "e"].map((id) => group.run(insertPair(id))));
+    expect(answers).toEqual(["a", "b", "c", "d", "e"]);
+    expect(await ids()).toEqual(["a", "b", "c", "d", "e"]);
+    // The first runs alone (nothing was waiting when it came); the four that queued behind it commit as one.
+    expect(count("commit")).toBe(2);
+    expect(count("savepoint \"member\"")).toBe(4);
+  });
+
+  it("rolls a failing transaction back alone: its caller gets its error, the others commit", async () => {
+    const { db, ids } = await recorded();
+    const group = new GroupCommit(db);
+    const failing = async (trx: Kysely<GroupCommitTables>) => {
+      await trx.insertInto("pairs").values({ id: "x", half: 1 }).execute();
+      throw new Error("refused after writing");
+    };
+    const outcomes = await Promise.allSettled([group.run(insertPair("a")), group.run(insertPair("b")), group.run(failing), group.run(insertPair("c"))]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    expect((outcomes[2] as PromiseRejectedResult).reason.message).toBe("refused after writing");
+    expect(await ids()).toEqual(["a", "b", "c"]);
+  });
+
+  it("answers a grouped transaction only after the commit that made it durable", async () => {
+    const { db, statements } = await recorded();
+    const group = new GroupCommit(db);
+    const answeredAfter: number[] = [];
+    await Promise.all(["a", "b", "c"].map((id) => group.run(insertPair(id)).then(() => answeredAfter.push(statements.lastIndexOf("commit")))));
+    // Each answer came after a commit, and after the commit of its own group (the last statement logged).
+    expect(answeredAfter.every((at) => at >= 0)).toBe(true);
+    expect(answeredAfter.slice(1)).toEqual([statements.length - 1, statements.length - 1]);
+  });
+
+  it("starts a new group for work arriving while one commits, so a steady stream cannot hold a group open", async () => {
+    const { db, count, ids } = await recorded();
+    const group = new GroupCommit(db);
+    const runs: Promise<string>[] = [];
+    // Every transaction of the first group queues another: they go into later groups, and every one is answered.
+    for (let i = 0; i < 4; i++) runs.push(group.run(async (trx) => ((runs.push(group.run(insertPair(`later-${i}`))), await insertPair(`first-${i}`)(trx)))));
+    await Promise.all(runs);
+    await Promise.all(runs);
+    expect(await ids()).toHaveLength(8);
+    expect(count("commit")).toBeGreaterThanOrEqual(3);
+  });
+
+  it("runs each transaction in its caller's async context", async () => {
+    const { db } = await recorded();
+    const group = new GroupCommit(db);
+    const lane = new AsyncLocalStorage<string>();
+    const seen = await Promise.all(["blue", "green", "blue"].map((name, i) => lane.run(name, () => group.run(async (trx) => (await insertPair(`${i}`)(trx), lane.getStore())))));
+    expect(seen).toEqual(["blue", "green", "blue"]);
+  });
+
+  it("loses no answered transaction and keeps none half-applied when the process is killed mid-group", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "bazaar-gc-crash-"));
+    const child = spawn(process.execPath, ["--require", "tsx/cjs", path.resolve("test/support/group-commit-node.ts"), dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    const acked: string[] = [];
+    let errors = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      for (const line of String(chunk).split("\n")) if (line.startsWith("acked ")) acked.push(line.slice(6));
+    });
+    child.stderr.on("data", (chunk: Buffer) => (errors += String(chunk)));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    // Killed while writing: once it has answered a few hundred transactions, at no chosen boundary.
+    while (acked.length < 300 && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    child.kill("SIGKILL");
+    await exited;
+    expect(errors).toBe("");
+    const sdb = await openServiceDb<GroupCommitTables>({ dataDir, namespace: "crash" }, "groupcommit", groupCommitMigrations);
+    opened.push(sdb.db);
+    const rows = await sdb.db.selectFrom("pairs").select(["id", "half"]).execute();
+    const halves = new Map<string, number>();
+    for (const r of rows) halves.set(r.id, (halves.get(r.id) ?? 0) + 1);
+    expect([...halves.values()].every((n) => n === 2)).toBe(true);
+    const missing = acked.filter((id) => !halves.has(id));
+    expect(missing).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,97 @@
+import { AsyncResource } from "node:async_hooks";
+import type { ControlledTransaction, Kysely } from "kysely";
+
+type Work<T> = (trx: Kysely<T>) => Promise<unknown>;
+
+interface Member<T> {
+  work: Work<T>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Transactions committed together at most: bounds how long the first of a group waits for its answer. */
+const MAX_GROUP = 32;
+
+const SAVEPOINT = "member";
+
+/**
+ * Group commit for a SQLite file (one connection, one writer): transactions that arrive while
+ * another group is committing are run one after the other inside one transaction, each in its own
+ * savepoint, and committed together. A commit writes the WAL once per group instead of once per
+ * transaction — under load most of a service's commits. Each transaction keeps its own outcome: one
+ * that fails is rolled back to its savepoint alone and its caller gets its error at once; the others
+ * are answered only after the commit that made them durable: a process killed mid-group has
+ * answered none of it. A lone transaction runs as a plain one.
+ */
+export class GroupCommit<T> {
+  private queue: Member<T>[] = [];
+  private draining = false;
+
+  constructor(private readonly db: Kysely<T>) {}
+
+  run<R>(work: (trx: Kysely<T>) => Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      // The work runs from the drain loop: bound, it keeps its caller's async context (its release lane).
+      this.queue.push({ work: AsyncResource.bind(work), resolve: resolve as (value: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      // Those waiting when a group starts make it; later arrivals wait for the next, so a steady stream
+      // of work cannot hold a group open.
+      while (this.queue.length > 0) await this.commit(this.queue.splice(0, MAX_GROUP));
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async commit(group: Member<T>[]): Promise<void> {
+    if (group.length === 1) {
+      const [m] = group;
+      await this.db.transaction().execute(m.work).then(m.resolve, m.reject);
+      return;
+    }
+    let trx: ControlledTransaction<T>;
+    try {
+      trx = await this.db.startTransaction().execute();
+    } catch (err) {
+      for (const m of group) m.reject(err);
+      return;
+    }
+    const done: { member: Member<T>; value: unknown }[] = [];
+    for (let i = 0; i < group.length; i++) {
+      const member = group[i];
+      let failed: { err: unknown } | undefined;
+      try {
+        const inner = (await trx.savepoint(SAVEPOINT).execute()) as unknown as ControlledTransaction<T, [typeof SAVEPOINT]>;
+        try {
+          done.push({ member, value: await member.work(inner) });
+        } catch (err) {
+          failed = { err };
+          await inner.rollbackToSavepoint(SAVEPOINT).execute();
+        }
+        await inner.releaseSavepoint(SAVEPOINT).execute();
+      } catch (err) {
+        // The transaction itself failed, not one member's work: nothing of the group is kept, and
+        // those not yet run go first into the next group.
+        await trx.rollback().execute().catch(() => undefined);
+        for (const d of done) d.member.reject(err);
+        if (done[done.length - 1]?.member !== member) member.reject(failed?.err ?? err);
+        this.queue.unshift(...group.slice(i + 1));
+        return;
+      }
+      if (failed) member.reject(failed.err);
+    }
+    try {
+      await trx.commit().execute();
+    } catch (err) {
+      await trx.rollback().execute().catch(() => undefined);
+      for (const d of done) d.member.reject(err);
+      return;
+    }
+    for (const d of done) d.member.resolve(d.value);
+  }
+}
