@@ -110,14 +110,16 @@ export function reviewerService(platform: Platform): ServiceSchema {
       [0, pivot],
     ]) {
       for (let from = start; candidates.length < wanted; ) {
-        const rows = await poolWindow(db, from, end, POOL_WINDOW);
+        // The first window asks for just the candidates wanted (rows cost more to read than to find).
+        const limit = candidates.length === 0 ? wanted : POOL_WINDOW;
+        const rows = await poolWindow(db, from, end, limit);
         for (const row of rows) {
           const r = toReviewer(row, row);
           if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
           pool.set(r.userId, r);
           candidates.push({ userId: r.userId, weight: weightOf(r) });
         }
-        if (rows.length < POOL_WINDOW) break;
+        if (rows.length < limit) break;
         from = Number(rows[rows.length - 1].draw_key) + 1;
       }
     }
