@@ -80,7 +80,7 @@ const GATEWAY_GROUP = ["gateway", "identity", "tenant", "permission", "profile",
  * within a round and the median of the rounds reported. (A node started anew each round measured
  * slower each time: the old instances' closures left the JIT's caches polymorphic.)
  */
-export async function gatewayVersusBare(connections = 32, seconds = 6, rounds = 3) {
+export async function gatewayVersusBare(connections = 32, seconds = 6, rounds = 5) {
   const gatewayNode = await startGateway();
   const bare = Fastify();
   bare.get("/hello", async () => ({ hello: "world" }));
