@@ -4,7 +4,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { groupCommitMigrations, type GroupCommitTables } from "../../../test/support/group-commit-tables";
 import { openServiceDb } from "./db";
@@ -78,13 +78,39 @@ describe("group commit", () => {
   it("starts a new group for work arriving while one commits, so a steady stream cannot hold a group open", async () => {
     const { db, count, ids } = await recorded();
     const group = new GroupCommit(db);
-    const runs: Promise<string>[] = [];
-    // Every transaction of the first group queues another: they go into later groups, and every one is answered.
-    for (let i = 0; i < 4; i++) runs.push(group.run(async (trx) => ((runs.push(group.run(insertPair(`later-${i}`))), await insertPair(`first-${i}`)(trx)))));
-    await Promise.all(runs);
-    await Promise.all(runs);
+    const later: Promise<string>[] = [];
+    // Each of the first four queues another transaction while it runs.
+    const first = [0, 1, 2, 3].map((i) =>
+      group.run(async (trx) => {
+        later.push(group.run(insertPair(`later-${i}`)));
+        return insertPair(`first-${i}`)(trx);
+      }),
+    );
+    await Promise.all(first);
+    await Promise.all(later);
     expect(await ids()).toHaveLength(8);
-    expect(count("commit")).toBeGreaterThanOrEqual(3);
+    // first-0 alone; first-1..3 with later-0 (queued before that group began); later-1..3, queued while
+    // it ran, in a third. Had a running group taken newcomers in, there would be two.
+    expect(count("commit")).toBe(3);
+  });
+
+  it("gives up the whole group when the transaction itself fails, and runs those not yet reached in the next", async () => {
+    const { db, ids } = await recorded();
+    const group = new GroupCommit(db);
+    // A member that ends the transaction under the group (as a lost connection or a full disk would).
+    const breaking = async (trx: Kysely<GroupCommitTables>) => {
+      await trx.insertInto("pairs").values({ id: "broken", half: 1 }).execute();
+      await sql`rollback`.execute(trx);
+    };
+    const outcomes = await Promise.allSettled([
+      group.run(insertPair("alone")),
+      group.run(insertPair("before")),
+      group.run(breaking),
+      group.run(insertPair("after")),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled"]);
+    // Nothing of the failed group is kept; the one it had not reached committed in the next.
+    expect(await ids()).toEqual(["after", "alone"]);
   });
 
   it("runs each transaction in its caller's async context", async () => {

@@ -64,13 +64,13 @@ export class GroupCommit<T> {
     const done: { member: Member<T>; value: unknown }[] = [];
     for (let i = 0; i < group.length; i++) {
       const member = group[i];
-      let failed: { err: unknown } | undefined;
+      let outcome: { value: unknown } | { err: unknown } | undefined;
       try {
         const inner = (await trx.savepoint(SAVEPOINT).execute()) as unknown as ControlledTransaction<T, [typeof SAVEPOINT]>;
         try {
-          done.push({ member, value: await member.work(inner) });
+          outcome = { value: await member.work(inner) };
         } catch (err) {
-          failed = { err };
+          outcome = { err };
           await inner.rollbackToSavepoint(SAVEPOINT).execute();
         }
         await inner.releaseSavepoint(SAVEPOINT).execute();
@@ -79,11 +79,12 @@ export class GroupCommit<T> {
         // those not yet run go first into the next group.
         await trx.rollback().execute().catch(() => undefined);
         for (const d of done) d.member.reject(err);
-        if (done[done.length - 1]?.member !== member) member.reject(failed?.err ?? err);
+        member.reject(outcome && "err" in outcome ? outcome.err : err);
         this.queue.unshift(...group.slice(i + 1));
         return;
       }
-      if (failed) member.reject(failed.err);
+      if ("err" in outcome) member.reject(outcome.err);
+      else done.push({ member, value: outcome.value });
     }
     try {
       await trx.commit().execute();

@@ -9,6 +9,8 @@ describe("hot-path metrics, read by the registry at scrape time", () => {
     c.labels("GET", 200).inc();
     c.labels("GET", 200).inc(2);
     c.labels("POST", 409).inc();
+    // A value given as a number or as its string is one label set, not two series.
+    expect(c.labels("POST", "409")).toBe(c.labels("POST", 409));
     const text = await registry.metrics();
     expect(text).toContain("# TYPE t_requests_total counter");
     expect(text).toContain('t_requests_total{method="GET",status="200"} 3');

@@ -110,7 +110,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
       [0, pivot],
     ]) {
       for (let from = start; candidates.length < wanted; ) {
-        // The first window asks for just the candidates wanted (rows cost more to read than to find).
+        // Until one is found, a window asks for just the number wanted (rows cost more to read than to find).
         const limit = candidates.length === 0 ? wanted : POOL_WINDOW;
         const rows = await poolWindow(db, from, end, limit);
         for (const row of rows) {
