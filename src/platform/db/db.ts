@@ -16,6 +16,7 @@ import {
   PostgresAdapter,
   PostgresDialect,
   SqliteDialect,
+  sql,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
   type QueryResult,
@@ -42,12 +43,16 @@ export interface ServiceDb<T> {
   forUpdate<QB extends SelectQueryBuilder<any, any, any>>(qb: QB): QB;
   /** Runs an insert of one row and answers its generated `id` (MySQL reports it; the others return it). */
   insertId(qb: InsertQueryBuilder<any, any, any>): Promise<number>;
+  /** The insert made to answer its generated `id` (as `insertId` runs it), for a prepared insert. */
+  returningId(qb: InsertQueryBuilder<any, any, any>): InsertQueryBuilder<any, any, any>;
   /**
    * Inserts the row unless its key is taken, and answers whether it did. Unlike catching the
    * duplicate-key error, this leaves the transaction usable on PostgreSQL, and a concurrent inserter
    * of the same key waits for the first to commit or roll back.
    */
   insertIfAbsent(qb: InsertQueryBuilder<any, any, any>): Promise<boolean>;
+  /** The insert, with rows whose `key` exists already updated instead: their `columns` take the new values. */
+  upsert<QB extends InsertQueryBuilder<any, any, any>>(qb: QB, key: readonly string[], columns: readonly string[]): QB;
   /** The database seen by one tenant: the only handle that may touch the service's tenant tables (see tenant.ts). */
   forTenant(tenantId: string | number): Kysely<T>;
   /**
@@ -130,10 +135,15 @@ export async function openServiceDb<T>(
       const row = (await qb.returning("id").executeTakeFirstOrThrow()) as { id: number };
       return Number(row.id);
     },
+    returningId: (qb) => (dialect === "mysql" ? qb : qb.returning("id")),
     async insertIfAbsent(qb) {
       const guarded = dialect === "mysql" ? qb.ignore() : qb.onConflict((oc) => oc.doNothing());
       const result = await guarded.executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+    upsert(qb, key, columns) {
+      if (dialect === "mysql") return qb.onDuplicateKeyUpdate(Object.fromEntries(columns.map((c) => [c, sql`values(${sql.ref(c)})`]))) as typeof qb;
+      return qb.onConflict((oc) => oc.columns(key as string[]).doUpdateSet(Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])))) as typeof qb;
     },
     close: () => base.destroy(),
   };

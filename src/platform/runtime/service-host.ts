@@ -1,7 +1,8 @@
-import type { Kysely, Migration } from "kysely";
+import type { Compilable, Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
 import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { GroupCommit } from "../db/group-commit";
+import { Prepared } from "../db/prepared";
 import type { Leadership } from "../election/election";
 import { type EventPosition, handleBatchOnce, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
 import { TRACE_HEADER } from "../observability/message-tracing";
@@ -77,6 +78,11 @@ export class ServiceHost<T> {
 
   get db(): Kysely<T> {
     return this.store.db;
+  }
+
+  /** A statement of this service built and compiled once (see prepared.ts); annotate `$` with its parameters. */
+  prepare<P extends object, R>(build: (db: Kysely<T>, $: P) => Compilable<R>): Prepared<T, P, R> {
+    return new Prepared(build);
   }
 
   /**

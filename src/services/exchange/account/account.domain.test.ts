@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   adjustment,
   apply,
+  applyEach,
   balanceKey,
   type Balances,
   CHAIN,
@@ -85,6 +86,36 @@ describe("journals", () => {
         });
         for (const sum of ledgerSums(b).values()) expect(sum).toBe(0n);
         for (const [key, amount] of b) if (!key.startsWith(EQUITY)) expect(amount >= 0n).toBe(true);
+      }),
+    );
+  });
+});
+
+describe("a list of journals applied together", () => {
+  it("ends where applying them one by one ends, or names the first that cannot apply and leaves the start untouched", () => {
+    const journal = fc.oneof(
+      fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: -300n, max: 1_000n }) }).map((o) => (i: number) => adjustment(`a${i}`, o.user, "USDT", o.amount)),
+      fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: 1n, max: 800n }) }).map((o) => (i: number) => freeze(`f${i}`, o.user, "USDT", o.amount)),
+      fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: 1n, max: 800n }) }).map((o) => (i: number) => unfreeze(`u${i}`, o.user, "USDT", o.amount)),
+    );
+    fc.assert(
+      fc.property(fc.array(journal, { maxLength: 40 }), (makers) => {
+        const journals = makers.map((make, i) => make(i));
+        const start: Balances = new Map([[avail(1, "USDT"), 500n]]);
+        let b: Balances = start;
+        let refused: Journal | undefined;
+        for (const j of journals) {
+          const next = apply(b, j);
+          if (isRefusal(next)) {
+            refused = j;
+            break;
+          }
+          b = next;
+        }
+        const together = applyEach(start, journals);
+        if (refused) expect(isRefusal(together) && together.journal).toBe(refused);
+        else expect(together).toEqual(b);
+        expect(start).toEqual(new Map([[avail(1, "USDT"), 500n]]));
       }),
     );
   });

@@ -51,14 +51,25 @@ export function isBalanced(j: Journal): boolean {
  * system's equity account is the issuer and may).
  */
 export function apply(balances: Balances, j: Journal): Map<string, bigint> | Refusal {
-  if (!isBalanced(j)) return { code: "INVALID_AMOUNT", message: `journal ${j.ref} does not balance` };
+  const next = applyEach(balances, [j]);
+  return isRefusal(next) ? { code: next.code, message: next.message } : next;
+}
+
+/**
+ * The balances after every journal in turn, or the first journal that cannot apply and why (then
+ * nothing of the list applies). Starts from `balances` and leaves them as they are.
+ */
+export function applyEach(balances: Balances, journals: readonly Journal[]): Map<string, bigint> | (Refusal & { journal: Journal }) {
   const next = new Map(balances);
-  for (const e of j.entries) {
-    const key = balanceKey(e.account, e.asset, e.bucket);
-    const after = (next.get(key) ?? 0n) + e.amount;
-    if (after < 0n && !ISSUERS.has(e.account))
-      return { code: "INSUFFICIENT_BALANCE", message: `${e.asset} ${e.bucket} of ${e.account} would be ${after}` };
-    next.set(key, after);
+  for (const j of journals) {
+    if (!isBalanced(j)) return { code: "INVALID_AMOUNT", message: `journal ${j.ref} does not balance`, journal: j };
+    for (const e of j.entries) {
+      const key = balanceKey(e.account, e.asset, e.bucket);
+      const after = (next.get(key) ?? 0n) + e.amount;
+      if (after < 0n && !ISSUERS.has(e.account))
+        return { code: "INSUFFICIENT_BALANCE", message: `${e.asset} ${e.bucket} of ${e.account} would be ${after}`, journal: j };
+      next.set(key, after);
+    }
   }
   return next;
 }

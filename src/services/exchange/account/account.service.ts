@@ -9,9 +9,10 @@ import { branchCallOf } from "../../../platform/tx/barrier";
 import { AccountContract as C, accountRoutes, type BalanceView } from "./account.contract";
 import {
   adjustment,
-  apply,
+  applyEach,
   balanceKey,
   type Bucket,
+  type Entry,
   deposit,
   freeze,
   fromUnits,
@@ -43,44 +44,58 @@ export function accountService(platform: Platform): ServiceSchema {
   }
 
   /**
-   * Applies a journal once: a ref seen before changes nothing (answers `false`). Balances are locked
-   * in one order, so two journals touching the same accounts cannot deadlock each other.
+   * Applies journals, each once: a ref seen before (or earlier in the list) changes nothing. Set-based
+   * — one read of the journals, one of the balances, one write each of journals, entries and balances
+   * for the whole list — because the trading service posts a whole batch of trades at once. All apply
+   * or none (the first that cannot is refused with its reason). Answers how many applied.
    */
-  async function post(db: AccountDb, j: Journal): Promise<boolean> {
+  async function post(db: AccountDb, journals: readonly Journal[]): Promise<number> {
     const now = clock.now();
-    if (await db.selectFrom("journals").select("ref").where("ref", "=", j.ref).executeTakeFirst()) return false;
-    const keys = [...new Set(j.entries.map((e) => balanceKey(e.account, e.asset, e.bucket)))].sort();
-    const current = new Map<string, bigint>();
-    const existing = new Set<string>();
-    for (const key of keys) {
-      const [account, asset, bucket] = key.split("|") as [string, string, Bucket];
-      const row = await host.store
-        .forUpdate(db.selectFrom("balances").select("amount").where("account", "=", account).where("asset", "=", asset).where("bucket", "=", bucket))
-        .executeTakeFirst();
-      if (row) existing.add(key);
-      current.set(key, row ? BigInt(row.amount) : 0n);
+    const seen = new Set<string>();
+    for (const r of await db.selectFrom("journals").select("ref").where("ref", "in", journals.map((j) => j.ref)).execute()) seen.add(r.ref);
+    const fresh: Journal[] = [];
+    for (const j of journals) {
+      if (seen.has(j.ref)) continue;
+      seen.add(j.ref);
+      fresh.push(j);
     }
-    const next = apply(current, j);
-    if (isRefusal(next)) throw new AppError(j.kind === "ADJUST" || j.kind === "FREEZE" ? 409 : 500, next.code, next.message);
-    await db.insertInto("journals").values({ ref: j.ref, kind: j.kind, at: now }).execute();
+    if (fresh.length === 0) return 0;
+    const accounts = [...new Set(fresh.flatMap((j) => j.entries.map((e) => e.account)))].sort();
+    // Every balance of the accounts involved, locked (in key order, so posters cannot deadlock).
+    const lockBalances = async () => {
+      const rows = await host.store.forUpdate(db.selectFrom("balances").select(["account", "asset", "bucket", "amount"]).where("account", "in", accounts)).execute();
+      return new Map(rows.map((r) => [balanceKey(r.account, r.asset, r.bucket), BigInt(r.amount)]));
+    };
+    let current = await lockBalances();
+    const missing = new Map<string, Entry>();
+    for (const j of fresh) for (const e of j.entries) if (!current.has(balanceKey(e.account, e.asset, e.bucket))) missing.set(balanceKey(e.account, e.asset, e.bucket), e);
+    if (missing.size > 0) {
+      // A balance seen for the first time exists (at zero) before it is read and locked: a poster racing
+      // to create the same one waits for ours, and reads it again, rather than overwriting it.
+      const zero = [...missing.values()].map((e) => ({ account: e.account, asset: e.asset, bucket: e.bucket, amount: "0", updated_at: now }));
+      await host.store.insertIfAbsent(db.insertInto("balances").values(zero));
+      current = await lockBalances();
+    }
+    const next = applyEach(current, fresh);
+    if (isRefusal(next)) throw new AppError(next.journal.kind === "ADJUST" || next.journal.kind === "FREEZE" ? 409 : 500, next.code, next.message);
+    await db.insertInto("journals").values(fresh.map((j) => ({ ref: j.ref, kind: j.kind, at: now }))).execute();
     await db
       .insertInto("entries")
-      .values(j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() })))
+      .values(fresh.flatMap((j) => j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() }))))
       .execute();
-    for (const key of keys) {
+    const changed = [...next].filter(([key, amount]) => current.get(key) !== amount);
+    const values = changed.map(([key, amount]) => {
       const [account, asset, bucket] = key.split("|") as [string, string, Bucket];
-      const amount = next.get(key)!.toString();
-      if (existing.has(key))
-        await db.updateTable("balances").set({ amount, updated_at: now }).where("account", "=", account).where("asset", "=", asset).where("bucket", "=", bucket).execute();
-      else await db.insertInto("balances").values({ account, asset, bucket, amount, updated_at: now }).execute();
-    }
-    return true;
+      return { account, asset, bucket, amount: amount.toString(), updated_at: now };
+    });
+    if (values.length > 0) await host.store.upsert(db.insertInto("balances").values(values), ["account", "asset", "bucket"], ["amount", "updated_at"]).execute();
+    return fresh.length;
   }
 
   /** Runs `post` in its own transaction; a same-ref race ends with the journal applied once. */
   async function postOnce(j: Journal): Promise<{ applied: boolean }> {
     try {
-      return { applied: await host.tx((trx) => post(trx, j)) };
+      return { applied: (await host.tx((trx) => post(trx, [j]))) > 0 };
     } catch (err) {
       if (isUniqueViolation(err)) return { applied: false };
       throw err;
@@ -114,7 +129,7 @@ export function accountService(platform: Platform): ServiceSchema {
         if (units === null || units === 0n) throw badRequest("INVALID_AMOUNT", `amount must be a non-zero number with at most ${decimals} decimals`, "amount");
         const ref = `adjust:${key}`;
         const applied = await host.tx(async (trx) => {
-          const done = await post(trx, adjustment(ref, userId, asset, units));
+          const done = (await post(trx, [adjustment(ref, userId, asset, units)])) > 0;
           if (done) await writeAudit(trx, { actorId: operator.id, action: "adjust", subject: `user:${userId}`, detail: { asset, amount, reason, ref }, at: clock.now() });
           return done;
         });
@@ -145,11 +160,7 @@ export function accountService(platform: Platform): ServiceSchema {
           j.kind === "settle" ? settlement({ ...j, quantity: BigInt(j.quantity), notional: BigInt(j.notional) }) : unfreeze(j.ref, j.userId, j.asset, BigInt(j.amount)),
         );
         try {
-          const applied = await host.tx(async (trx) => {
-            let n = 0;
-            for (const j of journals) if (await post(trx, j)) n++;
-            return n;
-          });
+          const applied = await host.tx((trx) => post(trx, journals));
           return { applied };
         } catch (err) {
           // The same ref posted by someone else meanwhile: one by one, each once.
@@ -166,7 +177,7 @@ export function accountService(platform: Platform): ServiceSchema {
       tryFreeze: action(C.tryFreeze, async (ctx) => {
         const { userId, asset, amount } = ctx.params;
         const call = branchCallOf(ctx.meta);
-        await host.branch(ctx.meta, (trx) => post(trx, freeze(`freeze:${call.gid}`, userId, asset, BigInt(amount))));
+        await host.branch(ctx.meta, (trx) => post(trx, [freeze(`freeze:${call.gid}`, userId, asset, BigInt(amount))]));
         return { frozen: amount };
       }),
       confirmFreeze: action(C.confirmFreeze, async (ctx) => {
@@ -179,7 +190,7 @@ export function accountService(platform: Platform): ServiceSchema {
         await host.branch(ctx.meta, async (trx) => {
           // Only what the try froze goes back: nothing after an empty compensation.
           if (await trx.selectFrom("journals").select("ref").where("ref", "=", `freeze:${call.gid}`).executeTakeFirst())
-            await post(trx, unfreeze(`unfreeze:${call.gid}`, userId, asset, BigInt(amount)));
+            await post(trx, [unfreeze(`unfreeze:${call.gid}`, userId, asset, BigInt(amount))]);
         });
         return { released: true };
       }),

@@ -62,31 +62,66 @@ export function marketService(platform: Platform): ServiceSchema {
     trades: Number(r.trades),
   });
 
+  /**
+   * A batch's trades and the candles they move, per transaction: each candle read once and written
+   * once (with the trades, just before the commit) however many of the batch's trades fall in it.
+   */
+  interface Batch {
+    seqs: Set<string>;
+    trades: MarketTables["trades"][];
+    candles: Map<string, { symbol: string; interval: Interval; candle: Candle }>;
+  }
+  const batches = new WeakMap<object, Batch>();
+  const recorded = host.prepare((db, $: { symbol: string; seq: number }) => db.selectFrom("trades").select("seq").where("symbol", "=", $.symbol).where("seq", "=", $.seq));
+
   async function onTrade(trx: Kysely<MarketTables>, e: Extract<MatchingEvent, { kind: "TRADE" }>, emit: Emit): Promise<void> {
-    if (await trx.selectFrom("trades").select("seq").where("symbol", "=", e.symbol).where("seq", "=", e.seq).executeTakeFirst()) return;
-    await trx.insertInto("trades").values({ symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, taker_side: e.takerSide, at: e.at }).execute();
+    let b = batches.get(trx);
+    if (!b) batches.set(trx, (b = { seqs: new Set(), trades: [], candles: new Map() }));
+    const id = `${e.symbol}:${e.seq}`;
+    if (b.seqs.has(id) || (await recorded.first(trx, { symbol: e.symbol, seq: e.seq }))) return;
+    b.seqs.add(id);
+    b.trades.push({ symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, taker_side: e.takerSide, at: e.at });
     const feed: PublicTrade = { symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, takerSide: e.takerSide, at: e.at };
     emit(MARKET_TRADE, feed, `market-trade:${e.symbol}:${e.seq}`);
-    // The trade's candle in every interval: read in one statement, then each updated, the new ones inserted together.
-    const buckets = (Object.keys(INTERVALS) as Interval[]).map((interval) => ({ interval, openTime: bucketOf(e.at, interval) }));
-    const rows = await host.store
-      .forUpdate(
-        trx
-          .selectFrom("klines")
-          .selectAll()
-          .where("symbol", "=", e.symbol)
-          .where((eb) => eb.or(buckets.map((b) => eb.and([eb("interval", "=", b.interval), eb("open_time", "=", b.openTime)])))),
-      )
-      .execute();
-    const fresh = [];
-    for (const { interval, openTime } of buckets) {
-      const row = rows.find((r) => r.interval === interval && Number(r.open_time) === openTime);
-      const next = withTrade(row && candleOf(row), openTime, e.price, e.quantity);
-      const values = { open: next.open, high: next.high, low: next.low, close: next.close, volume: next.volume, trades: next.trades };
-      if (row) await trx.updateTable("klines").set(values).where("symbol", "=", e.symbol).where("interval", "=", interval).where("open_time", "=", openTime).execute();
-      else fresh.push({ symbol: e.symbol, interval, open_time: openTime, ...values });
+    const buckets = (Object.keys(INTERVALS) as Interval[]).map((interval) => ({ interval, openTime: bucketOf(e.at, interval), key: `${e.symbol}|${interval}|${bucketOf(e.at, interval)}` }));
+    const unread = buckets.filter((k) => !b.candles.has(k.key));
+    if (unread.length > 0) {
+      // The candles this batch has not touched yet, in one statement.
+      const rows = await host.store
+        .forUpdate(
+          trx
+            .selectFrom("klines")
+            .selectAll()
+            .where("symbol", "=", e.symbol)
+            .where((eb) => eb.or(unread.map((k) => eb.and([eb("interval", "=", k.interval), eb("open_time", "=", k.openTime)])))),
+        )
+        .execute();
+      for (const r of rows) b.candles.set(`${e.symbol}|${r.interval}|${Number(r.open_time)}`, { symbol: e.symbol, interval: r.interval as Interval, candle: candleOf(r) });
     }
-    if (fresh.length > 0) await trx.insertInto("klines").values(fresh).execute();
+    for (const { interval, openTime, key } of buckets) {
+      const known = b.candles.get(key);
+      b.candles.set(key, { symbol: e.symbol, interval, candle: withTrade(known?.candle, openTime, e.price, e.quantity) });
+    }
+  }
+
+  async function writeBatch(trx: Kysely<MarketTables>): Promise<void> {
+    const b = batches.get(trx);
+    if (!b) return;
+    batches.delete(trx);
+    if (b.trades.length > 0) await trx.insertInto("trades").values(b.trades).execute();
+    const candles = [...b.candles.values()].map(({ symbol, interval, candle: c }) => ({
+      symbol,
+      interval,
+      open_time: c.openTime,
+      open: c.open,
+      high: c.high,
+      low: c.low,
+      close: c.close,
+      volume: c.volume,
+      trades: c.trades,
+    }));
+    if (candles.length > 0)
+      await host.store.upsert(trx.insertInto("klines").values(candles), ["symbol", "interval", "open_time"], ["open", "high", "low", "close", "volume", "trades"]).execute();
   }
 
   function pushTrade(t: PublicTrade): void {
@@ -149,7 +184,7 @@ export function marketService(platform: Platform): ServiceSchema {
       host.consume(MatchingSubjects.events, async (trx, message, emit) => {
         const e = message.data as MatchingEvent;
         if (e.kind === "TRADE") await onTrade(trx, e, emit);
-      });
+      }, { beforeCommit: writeBatch });
       // Recorded trades go to WebSocket subscribers once committed, as decimals on the grid.
       host.onCommitted((events) => {
         for (const e of events) {

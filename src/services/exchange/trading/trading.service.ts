@@ -1,4 +1,4 @@
-import type { ServiceBroker, ServiceSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { isUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
@@ -13,7 +13,7 @@ import { fromUnits, toUnits } from "../account/account.domain";
 import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
 import { type OrderView, TradingContract as C, tradingRoutes } from "./trading.contract";
 import { endedStatus, grid, isRefusal, notionalOf, OPEN, type SymbolSpec, specProblem } from "./trading.domain";
-import type { Selectable } from "kysely";
+import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
 import type { AccountContract } from "../account/account.contract";
 import { type TradingDb, tradingMigrations, type TradingTables } from "./trading.store";
@@ -24,6 +24,9 @@ type AccountJournal = z.input<typeof AccountContract.postAll>["journals"][number
 /** An order whose entry never finished (its node died between freeze and log) is taken back after this long. */
 const PENDING_TIMEOUT_MS = 60_000;
 const SWEEP_MS = 10_000;
+/** How long a symbol's status is trusted from the cache. */
+const STATUS_RECHECK_MS = 1_000;
+const SYMBOL_STATUS_CHANGED = "trading.symbol.status";
 /** A user's cancel of an order still in entry: it ends CANCELLED rather than REJECTED. */
 const CANCELLED_IN_ENTRY = "CANCELLED_IN_ENTRY";
 
@@ -41,8 +44,10 @@ export function tradingService(platform: Platform): ServiceSchema {
   let broker: ServiceBroker;
   let freeze: SoleBranch;
 
-  // A symbol's grid and fees never change once created; only its status does (read fresh where it matters).
+  // A symbol's grid and fees never change once created; only its status does.
   const grids = new Map<string, SymbolSpec>();
+  /** Each symbol's status as last read, and when: a halt made through another instance applies here within STATUS_RECHECK_MS (at once, by its broadcast). */
+  const statuses = new Map<string, { status: string; readAt: number }>();
 
   /** The symbol's grid and fees (cached: they never change). */
   async function gridOf(db: TradingDb, symbol: string): Promise<SymbolSpec> {
@@ -51,6 +56,18 @@ export function tradingService(platform: Platform): ServiceSchema {
     const { status: _, ...fixed } = await spec(db, symbol);
     grids.set(symbol, fixed);
     return fixed;
+  }
+
+  /** The symbol with its status, from the cache while the status is recent. */
+  async function current(symbol: string): Promise<SymbolSpec & { status: string }> {
+    const grid = grids.get(symbol);
+    const known = statuses.get(symbol);
+    if (grid && known && clock.now() - known.readAt < STATUS_RECHECK_MS) return { ...grid, status: known.status };
+    const s = await spec(host.db, symbol);
+    const { status, ...fixed } = s;
+    grids.set(symbol, fixed);
+    statuses.set(symbol, { status, readAt: clock.now() });
+    return s;
   }
 
   /** The symbol as stored now, status included. */
@@ -144,45 +161,96 @@ export function tradingService(platform: Platform): ServiceSchema {
     return stalled.length + voiding.length;
   }
 
-  const loadOrder = (db: TradingDb, id: number) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", id)).executeTakeFirst();
+  const insertOrder = host.prepare(
+    (
+      db,
+      $: { userId: number; symbol: string; side: OrderRow["side"]; type: OrderRow["type"]; tif: string; ticks: string; lots: string; freezeAsset: string; freezeUnits: string; clientOrderId: string | null; now: number },
+    ) =>
+      host.store.returningId(
+        db.insertInto("orders").values({
+          user_id: $.userId,
+          symbol: $.symbol,
+          side: $.side,
+          type: $.type,
+          tif: $.tif,
+          price_ticks: $.ticks,
+          quantity_lots: $.lots,
+          filled_lots: "0",
+          filled_notional: "0",
+          freeze_asset: $.freezeAsset,
+          freeze_units: $.freezeUnits,
+          status: "PENDING",
+          reason: null,
+          client_order_id: $.clientOrderId,
+          created_at: $.now,
+          updated_at: $.now,
+        }),
+      ),
+  );
+  /** An order in entry goes on the log: only while nothing has taken it back. */
+  const entered = host.prepare((db, $: { id: number; now: number }) => db.updateTable("orders").set({ status: "NEW", updated_at: $.now }).where("id", "=", $.id).where("status", "=", "PENDING"));
+  const orderById = host.prepare((db, $: { id: number }) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", $.id)));
+  const saveOrder = host.prepare((db, $: { id: number; filled: string; notional: string; status: OrderRow["status"]; reason: string | null; now: number }) =>
+    db.updateTable("orders").set({ filled_lots: $.filled, filled_notional: $.notional, status: $.status, reason: $.reason, updated_at: $.now }).where("id", "=", $.id),
+  );
 
   /**
-   * The settlements and releases the engine's events call for, gathered per transaction and posted to
-   * the accounts in one call just before it commits (one call for a whole batch of events).
+   * What the engine's events do to this service, gathered per transaction (a consumer's whole batch)
+   * and written just before it commits: each order read once and written once however many events
+   * touch it, the trades in one insert, the accounts' settlements and releases in one call.
    */
-  const journalsOf = new WeakMap<object, AccountJournal[]>();
-  function toAccounts(trx: TradingDb, journal: AccountJournal): void {
-    const list = journalsOf.get(trx);
-    if (list) list.push(journal);
-    else journalsOf.set(trx, [journal]);
+  interface Batch {
+    orders: Map<number, OrderRow>;
+    changed: Set<OrderRow>;
+    trades: Insertable<TradingTables["trades"]>[];
+    journals: AccountJournal[];
   }
-  async function postToAccounts(trx: TradingDb): Promise<void> {
-    const journals = journalsOf.get(trx);
-    if (!journals) return;
-    journalsOf.delete(trx);
-    await broker.call("account.postAll", { journals });
+  const batches = new WeakMap<object, Batch>();
+  function batchOf(trx: TradingDb): Batch {
+    let b = batches.get(trx);
+    if (!b) batches.set(trx, (b = { orders: new Map(), changed: new Set(), trades: [], journals: [] }));
+    return b;
+  }
+
+  async function orderIn(trx: TradingDb, b: Batch, id: number): Promise<OrderRow | undefined> {
+    let o = b.orders.get(id);
+    if (!o) {
+      o = await orderById.first(trx, { id });
+      if (o) b.orders.set(id, o);
+    }
+    return o;
+  }
+
+  async function writeBatch(trx: TradingDb): Promise<void> {
+    const b = batches.get(trx);
+    if (!b) return;
+    batches.delete(trx);
+    const now = clock.now();
+    for (const o of b.changed) await saveOrder.run(trx, { id: Number(o.id), filled: o.filled_lots, notional: o.filled_notional, status: o.status, reason: o.reason, now });
+    if (b.trades.length > 0) await host.store.insertIfAbsent(trx.insertInto("trades").values(b.trades));
+    if (b.journals.length > 0) await broker.call("account.postAll", { journals: b.journals });
   }
 
   /** Gives back what an ended order still holds frozen: a buy's unspent quote, a sell's unsold base. */
-  function release(trx: TradingDb, o: OrderRow, s: SymbolSpec): void {
+  function release(b: Batch, o: OrderRow, s: SymbolSpec): void {
     const frozen = BigInt(o.freeze_units);
     const used = o.side === "BUY" ? BigInt(o.filled_notional) : BigInt(o.filled_lots) * s.lotUnits;
     const left = frozen - used;
-    if (left > 0n) toAccounts(trx, { kind: "unfreeze", ref: `release:${o.id}`, userId: Number(o.user_id), asset: o.freeze_asset, amount: left.toString() });
+    if (left > 0n) b.journals.push({ kind: "unfreeze", ref: `release:${o.id}`, userId: Number(o.user_id), asset: o.freeze_asset, amount: left.toString() });
   }
 
   async function onEvent(trx: TradingDb, e: MatchingEvent): Promise<void> {
     const s = await gridOf(trx, e.symbol);
-    const now = clock.now();
+    const b = batchOf(trx);
     if (e.kind === "TRADE") {
-      const taker = await loadOrder(trx, e.takerId);
-      const maker = await loadOrder(trx, e.makerId);
+      const taker = await orderIn(trx, b, e.takerId);
+      const maker = await orderIn(trx, b, e.makerId);
       if (!taker || !maker) throw new Error(`trade ${e.symbol}:${e.seq} names an order this service does not have`);
       const notional = notionalOf(s, BigInt(e.price), BigInt(e.quantity));
       const [buyer, seller] = e.takerSide === "BUY" ? [taker, maker] : [maker, taker];
       const feeOf = (o: typeof taker) => (o === taker ? s.takerFeeBps : s.makerFeeBps);
       const tradeId = `${e.symbol}:${e.seq}`;
-      toAccounts(trx, {
+      b.journals.push({
         kind: "settle",
         tradeId,
         base: s.base,
@@ -196,37 +264,31 @@ export function tradingService(platform: Platform): ServiceSchema {
       });
       for (const o of [taker, maker]) {
         const filled = BigInt(o.filled_lots) + BigInt(e.quantity);
-        const status = filled === BigInt(o.quantity_lots) ? o.status : "PARTIALLY_FILLED";
-        await trx
-          .updateTable("orders")
-          .set({ filled_lots: filled.toString(), filled_notional: (BigInt(o.filled_notional) + notional).toString(), status, updated_at: now })
-          .where("id", "=", o.id)
-          .execute();
+        if (filled !== BigInt(o.quantity_lots)) o.status = "PARTIALLY_FILLED";
+        o.filled_lots = filled.toString();
+        o.filled_notional = (BigInt(o.filled_notional) + notional).toString();
+        b.changed.add(o);
       }
-      await host.store.insertIfAbsent(
-        trx.insertInto("trades").values({
-          id: tradeId,
-          symbol: e.symbol,
-          seq: e.seq,
-          taker_order: e.takerId,
-          maker_order: e.makerId,
-          buyer_id: Number(buyer.user_id),
-          seller_id: Number(seller.user_id),
-          price_ticks: String(e.price),
-          quantity_lots: String(e.quantity),
-          notional: notional.toString(),
-          at: now,
-        }),
-      );
+      b.trades.push({
+        id: tradeId,
+        symbol: e.symbol,
+        seq: e.seq,
+        taker_order: e.takerId,
+        maker_order: e.makerId,
+        buyer_id: Number(buyer.user_id),
+        seller_id: Number(seller.user_id),
+        price_ticks: String(e.price),
+        quantity_lots: String(e.quantity),
+        notional: notional.toString(),
+        at: clock.now(),
+      });
     } else if (e.kind === "ENDED") {
-      const o = await loadOrder(trx, e.orderId);
+      const o = await orderIn(trx, b, e.orderId);
       if (!o || e.reason === "UNKNOWN_ORDER" || !OPEN.includes(o.status)) return;
-      await trx
-        .updateTable("orders")
-        .set({ status: endedStatus(e.reason, BigInt(o.filled_lots)), reason: e.reason === "FILLED" ? null : e.reason, updated_at: now })
-        .where("id", "=", o.id)
-        .execute();
-      release(trx, o, s);
+      o.status = endedStatus(e.reason, BigInt(o.filled_lots));
+      o.reason = e.reason === "FILLED" ? null : e.reason;
+      b.changed.add(o);
+      release(b, o, s);
     }
   }
 
@@ -306,6 +368,8 @@ export function tradingService(platform: Platform): ServiceSchema {
         const { symbol, status } = ctx.params;
         const updated = await host.db.updateTable("symbols").set({ status }).where("symbol", "=", symbol).executeTakeFirst();
         if (Number(updated.numUpdatedRows) === 0) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
+        statuses.set(symbol, { status, readAt: clock.now() });
+        ctx.broadcast(SYMBOL_STATUS_CHANGED, { symbol, status });
         return { symbol, status };
       }),
 
@@ -327,7 +391,7 @@ export function tradingService(platform: Platform): ServiceSchema {
       place: action(C.place, async (ctx) => {
         const user = requireUser(ctx);
         const p = ctx.params;
-        const s = await spec(host.db, p.symbol);
+        const s = await current(p.symbol);
         if (s.status !== "TRADING") throw conflict("SYMBOL_HALTED", `${p.symbol} is halted`, "symbol");
         const priceUnits = p.price === undefined ? null : toUnits(p.price, s.quoteDecimals);
         if (p.price !== undefined && priceUnits === null) throw new AppError(400, "PRICE_OFF_TICK", `price has more decimals than ${s.quote} (${s.quoteDecimals})`, "price");
@@ -340,26 +404,20 @@ export function tradingService(platform: Platform): ServiceSchema {
         const now = clock.now();
         let id: number;
         try {
-          id = await host.store.insertId(
-            host.db.insertInto("orders").values({
-              user_id: user.id,
-              symbol: s.symbol,
-              side: p.side,
-              type: p.type === "MARKET" && p.side === "BUY" ? "LIMIT" : p.type,
-              tif,
-              price_ticks: g.ticks.toString(),
-              quantity_lots: g.lots.toString(),
-              filled_lots: "0",
-              filled_notional: "0",
-              freeze_asset: g.freezeAsset === "BASE" ? s.base : s.quote,
-              freeze_units: g.freezeUnits.toString(),
-              status: "PENDING",
-              reason: null,
-              client_order_id: p.clientOrderId ?? null,
-              created_at: now,
-              updated_at: now,
-            }),
-          );
+          // In a transaction, so that it shares a commit with the others in flight (see group-commit.ts).
+          id = await host.tx((trx) => insertOrder.insertId(trx, {
+            userId: user.id,
+            symbol: s.symbol,
+            side: p.side,
+            type: p.type === "MARKET" && p.side === "BUY" ? "LIMIT" : p.type,
+            tif,
+            ticks: g.ticks.toString(),
+            lots: g.lots.toString(),
+            freezeAsset: g.freezeAsset === "BASE" ? s.base : s.quote,
+            freezeUnits: g.freezeUnits.toString(),
+            clientOrderId: p.clientOrderId ?? null,
+            now,
+          }));
         } catch (err) {
           if (isUniqueViolation(err)) throw conflict("DUPLICATE_CLIENT_ORDER_ID", `clientOrderId ${p.clientOrderId} was used before`, "clientOrderId");
           throw err;
@@ -370,10 +428,9 @@ export function tradingService(platform: Platform): ServiceSchema {
         await freeze.try(gid, payload, ctx).catch((err) => abandonAfter(err, id, (err as { type?: string }).type ?? "FREEZE_FAILED"));
         crashPoint("trading.order.frozen");
         // The order goes on the log in the change that ends its entry: only if nothing took it back meanwhile.
-        const entered = await host
+        const onLog = await host
           .tx(async (trx, emit) => {
-            const moved = await trx.updateTable("orders").set({ status: "NEW", updated_at: clock.now() }).where("id", "=", id).where("status", "=", "PENDING").executeTakeFirst();
-            if (Number(moved.numUpdatedRows) === 0) return false;
+            if ((await entered.run(trx, { id, now: clock.now() })) === 0) return false;
             const command: MatchingCommand = {
               kind: "PLACE",
               symbol: s.symbol,
@@ -390,7 +447,7 @@ export function tradingService(platform: Platform): ServiceSchema {
             return true;
           })
           .catch((err) => abandonAfter(err, id, "ENTRY_FAILED"));
-        if (!entered) throw conflict("ORDER_TAKEN_BACK", `order ${id} was cancelled or timed out before it reached the book`);
+        if (!onLog) throw conflict("ORDER_TAKEN_BACK", `order ${id} was cancelled or timed out before it reached the book`);
         return { orderId: id, clientOrderId: p.clientOrderId ?? null, status: "NEW" };
       }),
 
@@ -454,8 +511,13 @@ export function tradingService(platform: Platform): ServiceSchema {
 
       tick: action(C.tick, () => sweeper.now()),
     },
+    events: {
+      [SYMBOL_STATUS_CHANGED](ctx: Context<{ symbol: string; status: string }>) {
+        statuses.set(ctx.params.symbol, { status: ctx.params.status, readAt: clock.now() });
+      },
+    },
     created() {
-      host.consume(MatchingSubjects.events, (trx, message) => onEvent(trx, message.data as MatchingEvent), { beforeCommit: postToAccounts });
+      host.consume(MatchingSubjects.events, (trx, message) => onEvent(trx, message.data as MatchingEvent), { beforeCommit: writeBatch });
     },
     async started() {
       broker = this.broker;
