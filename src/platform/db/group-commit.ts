@@ -31,8 +31,10 @@ export class GroupCommit<T> {
 
   run<R>(work: (trx: Kysely<T>) => Promise<R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      // The work runs from the drain loop: bound, it keeps its caller's async context (its release lane).
-      this.queue.push({ work: AsyncResource.bind(work), resolve: resolve as (value: unknown) => void, reject });
+      // The work runs from the drain loop, in its caller's async context (its release lane). A resource
+      // run directly, not AsyncResource.bind: bind defines deprecation getters on every call.
+      const context = new AsyncResource("bazaar.group-commit");
+      this.queue.push({ work: (trx) => context.runInAsyncScope(work, undefined, trx), resolve: resolve as (value: unknown) => void, reject });
       if (!this.draining) void this.drain();
     });
   }
