@@ -137,8 +137,7 @@ export async function openServiceDb<T>(
     },
     returningId: (qb) => (dialect === "mysql" ? qb : qb.returning("id")),
     async insertIfAbsent(qb) {
-      const guarded = dialect === "mysql" ? qb.ignore() : qb.onConflict((oc) => oc.doNothing());
-      const result = await guarded.executeTakeFirst();
+      const result = await skippingTaken(db, qb).executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     },
     upsert(qb, key, columns) {
@@ -250,6 +249,11 @@ async function createPostgresDatabaseIfMissing(
   } finally {
     await client.end();
   }
+}
+
+/** The insert made to skip rows whose key is taken (as `insertIfAbsent` runs it), for a prepared insert on `db`. */
+export function skippingTaken<QB extends InsertQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB): QB {
+  return (db.getExecutor().adapter instanceof MysqlAdapter ? qb.ignore() : qb.onConflict((oc) => oc.doNothing())) as QB;
 }
 
 /** Drops index `name` of `table` in a migration (MySQL names the table; the others must not). */

@@ -85,6 +85,18 @@ describe("prepared queries", () => {
     expect((await sdb.db.selectFrom("numbered").select("label").where("id", "=", second).executeTakeFirst())?.label).toBe("two");
   });
 
+  it("binds lists and lists of rows, compiling each length once", async () => {
+    const addMany = prepare((db: Db, $: { rows: { id: number; label: string }[] }) => db.insertInto("plain").values($.rows.map((r) => ({ id: r.id, label: r.label, kind: "many" }))));
+    const ofIds = prepare((db: Db, $: { ids: number[]; kind: string }) => db.selectFrom("plain").select(["id", "label"]).where("id", "in", $.ids).where("kind", "=", $.kind).orderBy("id"));
+    expect(await addMany.run(sdb.db, { rows: [{ id: 10, label: "ten" }, { id: 11, label: "eleven" }] })).toBe(2);
+    expect(await addMany.run(sdb.db, { rows: [{ id: 12, label: "twelve" }] })).toBe(1);
+    expect(await addMany.run(sdb.db, { rows: [{ id: 13, label: "thirteen" }, { id: 14, label: "fourteen" }] })).toBe(2);
+    expect((await ofIds.all(sdb.db, { ids: [14, 10], kind: "many" })).map((r) => r.label)).toEqual(["ten", "fourteen"]);
+    expect((await ofIds.all(sdb.db, { ids: [12, 11, 99], kind: "many" })).map((r) => r.label)).toEqual(["eleven", "twelve"]);
+    expect((await ofIds.all(sdb.db, { ids: [13, 12], kind: "many" })).map((r) => r.label)).toEqual(["twelve", "thirteen"]);
+    expect(await ofIds.all(sdb.db, { ids: [10], kind: "fixed" })).toEqual([]);
+  });
+
   it("refuses a parameter that does not become a bound value", async () => {
     const misused = prepare((db: Db, $: { ids: number }) => db.selectFrom("plain").selectAll().where("id", "in", [1, 2]).where("label", "=", String($.ids)));
     await expect(misused.all(sdb.db, { ids: 1 })).rejects.toThrow("$.ids did not become a bound parameter");

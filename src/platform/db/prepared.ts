@@ -1,32 +1,45 @@
-import type { Compilable, CompiledQuery, DialectAdapter, Kysely, KyselyPlugin } from "kysely";
+import type { Compilable, CompiledQuery, DialectAdapter, Kysely } from "kysely";
 
-/** Stands for a parameter while the query is built; compiled into the position it lands in. */
+/** Stands for a value while the query is built; compiled into the position it lands in. */
 class Slot {
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** For a list parameter: the element. */
+    readonly index?: number,
+    /** For a list of rows: the element's field. */
+    readonly field?: string,
+  ) {}
+
+  get key(): string {
+    return `${this.name}${this.index === undefined ? "" : `[${this.index}]`}${this.field === undefined ? "" : `.${this.field}`}`;
+  }
 }
 
 interface Compiled {
   readonly query: CompiledQuery;
-  /** Per position of the compiled parameters: the parameter's name, or the constant built into the query. */
-  readonly names: readonly (string | undefined)[];
-  readonly constants: readonly unknown[];
+  /** Per position of the compiled parameters: where its value comes from, or undefined for a constant of the query. */
+  readonly slots: readonly (Slot | undefined)[];
 }
 
 const NO_PLUGIN = {};
+/** Shapes (list lengths) kept per statement and handle; past this many the oldest are compiled again when met. */
+const MAX_SHAPES = 64;
 
 /**
- * A query built and compiled once, run many times with new parameter values. Building and compiling
+ * A query built and compiled once per shape, run many times with new values. Building and compiling
  * a Kysely query costs several times what running a small statement on SQLite does (~10 µs against
- * ~2 µs), so statements on a hot path are prepared. `build` receives stand-ins for the parameters
- * (`$.id`): use each one only where Kysely turns a value into a bound parameter (comparisons, `set`,
- * `values`, `limit`), never inside a list or as SQL text.
+ * ~2 µs), so statements on a hot path are prepared. `build` receives stand-ins for the values: `$.id`
+ * for a value, `$.ids` for a list (of stand-ins, as long as the list given), `$.rows` for a list of
+ * rows (`$.rows.map((r) => ({ ref: r.ref }))`: read the fields by name). Use each where Kysely binds a
+ * value (comparisons, `in`, `set`, `values`, `limit`), never as SQL text. A list of another length is
+ * another shape, compiled once when first met.
  *
- * The compiled form is kept per database and per plugin chain: a transaction shares its database's;
+ * The compiled forms are kept per database and per plugin chain: a transaction shares its database's;
  * a tenant-scoped handle (whose plugin bakes its tenant into the query) gets its own each time, so it
  * is correct there but gains nothing.
  */
 export class Prepared<DB, P extends object, R> {
-  private readonly compiled = new WeakMap<DialectAdapter, WeakMap<object, Compiled>>();
+  private readonly compiled = new WeakMap<DialectAdapter, WeakMap<object, Map<string, Compiled>>>();
 
   constructor(private readonly build: (db: Kysely<DB>, $: P) => Compilable<R>) {}
 
@@ -52,44 +65,80 @@ export class Prepared<DB, P extends object, R> {
   }
 
   private bind(db: Kysely<DB>, values: P): CompiledQuery {
-    const c = this.compiledFor(db);
-    const parameters = new Array<unknown>(c.names.length);
+    const c = this.compiledFor(db, values);
+    const given = values as Record<string, unknown>;
+    const constants = c.query.parameters;
+    const parameters = new Array<unknown>(c.slots.length);
     for (let i = 0; i < parameters.length; i++) {
-      const name = c.names[i];
-      parameters[i] = name === undefined ? c.constants[i] : (values as Record<string, unknown>)[name];
+      const slot = c.slots[i];
+      if (slot === undefined) {
+        parameters[i] = constants[i];
+        continue;
+      }
+      let value = given[slot.name];
+      if (slot.index !== undefined) value = (value as unknown[])[slot.index];
+      if (slot.field !== undefined) value = (value as Record<string, unknown>)[slot.field];
+      parameters[i] = value;
     }
     return { query: c.query.query, queryId: c.query.queryId, sql: c.query.sql, parameters };
   }
 
-  private compiledFor(db: Kysely<DB>): Compiled {
+  private compiledFor(db: Kysely<DB>, values: P): Compiled {
     const executor = db.getExecutor();
     const plugins = executor.plugins;
-    const chain: KyselyPlugin | object = plugins.length > 0 ? plugins[plugins.length - 1] : NO_PLUGIN;
+    const chain: object = plugins.length > 0 ? plugins[plugins.length - 1] : NO_PLUGIN;
     let byChain = this.compiled.get(executor.adapter);
     if (!byChain) this.compiled.set(executor.adapter, (byChain = new WeakMap()));
-    let c = byChain.get(chain);
-    if (!c) byChain.set(chain, (c = this.compile(db)));
+    let shapes = byChain.get(chain);
+    if (!shapes) byChain.set(chain, (shapes = new Map()));
+    const shape = shapeOf(values);
+    let c = shapes.get(shape);
+    if (!c) {
+      if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
+      shapes.set(shape, (c = this.compile(db, values)));
+    }
     return c;
   }
 
-  private compile(db: Kysely<DB>): Compiled {
+  private compile(db: Kysely<DB>, values: P): Compiled {
     const used = new Set<string>();
+    const slot = (name: string, index?: number, field?: string) => {
+      const s = new Slot(name, index, field);
+      used.add(s.key);
+      return s;
+    };
+    const given = values as Record<string, unknown>;
     const stand = new Proxy({} as P, {
       get(_target, name) {
-        if (typeof name !== "string") throw new Error("prepared query: parameters are named by strings");
-        used.add(name);
-        return new Slot(name);
+        if (typeof name !== "string") throw new Error("prepared query: values are named by strings");
+        const value = given[name];
+        if (!Array.isArray(value)) return slot(name);
+        return value.map((element, index) =>
+          element !== null && typeof element === "object"
+            ? new Proxy({}, { get: (_row, field) => (typeof field === "string" ? slot(name, index, field) : undefined) })
+            : slot(name, index),
+        );
       },
     });
     const query = this.build(db, stand).compile();
-    const names = query.parameters.map((p) => (p instanceof Slot ? p.name : undefined));
-    const placed = new Set(names);
-    for (const name of used) if (!placed.has(name)) throw new Error(`prepared query: $.${name} did not become a bound parameter (${query.sql})`);
-    return { query, names, constants: query.parameters.map((p) => (p instanceof Slot ? undefined : p)) };
+    const slots = query.parameters.map((p) => (p instanceof Slot ? p : undefined));
+    const placed = new Set(slots.map((s) => s?.key));
+    for (const key of used) if (!placed.has(key)) throw new Error(`prepared query: $.${key} did not become a bound parameter (${query.sql})`);
+    return { query, slots };
   }
 }
 
-/** Prepares a query for `Kysely<DB>` handles; annotate `$` with the parameters' names and types. */
+/** The lengths of the list values: what makes one compiled form differ from another. */
+function shapeOf(values: object): string {
+  let shape = "";
+  for (const name in values) {
+    const value = (values as Record<string, unknown>)[name];
+    if (Array.isArray(value)) shape += `${name}:${value.length},`;
+  }
+  return shape;
+}
+
+/** Prepares a query for `Kysely<DB>` handles; annotate `$` with the values' names and types. */
 export function prepare<DB, P extends object, R>(build: (db: Kysely<DB>, $: P) => Compilable<R>): Prepared<DB, P, R> {
   return new Prepared(build);
 }

@@ -1,6 +1,7 @@
-import { type Generated, type Kysely, type Migration, MysqlAdapter, PostgresAdapter, sql } from "kysely";
+import { type Generated, type Kysely, type Migration, MysqlAdapter, PostgresAdapter } from "kysely";
 import type { Logger } from "pino";
 import { isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
+import { prepare } from "../db/prepared";
 import type { Leadership } from "../election/election";
 import type { Stream, StreamMessage } from "../stream/stream";
 
@@ -74,23 +75,46 @@ export interface EventPosition {
   seq: number;
 }
 
+type OutboxRow = Omit<OutboxTables["outbox"], "seq">;
+type InboxRow = OutboxTables["inbox"];
+
+/** The statements every message passes through, prepared once (see prepared.ts). */
+const q = {
+  addEvents: prepare((db: Kysely<OutboxTables>, $: { rows: OutboxRow[] }) =>
+    db.insertInto("outbox").values(
+      $.rows.map((r) => ({
+        event_id: r.event_id,
+        subject: r.subject,
+        payload: r.payload,
+        headers: r.headers,
+        created_at: r.created_at,
+        partition_key: r.partition_key,
+        position: r.position,
+      })),
+    ),
+  ),
+  oldest: prepare((db: Kysely<OutboxTables>, $: { limit: number }) => db.selectFrom("outbox").selectAll().orderBy("seq").limit($.limit)),
+  published: prepare((db: Kysely<OutboxTables>, $: { seqs: number[] }) => db.deleteFrom("outbox").where("seq", "in", $.seqs)),
+  handled: prepare((db: Kysely<OutboxTables>, $: { consumer: string; ids: string[] }) => db.selectFrom("inbox").select("event_id").where("consumer", "=", $.consumer).where("event_id", "in", $.ids)),
+  handle: prepare((db: Kysely<OutboxTables>, $: { rows: InboxRow[] }) =>
+    db.insertInto("inbox").values($.rows.map((r) => ({ consumer: r.consumer, event_id: r.event_id, handled_at: r.handled_at }))),
+  ),
+};
+
 /** Writes events in the caller's transaction: they exist exactly when the state change does. */
 export async function writeOutbox(trx: Kysely<any>, events: OutgoingEvent[], now: number): Promise<void> {
   if (events.length === 0) return;
-  await trx
-    .insertInto("outbox")
-    .values(
-      events.map((e) => ({
-        event_id: e.id,
-        subject: e.subject,
-        payload: JSON.stringify(e.data),
-        headers: JSON.stringify(e.headers ?? {}),
-        created_at: now,
-        partition_key: e.position?.key ?? null,
-        position: e.position?.seq ?? null,
-      })),
-    )
-    .execute();
+  await q.addEvents.run(trx, {
+    rows: events.map((e) => ({
+      event_id: e.id,
+      subject: e.subject,
+      payload: JSON.stringify(e.data),
+      headers: JSON.stringify(e.headers ?? {}),
+      created_at: now,
+      partition_key: e.position?.key ?? null,
+      position: e.position?.seq ?? null,
+    })),
+  });
 }
 
 /** How often a standby learns what its leader published and drops it from its own outbox. */
@@ -176,7 +200,7 @@ export class OutboxRelay {
       await this.dropPublished(progress);
       this.progress = progress;
     }
-    const rows = await this.sdb.db.selectFrom("outbox").selectAll().orderBy("seq").limit(256).execute();
+    const rows = await q.oldest.all(this.sdb.db as Kysely<OutboxTables>, { limit: 256 });
     if (rows.length === 0) return 0;
     // Fencing: checked again right before publishing, as the lease may have lapsed during the read.
     if (leadership && !leadership.leading) return 0;
@@ -191,10 +215,7 @@ export class OutboxRelay {
     }
     // Exactly the rows published: on a server engine a transaction holding a lower seq may commit
     // after this read, and a range delete would drop its event unpublished.
-    await this.sdb.db
-      .deleteFrom("outbox")
-      .where("seq", "in", rows.map((r) => r.seq))
-      .execute();
+    await q.published.run(this.sdb.db as Kysely<OutboxTables>, { seqs: rows.map((r) => r.seq) });
     return rows.length;
   }
 
@@ -233,17 +254,9 @@ export async function handleOnce<T>(
 ): Promise<boolean> {
   try {
     return await db.transaction().execute(async (trx) => {
-      const seen = await (trx as unknown as Kysely<OutboxTables>)
-        .selectFrom("inbox")
-        .select(sql<number>`1`.as("one"))
-        .where("consumer", "=", consumer)
-        .where("event_id", "=", message.id)
-        .executeTakeFirst();
-      if (seen) return false;
-      await (trx as unknown as Kysely<OutboxTables>)
-        .insertInto("inbox")
-        .values({ consumer, event_id: message.id, handled_at: now })
-        .execute();
+      const inbox = trx as unknown as Kysely<OutboxTables>;
+      if (await q.handled.first(inbox, { consumer, ids: [message.id] })) return false;
+      await q.handle.run(inbox, { rows: [{ consumer, event_id: message.id, handled_at: now }] });
       await apply(trx);
       return true;
     });
@@ -271,7 +284,7 @@ export async function handleBatchOnce<T>(
   return sdb.db.transaction().execute(async (trx) => {
     const inbox = trx as unknown as Kysely<OutboxTables>;
     const ids = [...new Set(messages.map((m) => m.id))];
-    const seen = new Set((await inbox.selectFrom("inbox").select("event_id").where("consumer", "=", consumer).where("event_id", "in", ids).execute()).map((r) => r.event_id));
+    const seen = new Set((await q.handled.all(inbox, { consumer, ids })).map((r) => r.event_id));
     const fresh: StreamMessage[] = [];
     for (const m of messages) {
       // A message twice in one batch (the log deduplicates by id, but only within its window) counts once.
@@ -279,7 +292,7 @@ export async function handleBatchOnce<T>(
       seen.add(m.id);
       fresh.push(m);
     }
-    if (fresh.length > 0) await inbox.insertInto("inbox").values(fresh.map((m) => ({ consumer, event_id: m.id, handled_at: now }))).execute();
+    if (fresh.length > 0) await q.handle.run(inbox, { rows: fresh.map((m) => ({ consumer, event_id: m.id, handled_at: now })) });
     for (const m of fresh) await apply(trx, m);
     await finish(trx);
     return fresh;

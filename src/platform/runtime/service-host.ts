@@ -255,7 +255,7 @@ export class ServiceHost<T> {
   ): Promise<BarrierOutcome<R>> {
     const call = branchCallOf(meta);
     const db = tenantId === undefined ? this.db : this.store.forTenant(tenantId);
-    const outcome = await this.transact(db, (trx, emit) => throughBarrier(this.store, trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
+    const outcome = await this.transact(db, (trx, emit) => throughBarrier(trx, call, this.platform.clock.now(), () => work(trx, emit, call)));
     crashPoint("tx.branch.committed");
     return outcome;
   }

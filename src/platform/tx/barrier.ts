@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from "kysely";
-import type { ServiceDb } from "../db/db";
+import { type ServiceDb, skippingTaken } from "../db/db";
+import { prepare } from "../db/prepared";
 import { AppError, badRequest, conflict } from "../runtime/errors";
 import type { BranchOp } from "./tx.domain";
 
@@ -60,17 +61,25 @@ export function branchCallOf(meta: { tx?: BranchCall }): BranchCall {
   return meta.tx;
 }
 
+/** A branch call's statements, prepared once (see prepared.ts). */
+const q = {
+  claim: prepare((db: Kysely<BarrierTables>, $: { gid: string; branchId: string; op: BranchOp; origin: BranchOp; now: number }) =>
+    skippingTaken(db, db.insertInto("tx_barrier").values({ gid: $.gid, branch_id: $.branchId, op: $.op, origin: $.origin, result: null, created_at: $.now })),
+  ),
+  keep: prepare((db: Kysely<BarrierTables>, $: { gid: string; branchId: string; op: BranchOp; result: string }) =>
+    db.updateTable("tx_barrier").set({ result: $.result }).where("gid", "=", $.gid).where("branch_id", "=", $.branchId).where("op", "=", $.op),
+  ),
+};
+
 /** Runs a branch's local work behind the barrier, inside the caller's transaction `trx`. */
 export async function throughBarrier<R>(
-  store: ServiceDb<any>,
   trx: Kysely<any>,
   call: BranchCall,
   now: number,
   work: () => Promise<R>,
 ): Promise<BarrierOutcome<R>> {
   const { gid, branchId, op } = call;
-  const claim = (rowOp: BranchOp, origin: BranchOp) =>
-    store.insertIfAbsent(trx.insertInto("tx_barrier").values({ gid, branch_id: branchId, op: rowOp, origin, result: null, created_at: now }));
+  const claim = async (rowOp: BranchOp, origin: BranchOp) => (await q.claim.run(trx, { gid, branchId, op: rowOp, origin, now })) > 0;
   const forwardOf = FORWARD[op];
   if (forwardOf) {
     // Claiming the forward row first: if it was free, the forward call never ran here.
@@ -92,14 +101,7 @@ export async function throughBarrier<R>(
     return { ran: false, result: row.result === null ? undefined : (JSON.parse(row.result) as R) };
   }
   const result = await work();
-  if (result !== undefined)
-    await trx
-      .updateTable("tx_barrier")
-      .set({ result: JSON.stringify(result) })
-      .where("gid", "=", gid)
-      .where("branch_id", "=", branchId)
-      .where("op", "=", op)
-      .execute();
+  if (result !== undefined) await q.keep.run(trx, { gid, branchId, op, result: JSON.stringify(result) });
   return { ran: true, result };
 }
 

@@ -43,6 +43,25 @@ export function accountService(platform: Platform): ServiceSchema {
     return Number(a.decimals);
   }
 
+  /** The ledger's statements: a journal list posts in the same few, whatever its length. */
+  const q = {
+    applied: host.prepare((db, $: { refs: string[] }) => db.selectFrom("journals").select("ref").where("ref", "in", $.refs)),
+    balances: host.prepare((db, $: { accounts: string[] }) =>
+      host.store.forUpdate(db.selectFrom("balances").select(["account", "asset", "bucket", "amount"]).where("account", "in", $.accounts)),
+    ),
+    addJournals: host.prepare((db, $: { rows: { ref: string; kind: Journal["kind"]; at: number }[] }) => db.insertInto("journals").values($.rows.map((r) => ({ ref: r.ref, kind: r.kind, at: r.at })))),
+    addEntries: host.prepare((db, $: { rows: { ref: string; account: string; asset: string; bucket: Bucket; amount: string }[] }) =>
+      db.insertInto("entries").values($.rows.map((r) => ({ ref: r.ref, account: r.account, asset: r.asset, bucket: r.bucket, amount: r.amount }))),
+    ),
+    setBalances: host.prepare((db, $: { rows: { account: string; asset: string; bucket: Bucket; amount: string; now: number }[] }) =>
+      host.store.upsert(
+        db.insertInto("balances").values($.rows.map((r) => ({ account: r.account, asset: r.asset, bucket: r.bucket, amount: r.amount, updated_at: r.now }))),
+        ["account", "asset", "bucket"],
+        ["amount", "updated_at"],
+      ),
+    ),
+  };
+
   /**
    * Applies journals, each once: a ref seen before (or earlier in the list) changes nothing. Set-based
    * — one read of the journals, one of the balances, one write each of journals, entries and balances
@@ -52,7 +71,7 @@ export function accountService(platform: Platform): ServiceSchema {
   async function post(db: AccountDb, journals: readonly Journal[]): Promise<number> {
     const now = clock.now();
     const seen = new Set<string>();
-    for (const r of await db.selectFrom("journals").select("ref").where("ref", "in", journals.map((j) => j.ref)).execute()) seen.add(r.ref);
+    for (const r of await q.applied.all(db, { refs: journals.map((j) => j.ref) })) seen.add(r.ref);
     const fresh: Journal[] = [];
     for (const j of journals) {
       if (seen.has(j.ref)) continue;
@@ -62,10 +81,7 @@ export function accountService(platform: Platform): ServiceSchema {
     if (fresh.length === 0) return 0;
     const accounts = [...new Set(fresh.flatMap((j) => j.entries.map((e) => e.account)))].sort();
     // Every balance of the accounts involved, locked (in key order, so posters cannot deadlock).
-    const lockBalances = async () => {
-      const rows = await host.store.forUpdate(db.selectFrom("balances").select(["account", "asset", "bucket", "amount"]).where("account", "in", accounts)).execute();
-      return new Map(rows.map((r) => [balanceKey(r.account, r.asset, r.bucket), BigInt(r.amount)]));
-    };
+    const lockBalances = async () => new Map((await q.balances.all(db, { accounts })).map((r) => [balanceKey(r.account, r.asset, r.bucket), BigInt(r.amount)]));
     let current = await lockBalances();
     const missing = new Map<string, Entry>();
     for (const j of fresh) for (const e of j.entries) if (!current.has(balanceKey(e.account, e.asset, e.bucket))) missing.set(balanceKey(e.account, e.asset, e.bucket), e);
@@ -78,17 +94,14 @@ export function accountService(platform: Platform): ServiceSchema {
     }
     const next = applyEach(current, fresh);
     if (isRefusal(next)) throw new AppError(next.journal.kind === "ADJUST" || next.journal.kind === "FREEZE" ? 409 : 500, next.code, next.message);
-    await db.insertInto("journals").values(fresh.map((j) => ({ ref: j.ref, kind: j.kind, at: now }))).execute();
-    await db
-      .insertInto("entries")
-      .values(fresh.flatMap((j) => j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() }))))
-      .execute();
+    await q.addJournals.run(db, { rows: fresh.map((j) => ({ ref: j.ref, kind: j.kind, at: now })) });
+    await q.addEntries.run(db, { rows: fresh.flatMap((j) => j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() }))) });
     const changed = [...next].filter(([key, amount]) => current.get(key) !== amount);
-    const values = changed.map(([key, amount]) => {
+    const rows = changed.map(([key, amount]) => {
       const [account, asset, bucket] = key.split("|") as [string, string, Bucket];
-      return { account, asset, bucket, amount: amount.toString(), updated_at: now };
+      return { account, asset, bucket, amount: amount.toString(), now };
     });
-    if (values.length > 0) await host.store.upsert(db.insertInto("balances").values(values), ["account", "asset", "bucket"], ["amount", "updated_at"]).execute();
+    if (rows.length > 0) await q.setBalances.run(db, { rows });
     return fresh.length;
   }
 
