@@ -3,15 +3,19 @@ import WebSocket from "ws";
 /**
  * The subscriber side of the market-data fan-out benchmark: `subscribers` WebSocket clients on one
  * gateway, each subscribed to a symbol's depth and trades. Prints `ready` once all are subscribed; on
- * SIGTERM prints a JSON summary: messages delivered and their rate, per-message spread from the first
+ * SIGTERM prints a JSON summary: messages (frames) delivered and their rate, depth updates and trades
+ * received (a frame of trades carries several), per update or trade the spread from the first
  * to the last subscriber that got it, each trade's age (its order's entry to delivery) at the slowest
  * subscriber, and clients the server dropped as too slow.
  */
 const [url, symbol, count] = process.argv.slice(2);
 const subscribers = Number(count);
-/** Per message (channel and sequence): when the first and last subscriber got it, and how many did. */
+/** Per depth update or trade: when the first and last subscriber got it, and how many did. */
 const seen = new Map<string, { first: number; last: number; got: number; age?: number }>();
+/** Messages (WebSocket frames) received, over all subscribers. */
 let delivered = 0;
+/** Depth updates and trades received, over all subscribers: a frame of trades carries several. */
+let items = 0;
 let dropped = 0;
 let started = 0;
 
@@ -28,13 +32,17 @@ function connect(): Promise<void> {
       if (!m.channel || !m.data) return;
       const now = Date.now();
       delivered++;
-      const id = m.channel === "depth" ? `d${m.data.sequence}` : `t${m.data.seq}`;
-      const s = seen.get(id);
-      if (!s) seen.set(id, { first: now, last: now, got: 1, age: m.channel === "trades" ? now - Date.parse(m.data.at) : undefined });
-      else {
-        s.last = now;
-        s.got++;
-        if (s.age !== undefined) s.age = Math.max(s.age, now - Date.parse(m.data.at));
+      // A depth update, or a list of trades: each trade is counted on its own (its age, who got it when).
+      const got: { id: string; at?: string }[] = m.channel === "depth" ? [{ id: `d${m.data.sequence}` }] : m.data.map((t: { seq: number; at: string }) => ({ id: `t${t.seq}`, at: t.at }));
+      items += got.length;
+      for (const { id, at } of got) {
+        const s = seen.get(id);
+        if (!s) seen.set(id, { first: now, last: now, got: 1, age: at === undefined ? undefined : now - Date.parse(at) });
+        else {
+          s.last = now;
+          s.got++;
+          if (s.age !== undefined && at !== undefined) s.age = Math.max(s.age, now - Date.parse(at));
+        }
       }
     });
     ws.on("close", () => {
@@ -65,10 +73,11 @@ async function main() {
     process.stdout.write(
       `${JSON.stringify({
         subscribers,
-        distinctMessages: messages.length,
+        distinctItems: messages.length,
         delivered,
         deliveredPerSecond: Math.round(delivered / seconds),
-        completeness: messages.length ? Math.round((delivered / (messages.length * subscribers)) * 10_000) / 100 : null,
+        itemsPerSecond: Math.round(items / seconds),
+        completeness: messages.length ? Math.round((items / (messages.length * subscribers)) * 10_000) / 100 : null,
         spreadFirstToLastMs: { p50: percentile(spreads, 50), p99: percentile(spreads, 99), max: percentile(spreads, 100) },
         tradeAgeAtSlowestMs: { p50: percentile(ages, 50), p99: percentile(ages, 99), max: percentile(ages, 100) },
         droppedAsSlow: dropped,

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Metrics } from "../observability/metrics";
-import { PushHub, type PushSocket } from "./push";
+import { PushBatcher, PushHub, type PushSocket } from "./push";
 
 /** A socket as the hub sees it: what it was sent, and whether it was dropped. */
 class FakeSocket implements PushSocket {
@@ -99,5 +99,43 @@ describe("push hub", () => {
     expect(hub.size).toBe(1);
     alive.emit("close");
     expect(hub.size).toBe(0);
+  });
+});
+
+describe("push batcher", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("sends the first item at once, then what comes within each spell together, per topic, until a spell passes quiet", () => {
+    vi.useFakeTimers();
+    const sent: [string, number[]][] = [];
+    const batcher = new PushBatcher<number>((channel, key, items) => sent.push([`${channel}|${key}`, items]), 100);
+    batcher.add("trades", "A", 1);
+    batcher.add("trades", "B", 10);
+    expect(sent).toEqual([
+      ["trades|A", [1]],
+      ["trades|B", [10]],
+    ]);
+    batcher.add("trades", "A", 2);
+    batcher.add("trades", "A", 3);
+    vi.advanceTimersByTime(99);
+    expect(sent).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    // B had nothing more: its spell ended quiet, so its next item goes out at once.
+    expect(sent.slice(2)).toEqual([["trades|A", [2, 3]]]);
+    batcher.add("trades", "B", 11);
+    expect(sent.at(-1)).toEqual(["trades|B", [11]]);
+    batcher.add("trades", "A", 4);
+    vi.advanceTimersByTime(100);
+    expect(sent.at(-1)).toEqual(["trades|A", [4]]);
+    // A quiet spell for A, then a new item goes out at once.
+    vi.advanceTimersByTime(100);
+    batcher.add("trades", "A", 5);
+    expect(sent.at(-1)).toEqual(["trades|A", [5]]);
+    batcher.add("trades", "A", 6);
+    batcher.flush();
+    expect(sent.at(-1)).toEqual(["trades|A", [6]]);
+    expect(sent.flatMap(([topic, items]) => (topic === "trades|A" ? items : []))).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });

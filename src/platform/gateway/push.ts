@@ -10,6 +10,57 @@ export function push(broker: ServiceBroker, channel: string, key: string, data: 
   broker.broadcast(PUSH_EVENT, { channel, key, data });
 }
 
+/**
+ * Pushes items of a busy topic as lists, at most one push per topic every `everyMs`: the first item
+ * after a quiet spell goes out at once (alone), those that follow within the spell wait for its end and
+ * go together, oldest first. What a thousand subscribers cost then follows the push rate, not the
+ * item rate (a message per trade to every subscriber is the whole gateway's CPU at a few hundred
+ * trades a second).
+ */
+export class PushBatcher<T> {
+  private readonly topics = new Map<string, { channel: string; key: string; waiting: T[]; timer: NodeJS.Timeout }>();
+
+  constructor(
+    private readonly send: (channel: string, key: string, items: T[]) => void,
+    private readonly everyMs: number,
+  ) {}
+
+  add(channel: string, key: string, item: T): void {
+    const id = `${channel}|${key}`;
+    const topic = this.topics.get(id);
+    if (topic) {
+      topic.waiting.push(item);
+      return;
+    }
+    this.send(channel, key, [item]);
+    this.topics.set(id, { channel, key, waiting: [], timer: this.quiet(id) });
+  }
+
+  /** Sends what waits; the topic stays quiet until a whole spell passes without items. */
+  private quiet(id: string): NodeJS.Timeout {
+    return setTimeout(() => {
+      const topic = this.topics.get(id)!;
+      if (topic.waiting.length === 0) {
+        this.topics.delete(id);
+        return;
+      }
+      const items = topic.waiting;
+      topic.waiting = [];
+      this.send(topic.channel, topic.key, items);
+      topic.timer = this.quiet(id);
+    }, this.everyMs);
+  }
+
+  /** Sends everything waiting now (at shutdown). */
+  flush(): void {
+    for (const topic of this.topics.values()) {
+      clearTimeout(topic.timer);
+      if (topic.waiting.length > 0) this.send(topic.channel, topic.key, topic.waiting);
+    }
+    this.topics.clear();
+  }
+}
+
 /** What the hub needs of a socket (the `ws` WebSocket has it). */
 export interface PushSocket {
   readonly bufferedAmount: number;

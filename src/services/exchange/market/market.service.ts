@@ -3,7 +3,7 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action } from "../../../platform/runtime/action";
-import { push } from "../../../platform/gateway/push";
+import { push, PushBatcher } from "../../../platform/gateway/push";
 import { notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
@@ -18,6 +18,9 @@ interface Grid {
 }
 
 const DAY = 86_400_000;
+
+/** Trades of a busy symbol are pushed together, at most this often (the first after a quiet spell at once). */
+const TRADES_PUSH_MS = 100;
 
 /** The public trades feed on the stream, and the WebSocket channel it is pushed on. */
 export const MARKET_TRADE = "exchange.market.trade";
@@ -124,9 +127,12 @@ export function marketService(platform: Platform): ServiceSchema {
       await host.store.upsert(trx.insertInto("klines").values(candles), ["symbol", "interval", "open_time"], ["open", "high", "low", "close", "volume", "trades"]).execute();
   }
 
+  // A symbol's trades go to WebSocket subscribers as lists, at most one push per TRADES_PUSH_MS.
+  const tradePushes = new PushBatcher<object>((channel, key, items) => push(broker, channel, key, items), TRADES_PUSH_MS);
+
   function pushTrade(t: PublicTrade): void {
     const g = grids.get(t.symbol)!;
-    push(broker, "trades", t.symbol, { seq: t.seq, price: scaled(t.price, g.tickSize), quantity: scaled(t.quantity, g.lotSize), takerSide: t.takerSide, at: iso(t.at) });
+    tradePushes.add("trades", t.symbol, { seq: t.seq, price: scaled(t.price, g.tickSize), quantity: scaled(t.quantity, g.lotSize), takerSide: t.takerSide, at: iso(t.at) });
   }
 
   return {
@@ -204,6 +210,7 @@ export function marketService(platform: Platform): ServiceSchema {
       await host.start();
     },
     async stopped() {
+      tradePushes.flush();
       await host.stop();
     },
   };

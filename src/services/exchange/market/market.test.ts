@@ -21,7 +21,7 @@ afterAll(() => sys?.stop());
 describe("market data", () => {
   it("records the trades the engine decides, as decimals on the symbol's grid, and pushes them to WebSocket subscribers", async () => {
     const ws = new WebSocket(`${sys.node.url!.replace("http", "ws")}/ws`);
-    const received: { op?: string; channel?: string; data?: Record<string, unknown> }[] = [];
+    const received: { op?: string; channel?: string; data?: unknown }[] = [];
     ws.on("message", (raw) => received.push(JSON.parse(String(raw))));
     await new Promise((r) => ws.once("open", r));
     ws.send(JSON.stringify({ op: "subscribe", channel: "trades", key: "ETH-USDC" }));
@@ -37,7 +37,7 @@ describe("market data", () => {
     });
     expect(trades[0]).toMatchObject({ price: "2500.500000", quantity: "1.00000000", takerSide: "BUY" });
     const pushed = await eventually(async () => received.find((m) => m.channel === "trades" && m.data));
-    expect(pushed.data).toMatchObject({ price: "2500.500000", quantity: "1.00000000", takerSide: "BUY", seq: trades[0].seq });
+    expect(pushed.data).toMatchObject([{ price: "2500.500000", quantity: "1.00000000", takerSide: "BUY", seq: trades[0].seq }]);
     ws.close();
     const [candle] = (await sys.api.get("/api/exchange/klines?symbol=ETH-USDC&interval=1h")).body;
     expect(candle).toMatchObject({ open: "2500.500000", close: "2500.500000", volume: "1.00000000", trades: 1 });
