@@ -138,8 +138,30 @@ export function matchingService(platform: Platform): ServiceSchema {
     return fresh;
   }
 
+  const saveJournal = host.prepare((db, $: { rows: MatchingTables["journal"][] }) =>
+    db.insertInto("journal").values($.rows.map((r) => ({ symbol: r.symbol, seq: r.seq, command: r.command }))),
+  );
+  const saveEngine = host.prepare((db, $: { symbol: string; commandSeq: number; eventSeq: number }) =>
+    host.store.upsert(db.insertInto("engines").values({ symbol: $.symbol, command_seq: $.commandSeq, event_seq: $.eventSeq }), ["symbol"], ["command_seq", "event_seq"]),
+  );
+
+  /**
+   * A transaction's (a consumer batch's) work per symbol: the engine checked once at its first command,
+   * the journal rows and the engine's place written once, just before the commit.
+   */
+  interface Batch {
+    engine: Engine;
+    journal: MatchingTables["journal"][];
+    snapshotDue: boolean;
+  }
+  const batches = new WeakMap<object, Map<string, Batch>>();
+
   async function onCommand(trx: MatchingDb, c: MatchingCommand, emit: Emit): Promise<void> {
-    const engine = await engineFor(trx, c.symbol);
+    let symbols = batches.get(trx);
+    if (!symbols) batches.set(trx, (symbols = new Map()));
+    let b = symbols.get(c.symbol);
+    if (!b) symbols.set(c.symbol, (b = { engine: await engineFor(trx, c.symbol), journal: [], snapshotDue: false }));
+    const { engine } = b;
     const seq = engine.commandSeq + 1;
     engine.pending.length = 0;
     const before = [engine.book.levels(BUY, DEPTH_LEVELS), engine.book.levels(SELL, DEPTH_LEVELS)];
@@ -151,19 +173,29 @@ export function matchingService(platform: Platform): ServiceSchema {
       eventSeq++;
       emit(MatchingSubjects.events, { ...e, seq: eventSeq, at }, `match:${c.symbol}:${eventSeq}`, { key: `events:${c.symbol}`, seq: eventSeq });
     }
+    // One depth update per command (not per batch): replicas batch differently, and must publish the same chain.
     const bids = depthChanges(before[0], engine.book.levels(BUY, DEPTH_LEVELS));
     const asks = depthChanges(before[1], engine.book.levels(SELL, DEPTH_LEVELS));
     if (bids.length + asks.length > 0) {
       const update: DepthUpdate = { symbol: c.symbol, previous: engine.eventSeq, sequence: eventSeq, bids, asks };
       emit(MatchingSubjects.depth, update, `depth:${c.symbol}:${eventSeq}`, { key: `depth:${c.symbol}`, seq: eventSeq });
     }
-    await trx.insertInto("journal").values({ symbol: c.symbol, seq, command: JSON.stringify(c) }).execute();
-    if (seq === 1) await trx.insertInto("engines").values({ symbol: c.symbol, command_seq: seq, event_seq: eventSeq }).execute();
-    else await trx.updateTable("engines").set({ command_seq: seq, event_seq: eventSeq }).where("symbol", "=", c.symbol).execute();
-    if (seq % SNAPSHOT_EVERY === 0)
-      await trx.insertInto("snapshots").values({ symbol: c.symbol, seq, book: JSON.stringify(engine.book.snapshot()), at: clock.now() }).execute();
+    b.journal.push({ symbol: c.symbol, seq, command: JSON.stringify(c) });
+    if (seq % SNAPSHOT_EVERY === 0) b.snapshotDue = true;
     engine.commandSeq = seq;
     engine.eventSeq = eventSeq;
+  }
+
+  async function writeBatch(trx: MatchingDb): Promise<void> {
+    const symbols = batches.get(trx);
+    if (!symbols) return;
+    batches.delete(trx);
+    for (const [symbol, { engine, journal, snapshotDue }] of symbols) {
+      await saveJournal.run(trx, { rows: journal });
+      await saveEngine.run(trx, { symbol, commandSeq: engine.commandSeq, eventSeq: engine.eventSeq });
+      // Taken at the batch's end: the book as of its last command.
+      if (snapshotDue) await trx.insertInto("snapshots").values({ symbol, seq: engine.commandSeq, book: JSON.stringify(engine.book.snapshot()), at: clock.now() }).execute();
+    }
   }
 
   return {
@@ -205,7 +237,7 @@ export function matchingService(platform: Platform): ServiceSchema {
           return;
         }
         await onCommand(trx, parsed.data, emit);
-      });
+      }, { beforeCommit: writeBatch });
     },
     async started() {
       // Every replica follows the whole log and keeps its books current; only the leader publishes.
