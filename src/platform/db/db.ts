@@ -15,6 +15,7 @@ import {
   MysqlDialect,
   PostgresAdapter,
   PostgresDialect,
+  SqliteAdapter,
   SqliteDialect,
   sql,
   type PluginTransformQueryArgs,
@@ -129,7 +130,7 @@ export async function openServiceDb<T>(
     name,
     forTenant: (tenantId) => base.withPlugin(new TenantScope(tenantTables, tenantId)),
     acrossTenants: () => base,
-    forUpdate: (qb) => (dialect === "sqlite" ? qb : (qb.forUpdate() as typeof qb)),
+    forUpdate: (qb) => forUpdateOn(db, qb),
     async insertId(qb) {
       if (dialect === "mysql") return Number((await qb.executeTakeFirstOrThrow()).insertId);
       const row = (await qb.returning("id").executeTakeFirstOrThrow()) as { id: number };
@@ -249,6 +250,11 @@ async function createPostgresDatabaseIfMissing(
   } finally {
     await client.end();
   }
+}
+
+/** The select made to lock its rows for a read-modify-write on `db` (SQLite serialises writers, so it needs none): `ServiceDb.forUpdate`, for a prepared query. */
+export function forUpdateOn<QB extends SelectQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB): QB {
+  return (db.getExecutor().adapter instanceof SqliteAdapter ? qb : qb.forUpdate()) as QB;
 }
 
 /** The insert made to skip rows whose key is taken (as `insertIfAbsent` runs it), for a prepared insert on `db`. */

@@ -30,6 +30,7 @@ import {
   appealRefusal,
   canTransition,
   type DecidedBy,
+  type Decision,
   isOpen,
   openKey,
   policyProblem,
@@ -74,6 +75,20 @@ interface NewReport {
  */
 export function reportService(platform: Platform): ServiceSchema {
   const host = platform.host<ReportTables>("report", reportMigrations);
+  const caseById = host.prepare((db, $: { id: string }) => host.store.forUpdate(db.selectFrom("cases").selectAll().where("id", "=", $.id)));
+  /** The common vote in one statement: an invited seat, in time. */
+  const castVote = host.prepare((db, $: { caseId: string; reviewerId: number; decision: Decision; comment: string | null; now: number }) =>
+    db
+      .updateTable("panel")
+      .set({ state: "VOTED", decision: $.decision, comment: $.comment, voted_at: $.now })
+      .where("case_id", "=", $.caseId)
+      .where("reviewer_id", "=", $.reviewerId)
+      .where("state", "=", "INVITED")
+      .where("deadline_at", ">", $.now),
+  );
+  const countVotes = host.prepare((db, $: { id: string; violation: number; noViolation: number; now: number }) =>
+    db.updateTable("cases").set({ violation_votes: $.violation, no_violation_votes: $.noViolation, updated_at: $.now }).where("id", "=", $.id),
+  );
   const { clock } = platform;
   /** The reviewer service's hold on drawn reviewers, as this service's own one-participant TCC. */
   let seating: SoleBranch;
@@ -202,7 +217,7 @@ export function reportService(platform: Platform): ServiceSchema {
     const intent =
       given ??
       (await host.tx(async (trx) => {
-        const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+        const c = await caseById.first(trx, { id: caseId });
         return c ? intendToSeat(trx, c, await excludedFor(trx, c)) : null;
       }));
     if (!intent) return false;
@@ -218,7 +233,7 @@ export function reportService(platform: Platform): ServiceSchema {
     crashPoint("report.seat.held");
     const applied = await host
       .tx(async (trx, emit) => {
-        const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+        const c = await caseById.first(trx, { id: caseId });
         if (!c || c.reservation_id !== gid || !isOpen(c.status)) return false;
         const at = clock.now();
         await initiator.commit(host, trx, gid, at);
@@ -364,7 +379,7 @@ export function reportService(platform: Platform): ServiceSchema {
       .execute();
     for (const { id } of due) {
       await host.tx(async (trx, emit) => {
-        const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+        const c = await caseById.first(trx, { id: id });
         if (!c || !isOpen(c.status) || c.deadline_at > clock.now()) return;
         await finalize(trx, c, "EXPIRED", "TIMEOUT", null, emit);
         done.expired++;
@@ -407,7 +422,7 @@ export function reportService(platform: Platform): ServiceSchema {
   /** Seats past their deadline pass to an alternate while the policy has some left, else time out. */
   async function retireLateSeats(caseId: string): Promise<number> {
     return host.tx(async (trx, emit) => {
-      const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", caseId)).executeTakeFirst();
+      const c = await caseById.first(trx, { id: caseId });
       if (!c || c.status !== "VOTING") return 0;
       const now = clock.now();
       const panel = await panelOf(trx, caseId);
@@ -606,36 +621,21 @@ export function reportService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const { id, decision, comment } = ctx.params;
         const answer = await host.tx(async (trx, emit) => {
-          const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+          const c = await caseById.first(trx, { id: id });
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
           // The common case in one statement: an invited seat, in time, on a voting case. Only a
           // refused vote reads the seat to say why.
           const cast =
             c.status === "VOTING" &&
-            Number(
-              (
-                await trx
-                  .updateTable("panel")
-                  .set({ state: "VOTED", decision, comment: comment ?? null, voted_at: now })
-                  .where("case_id", "=", id)
-                  .where("reviewer_id", "=", user.id)
-                  .where("state", "=", "INVITED")
-                  .where("deadline_at", ">", now)
-                  .executeTakeFirst()
-              ).numUpdatedRows,
-            ) === 1;
+            (await castVote.run(trx, { caseId: id, reviewerId: user.id, decision, comment: comment ?? null, now })) === 1;
           if (!cast) {
             const member = await trx.selectFrom("panel").selectAll().where("case_id", "=", id).where("reviewer_id", "=", user.id).executeTakeFirst();
             const refusal = voteRefusal(c.status, member && { state: member.state, deadlineAt: member.deadline_at }, now);
             throw refusal ? new AppError(refusal.status, refusal.code, refusal.message) : conflict("VOTE_NOT_CAST", "the vote could not be cast");
           }
           const tally = addVote({ violation: c.violation_votes, noViolation: c.no_violation_votes }, decision);
-          await trx
-            .updateTable("cases")
-            .set({ violation_votes: tally.violation, no_violation_votes: tally.noViolation, updated_at: now })
-            .where("id", "=", id)
-            .execute();
+          await countVotes.run(trx, { id, violation: tally.violation, noViolation: tally.noViolation, now });
           const verdict = verdictOf(tally, c.votes_to_decide);
           if (verdict) await finalize(trx, c, verdict, "PANEL", null, emit);
           return { caseId: id, decision, votedAt: iso(now), caseStatus: verdict ?? c.status };
@@ -648,7 +648,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const operator = requireRole(ctx, "operator");
         const { id, verdict, reason } = ctx.params;
         await host.tx(async (trx, emit) => {
-          const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+          const c = await caseById.first(trx, { id: id });
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           await finalize(trx, c, verdict, "OPERATOR", reason, emit);
           await writeAudit(trx, operator.id, "case.decide", `case:${id}`, { verdict, reason }, clock.now());
@@ -660,7 +660,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const { id, reason } = ctx.params;
         const appeal = await host.tx(async (trx, emit) => {
-          const c = await host.store.forUpdate(trx.selectFrom("cases").selectAll().where("id", "=", id)).executeTakeFirst();
+          const c = await caseById.first(trx, { id: id });
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
           const refusal = appealRefusal(

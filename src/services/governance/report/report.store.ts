@@ -1,5 +1,6 @@
 import type { Generated, Kysely, Migration, Selectable } from "kysely";
 import { dropIndex, withAutoId } from "../../../platform/db/db";
+import { prepare } from "../../../platform/db/prepared";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
 export interface ReportTables {
@@ -263,8 +264,10 @@ export function findCase(db: ReportDb, id: string) {
   return db.selectFrom("cases").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
+const panelQuery = prepare((db: ReportDb, $: { caseId: string }) => db.selectFrom("panel").selectAll().where("case_id", "=", $.caseId).orderBy("invited_at").orderBy("reviewer_id"));
+
 export function panelOf(db: ReportDb, caseId: string) {
-  return db.selectFrom("panel").selectAll().where("case_id", "=", caseId).orderBy("invited_at").orderBy("reviewer_id").execute();
+  return panelQuery.all(db, { caseId });
 }
 
 export async function writeAudit(db: ReportDb, actorId: number, action: string, subject: string, detail: unknown, at: number) {

@@ -29,7 +29,7 @@ import {
 import {
   findReviewer,
   findReviewers,
-  reviewerColumns,
+  saveReviewer,
   type ReviewerDb,
   reviewerMigrations,
   type ReviewerTables,
@@ -49,8 +49,10 @@ export function reviewerService(platform: Platform): ServiceSchema {
   const host = platform.host<ReviewerTables>("reviewer", reviewerMigrations);
   const { clock } = platform;
 
+  const rulesRow = host.prepare((db, $: { id: number }) => db.selectFrom("rules").select("body").where("id", "=", $.id));
+
   async function loadRules(db: ReviewerDb): Promise<PoolRules> {
-    const row = await db.selectFrom("rules").select("body").where("id", "=", 1).executeTakeFirst();
+    const row = await rulesRow.first(db, { id: 1 });
     return row ? { ...DEFAULT_RULES, ...JSON.parse(row.body) } : DEFAULT_RULES;
   }
 
@@ -72,16 +74,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
   /** Writes a changed reviewer only if nobody changed it since it was read (optimistic, so draws need no table lock). */
   async function save(db: ReviewerDb, before: Reviewer, after: Reviewer) {
-    const result = await db
-      .updateTable("reviewers")
-      .set(reviewerColumns(after, clock.now()))
-      .where("user_id", "=", before.userId)
-      .where("open_cases", "=", before.openCases)
-      .where("votes", "=", before.votes)
-      .where("no_shows", "=", before.noShows)
-      .where("cases_today", "=", before.casesToday)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
+    if (!(await saveReviewer(db, before, after, clock.now()))) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
   }
 
   async function withDrawRetry<R>(work: () => Promise<R>): Promise<R> {

@@ -1,4 +1,5 @@
 import type { Kysely, Migration, Selectable } from "kysely";
+import { prepare } from "../../../platform/db/prepared";
 import type { Reviewer, ReviewerStatus } from "./reviewer.domain";
 
 export interface ReviewerTables {
@@ -123,7 +124,7 @@ export function toReviewer(
 }
 
 /** The columns a Reviewer maps back to. */
-export function reviewerColumns(r: Reviewer, now: number) {
+function reviewerColumns(r: Reviewer, now: number) {
   return {
     status: r.status,
     suspended_until: r.suspendedUntil,
@@ -137,6 +138,47 @@ export function reviewerColumns(r: Reviewer, now: number) {
     last_assigned_at: r.lastAssignedAt,
     updated_at: now,
   };
+}
+
+type Columns = ReturnType<typeof reviewerColumns>;
+
+const saveQuery = prepare((db: ReviewerDb, $: Columns & { userId: number; wasOpenCases: number; wasVotes: number; wasNoShows: number; wasCasesToday: number }) =>
+  db
+    .updateTable("reviewers")
+    .set({
+      status: $.status,
+      suspended_until: $.suspended_until,
+      votes: $.votes,
+      coherent_votes: $.coherent_votes,
+      no_shows: $.no_shows,
+      consecutive_no_shows: $.consecutive_no_shows,
+      open_cases: $.open_cases,
+      cases_today: $.cases_today,
+      day_key: $.day_key,
+      last_assigned_at: $.last_assigned_at,
+      updated_at: $.updated_at,
+    })
+    .where("user_id", "=", $.userId)
+    .where("open_cases", "=", $.wasOpenCases)
+    .where("votes", "=", $.wasVotes)
+    .where("no_shows", "=", $.wasNoShows)
+    .where("cases_today", "=", $.wasCasesToday),
+);
+
+/**
+ * Writes `after` over `before` only if the row still holds what `before` read (optimistic: draws need
+ * no table lock); answers whether it did.
+ */
+export async function saveReviewer(db: ReviewerDb, before: Reviewer, after: Reviewer, now: number): Promise<boolean> {
+  const changed = await saveQuery.run(db, {
+    ...reviewerColumns(after, now),
+    userId: before.userId,
+    wasOpenCases: before.openCases,
+    wasVotes: before.votes,
+    wasNoShows: before.noShows,
+    wasCasesToday: before.casesToday,
+  });
+  return changed === 1;
 }
 
 function withProfiles(db: ReviewerDb) {

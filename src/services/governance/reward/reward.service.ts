@@ -87,7 +87,7 @@ export function rewardService(platform: Platform): ServiceSchema {
               .executeTakeFirst();
             if (Number(taken.numUpdatedRows) !== 1) throw new AppError(409, "OUT_OF_STOCK", "this item is out of stock");
             const redemptionId = newId(now);
-            const balance = await moveCoins(host.store, trx, user.id, -price, "REDEEM", `redeem:${redemptionId}`, now);
+            const balance = await moveCoins(trx, user.id, -price, "REDEEM", `redeem:${redemptionId}`, now);
             if (balance === null) throw new AppError(409, "INSUFFICIENT_COINS", `the item costs ${price} coins`);
             await trx
               .insertInto("redemptions")
@@ -124,7 +124,7 @@ export function rewardService(platform: Platform): ServiceSchema {
           (await trx.selectFrom("ledger").select("ref").where("ref", "in", grants.map((g) => g.ref)).execute()).map((l) => l.ref),
         );
         const due = grants.filter((g) => !paid.has(g.ref));
-        for (const g of due) await moveCoins(host.store, trx, g.userId, g.amount, "GRANT", g.ref, now);
+        for (const g of due) await moveCoins(trx, g.userId, g.amount, "GRANT", g.ref, now);
         if (due.length > 0) {
           const event: CasePaid = { caseId: decided.caseId, grants: due.map(({ userId, amount, coherent }) => ({ userId, amount, coherent })) };
           emit(RewardEvents.paid, event, `case-paid:${decided.caseId}`);

@@ -1,5 +1,6 @@
 import type { Generated, Kysely, Migration } from "kysely";
-import { type ServiceDb, withAutoId } from "../../../platform/db/db";
+import { forUpdateOn, withAutoId } from "../../../platform/db/db";
+import { prepare } from "../../../platform/db/prepared";
 
 export interface RewardTables {
   accounts: { user_id: number; balance: number; updated_at: number };
@@ -71,7 +72,6 @@ export const rewardMigrations: Record<string, Migration> = {
  * updated. Returns the new balance, or null when a debit would overdraw.
  */
 export async function moveCoins(
-  sdb: ServiceDb<RewardTables>,
   db: RewardDb,
   userId: number,
   amount: number,
@@ -79,11 +79,20 @@ export async function moveCoins(
   ref: string,
   now: number,
 ): Promise<number | null> {
-  const account = await sdb.forUpdate(db.selectFrom("accounts").select("balance").where("user_id", "=", userId)).executeTakeFirst();
+  const account = await q.account.first(db, { userId });
   const balance = Number(account?.balance ?? 0) + amount;
   if (balance < 0) return null;
-  if (account) await db.updateTable("accounts").set({ balance, updated_at: now }).where("user_id", "=", userId).execute();
+  if (account) await q.setBalance.run(db, { userId, balance, now });
   else await db.insertInto("accounts").values({ user_id: userId, balance, updated_at: now }).execute();
-  await db.insertInto("ledger").values({ user_id: userId, amount, kind, ref, balance_after: balance, at: now }).execute();
+  await q.entry.run(db, { userId, amount, kind, ref, balance, now });
   return balance;
 }
+
+/** The statements every grant and redemption runs, prepared once (see prepared.ts). */
+const q = {
+  account: prepare((db: RewardDb, $: { userId: number }) => forUpdateOn(db, db.selectFrom("accounts").select("balance").where("user_id", "=", $.userId))),
+  setBalance: prepare((db: RewardDb, $: { userId: number; balance: number; now: number }) => db.updateTable("accounts").set({ balance: $.balance, updated_at: $.now }).where("user_id", "=", $.userId)),
+  entry: prepare((db: RewardDb, $: { userId: number; amount: number; kind: "GRANT" | "REDEEM"; ref: string; balance: number; now: number }) =>
+    db.insertInto("ledger").values({ user_id: $.userId, amount: $.amount, kind: $.kind, ref: $.ref, balance_after: $.balance, at: $.now }),
+  ),
+};
