@@ -105,7 +105,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
       for (let from = start; candidates.length < wanted; ) {
         // Until one is found, a window asks for just the number wanted (rows cost more to read than to find).
         const limit = candidates.length === 0 ? wanted : POOL_WINDOW;
-        const rows = await poolWindow(db, from, end, limit);
+        const rows = await poolWindow(db, from, end, limit, now, rules.maxOpenCases);
         for (const row of rows) {
           const r = toReviewer(row, row);
           if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;

@@ -198,16 +198,25 @@ export async function findReviewers(db: ReviewerDb, userIds: number[]): Promise<
 
 export const DRAW_KEY_SPACE = 2 ** 31;
 
-/** Up to `limit` reviewers who have not opted out, in draw-key order within [from, to). */
-export function poolWindow(db: ReviewerDb, from: number, to: number, limit: number) {
-  return withProfiles(db)
+const poolQuery = prepare((db: ReviewerDb, $: { from: number; to: number; limit: number; now: number; openBelow: number }) =>
+  withProfiles(db)
     .select("reviewers.draw_key")
-    .where("reviewers.status", "!=", "OPTED_OUT")
-    .where("reviewers.draw_key", ">=", from)
-    .where("reviewers.draw_key", "<", to)
+    .where((eb) => eb.or([eb("reviewers.status", "=", "ACTIVE"), eb.and([eb("reviewers.status", "=", "SUSPENDED"), eb("reviewers.suspended_until", "<=", $.now)])]))
+    .where("reviewers.open_cases", "<", $.openBelow)
+    .where("reviewers.draw_key", ">=", $.from)
+    .where("reviewers.draw_key", "<", $.to)
     .orderBy("reviewers.draw_key")
-    .limit(limit)
-    .execute();
+    .limit($.limit),
+);
+
+/**
+ * Reviewers in draw-key order from `from` (below `to`), at most `limit`. Those the cheapest rules rule
+ * out anyway (not active now, at the open-case limit) are skipped in the database, where they cost
+ * nothing to read; the caller still checks every rule on what comes back.
+ */
+export function poolWindow(db: ReviewerDb, from: number, to: number, limit: number, now: number, maxOpenCases: number) {
+  // No limit: the largest value the column holds (PostgreSQL types the parameter as the column, a 32-bit integer).
+  return poolQuery.all(db, { from, to, limit, now, openBelow: maxOpenCases > 0 ? maxOpenCases : 2_147_483_647 });
 }
 
 /** Reviewers newest first, optionally of one status, after the cursor (a user id). */

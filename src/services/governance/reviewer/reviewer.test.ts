@@ -55,6 +55,11 @@ describe("operators", () => {
     await expect(seating("try", "op-1", { caseId: "op", count: 1, exclude: ids().filter((id) => id !== target.id) })).rejects.toMatchObject({
       type: "NOT_ENOUGH_REVIEWERS",
     });
+    // A suspension that has run out needs no reinstating: the reviewer is drawn again.
+    sys.clock.advance(2 * 86_400_000);
+    const lapsed = await seating("try", "op-2", { caseId: "op2", count: 1, exclude: ids().filter((id) => id !== target.id) });
+    expect(lapsed.reviewers).toEqual([target.id]);
+    await seating("cancel", "op-2");
     const back = await sys.api.post(`/api/governance/reviewers/${target.id}/status`, { status: "ACTIVE", reason: "cleared" }, sys.admin.token);
     expect(back.body.status).toBe("ACTIVE");
     const audit = await eventually(async () => {
