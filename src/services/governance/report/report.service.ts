@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
@@ -9,9 +9,7 @@ import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import { Sweeper } from "../../../platform/runtime/sweeper";
-import { crashPoint } from "../../../platform/runtime/faults";
-import { settleDecision } from "../../../platform/tx/barrier";
-import { initiator, type SoleBranch, soleBranch } from "../../../platform/tx/tx.client";
+import { initiator, txClient } from "../../../platform/tx/tx.client";
 import { IdentityEvents, type RolesChanged } from "../../commerce/identity/identity.contract";
 import type { ChooseResult } from "../reviewer/reviewer.contract";
 import {
@@ -53,10 +51,10 @@ import {
   writeAudit,
 } from "./report.store";
 
-/** A seating transaction still in flight after this long was cut short here (a killed process); the sweeper rolls it back. */
-const SEATING_ABANDONED_MS = 15_000;
-/** A rolled-back hold whose release did not get through is tried again after this long. */
-const SEAT_RELEASE_RETRY_MS = 5_000;
+/** How long the coordinator waits for a seating transaction's decision before asking this service. */
+const SEATING_TIMEOUT_MS = 15_000;
+/** A seating transaction still in flight after this long was cut short here; the sweeper rolls it back. */
+const SEATING_ABANDONED_MS = 30_000;
 const TICK_MS = 1_000;
 
 interface NewReport {
@@ -90,8 +88,7 @@ export function reportService(platform: Platform): ServiceSchema {
     db.updateTable("cases").set({ violation_votes: $.violation, no_violation_votes: $.noViolation, updated_at: $.now }).where("id", "=", $.id),
   );
   const { clock } = platform;
-  /** The reviewer service's hold on drawn reviewers, as this service's own one-participant TCC. */
-  let seating: SoleBranch;
+  let broker: ServiceBroker;
   const counted = {
     opened: platform.metrics.counter("bazaar_governance_cases_opened_total", "cases opened, by round (1 first, 2 appeal)", ["round"]),
     decided: platform.metrics.counter("bazaar_governance_cases_decided_total", "cases decided, by verdict and by whom", ["verdict", "decided_by"]),
@@ -206,12 +203,10 @@ export function reportService(platform: Platform): ServiceSchema {
   }
 
   /**
-   * Fills a case's empty seats as a TCC transaction with one participant, driven from here (no
-   * coordinator: its log and calls cost more than one participant needs): the reviewer service's try
-   * holds the drawn reviewers; the seats are written here in the same local transaction as the commit
-   * decision, which also clears the case's reservation (the try is final once kept: no confirm). Any
-   * failure rolls back here first, then releases the hold; a crash between the try and the commit
-   * leaves the reservation on the case for the sweeper to roll back. Returns whether seats were filled.
+   * Fills a case's empty seats as a TCC transaction through the coordinator: the reviewer service's
+   * try holds the drawn reviewers; the seats are written here in the same local transaction as the
+   * commit decision; the coordinator then confirms (or, on any failure, cancels) the hold. A crash
+   * anywhere is settled by the coordinator asking `txDecision`. Returns whether seats were filled.
    */
   async function seat(caseId: string, given?: Intent): Promise<boolean> {
     const intent =
@@ -222,15 +217,20 @@ export function reportService(platform: Platform): ServiceSchema {
       }));
     if (!intent) return false;
     const gid = intent.reservationId;
+    const tcc = txClient(broker, "report", SEATING_TIMEOUT_MS);
     let chosen: ChooseResult;
     try {
-      chosen = await seating.try<ChooseResult>(gid, { caseId, count: intent.count, exclude: intent.exclude });
+      chosen = await tcc.tryBranch<ChooseResult>(gid, {
+        action: "reviewer.tryChoose",
+        confirm: "reviewer.confirm",
+        cancel: "reviewer.cancel",
+        payload: { caseId, count: intent.count, exclude: intent.exclude },
+      });
     } catch (err) {
       await abandon(gid);
       if ((err as AppError).type === "NOT_ENOUGH_REVIEWERS") return false;
       throw err;
     }
-    crashPoint("report.seat.held");
     const applied = await host
       .tx(async (trx, emit) => {
         const c = await caseById.first(trx, { id: caseId });
@@ -276,7 +276,7 @@ export function reportService(platform: Platform): ServiceSchema {
         return true;
       })
       .catch((err) => {
-        // The sweeper rolled it back first: the hold is released by that rollback.
+        // The coordinator's query back settled it as rolled back first: its cancel releases the hold.
         if ((err as AppError).type === "TX_ROLLED_BACK") return false;
         throw err;
       });
@@ -284,32 +284,14 @@ export function reportService(platform: Platform): ServiceSchema {
       await abandon(gid);
       return false;
     }
+    // Committed here; if telling the coordinator fails, its query back finds the commit.
+    await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
     return true;
   }
 
-  /**
-   * Rolls a seating transaction back: recorded here first (a late commit is then refused), the case's
-   * reservation cleared and the hold listed for release in the same transaction; then the reviewer
-   * service releases it (an empty cancel if its try never ran, and a try arriving later is refused).
-   * A release that does not get through stays listed for the sweeper. Nothing to do once committed.
-   */
-  async function abandon(gid: string): Promise<void> {
-    const caseId = gid.slice(0, gid.lastIndexOf(":"));
-    const decision = await host.tx(async (trx) => {
-      const d = await settleDecision(host.store, trx, gid, clock.now());
-      if (d === "ROLLED_BACK") {
-        await releaseCase(trx, gid);
-        await host.store.insertIfAbsent(trx.insertInto("seat_releases").values({ gid, case_id: caseId, at: clock.now() }));
-      }
-      return d;
-    });
-    if (decision === "ROLLED_BACK") await releaseHold(gid).catch((err) => host.logger.warn({ err, gid }, "reviewer hold not released yet; the sweeper will"));
-  }
-
-  async function releaseHold(gid: string): Promise<void> {
-    crashPoint("report.seat.releasing");
-    await seating.cancel(gid, {});
-    await host.db.deleteFrom("seat_releases").where("gid", "=", gid).execute();
+  /** Rolls a seating transaction back: recorded here first, so a late commit cannot follow; then the coordinator cancels the hold. */
+  function abandon(gid: string) {
+    return initiator.abandon(host, txClient(broker, "report"), gid, clock.now(), releaseCase);
   }
 
   async function releaseCase(db: ReportDb, gid: string) {
@@ -366,9 +348,6 @@ export function reportService(platform: Platform): ServiceSchema {
         host.logger.warn({ err, gid: r.reservation_id }, "seating transaction not settled yet; will retry");
       }
     }
-    // Holds rolled back whose release did not get through.
-    const unreleased = await host.db.selectFrom("seat_releases").select("gid").where("at", "<=", now - SEAT_RELEASE_RETRY_MS).limit(200).execute();
-    for (const { gid } of unreleased) await releaseHold(gid).catch((err) => host.logger.warn({ err, gid }, "reviewer hold not released yet; will retry"));
 
     const due = await host.db
       .selectFrom("cases")
@@ -739,6 +718,9 @@ export function reportService(platform: Platform): ServiceSchema {
         };
       }),
 
+      /** The coordinator's query back on a seating transaction gone silent. */
+      txDecision: initiator.decisionAction(host, () => clock.now(), releaseCase),
+
       /** Runs the sweeper once now (it also runs every second); answers what it did. */
       tick: action(C.tick, () => sweeper.now()),
     },
@@ -781,7 +763,7 @@ export function reportService(platform: Platform): ServiceSchema {
       });
     },
     async started() {
-      seating = soleBranch(this.broker, { action: "reviewer.tryChoose", cancel: "reviewer.cancel" });
+      broker = this.broker;
       await host.start();
       sweeper.start();
     },

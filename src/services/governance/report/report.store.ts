@@ -83,8 +83,6 @@ export interface ReportTables {
     reviewers: string;
     drawn_at: number;
   };
-  /** Reviewer holds of seating transactions rolled back here, until the reviewer service has released them. */
-  seat_releases: { gid: string; case_id: string; at: number };
   audit: {
     id: Generated<number>;
     actor_id: number;
@@ -208,20 +206,6 @@ export const reportMigrations: Record<string, Migration> = {
       await dropIndex(db, "cases_reservation", "cases");
       await db.schema.alterTable("cases").dropColumn("reservation_state").execute();
       await db.schema.createIndex("cases_reservation").on("cases").columns(["reservation_id", "reservation_at"]).execute();
-    },
-  },
-  /**
-   * Seating drives the reviewer's reservation itself (a one-participant TCC, no coordinator): a hold
-   * rolled back here is listed until the reviewer service has released it.
-   */
-  "0003_governance_report_seat_releases": {
-    async up(db: Kysely<any>) {
-      await db.schema
-        .createTable("seat_releases")
-        .addColumn("gid", "varchar(64)", (c) => c.primaryKey())
-        .addColumn("case_id", "varchar(40)", (c) => c.notNull())
-        .addColumn("at", "bigint", (c) => c.notNull())
-        .execute();
     },
   },
 };

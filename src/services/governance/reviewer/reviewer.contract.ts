@@ -5,7 +5,7 @@ import type { Candidate, ReviewerStatus } from "./reviewer.domain";
 
 const days = z.number().int().min(0).max(3650);
 const userId = z.number().int().positive();
-/** What a seating try draws: `count` reviewers for the case, none of `exclude`. */
+/** A seating branch's payload; the coordinator passes it to try, confirm and cancel alike, the reservation id is its gid. */
 const seating = z.object({
   caseId: z.string().min(1).max(40),
   count: z.number().int().min(1).max(201),
@@ -30,14 +30,10 @@ export const ReviewerContract = {
   enrol: z.object({}),
   optOut: z.object({}),
   me: z.object({}),
-  /**
-   * TCC branch (the reservation id is its gid), driven by the report service as a one-participant TCC
-   * or by the coordinator: try draws `count` eligible reviewers and holds a seat each; cancel releases
-   * them; confirm marks a kept hold. Confirm and cancel need nothing but the gid (a payload is ignored).
-   */
+  /** TCC branch, called by the coordinator: try draws `count` eligible reviewers and holds a seat each until confirm or cancel. */
   tryChoose: seating,
-  confirm: z.object({}),
-  cancel: z.object({}),
+  confirm: seating,
+  cancel: seating,
   stats: z.object({}),
   list: z.object({ status: z.enum(["ACTIVE", "SUSPENDED", "OPTED_OUT"]).optional(), ...pageInput }),
   /** Operator action: suspend for `days` (default: the rules' suspension period) or reinstate. */
