@@ -358,7 +358,7 @@ export function reportService(platform: Platform): ServiceSchema {
       .execute();
     for (const { id } of due) {
       await host.tx(async (trx, emit) => {
-        const c = await caseById.first(trx, { id: id });
+        const c = await caseById.first(trx, { id });
         if (!c || !isOpen(c.status) || c.deadline_at > clock.now()) return;
         await finalize(trx, c, "EXPIRED", "TIMEOUT", null, emit);
         done.expired++;
@@ -600,7 +600,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const { id, decision, comment } = ctx.params;
         const answer = await host.tx(async (trx, emit) => {
-          const c = await caseById.first(trx, { id: id });
+          const c = await caseById.first(trx, { id });
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
           // The common case in one statement: an invited seat, in time, on a voting case. Only a
@@ -627,7 +627,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const operator = requireRole(ctx, "operator");
         const { id, verdict, reason } = ctx.params;
         await host.tx(async (trx, emit) => {
-          const c = await caseById.first(trx, { id: id });
+          const c = await caseById.first(trx, { id });
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           await finalize(trx, c, verdict, "OPERATOR", reason, emit);
           await writeAudit(trx, operator.id, "case.decide", `case:${id}`, { verdict, reason }, clock.now());
@@ -639,7 +639,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const { id, reason } = ctx.params;
         const appeal = await host.tx(async (trx, emit) => {
-          const c = await caseById.first(trx, { id: id });
+          const c = await caseById.first(trx, { id });
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
           const refusal = appealRefusal(
