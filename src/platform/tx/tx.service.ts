@@ -55,8 +55,32 @@ export function txService(platform: Platform): ServiceSchema {
   };
 
   const db = (): TxDb => host.db;
-  const load = (gid: string) => db().selectFrom("transactions").selectAll().where("gid", "=", gid).executeTakeFirst();
-  const branchesOf = (gid: string) => db().selectFrom("branches").selectAll().where("gid", "=", gid).orderBy("branch_id").execute();
+  /** The statements every transaction passes through, prepared once (see prepared.ts). */
+  const q = {
+    load: host.prepare((d, $: { gid: string }) => d.selectFrom("transactions").selectAll().where("gid", "=", $.gid)),
+    branches: host.prepare((d, $: { gid: string }) => d.selectFrom("branches").selectAll().where("gid", "=", $.gid).orderBy("branch_id")),
+    claim: host.prepare((d, $: { gid: string; owner: string; until: number; now: number; live: string[] }) =>
+      d
+        .updateTable("transactions")
+        .set({ lease_owner: $.owner, lease_until: $.until })
+        .where("gid", "=", $.gid)
+        .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", $.now), eb("lease_owner", "=", $.owner), eb("lease_owner", "not in", $.live)])),
+    ),
+    release: host.prepare((d, $: { gid: string; owner: string }) =>
+      d.updateTable("transactions").set({ lease_owner: null, lease_until: null }).where("gid", "=", $.gid).where("lease_owner", "=", $.owner),
+    ),
+    attempted: host.prepare((d, $: { gid: string; branchId: string; attempts: number }) =>
+      d.updateTable("branches").set({ attempts: $.attempts }).where("gid", "=", $.gid).where("branch_id", "=", $.branchId),
+    ),
+    done: host.prepare((d, $: { gid: string; branchId: string; state: BranchRow["state"]; result: string | null; now: number }) =>
+      d.updateTable("branches").set({ state: $.state, result: $.result, done_at: $.now, last_error: null }).where("gid", "=", $.gid).where("branch_id", "=", $.branchId),
+    ),
+    undone: host.prepare((d, $: { gid: string; branchId: string; state: BranchRow["state"]; now: number }) =>
+      d.updateTable("branches").set({ state: $.state, finished_at: $.now }).where("gid", "=", $.gid).where("branch_id", "=", $.branchId),
+    ),
+  };
+  const load = (gid: string) => q.load.first(db(), { gid });
+  const branchesOf = (gid: string) => q.branches.all(db(), { gid });
 
   /**
    * Moves a transaction only from the state it was read in; answers the moved row, or null when
@@ -82,17 +106,11 @@ export function txService(platform: Platform): ServiceSchema {
   async function claim(gid: string): Promise<boolean> {
     const now = clock.now();
     const live = (broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id);
-    const result = await db()
-      .updateTable("transactions")
-      .set({ lease_owner: owner, lease_until: now + LEASE_MS })
-      .where("gid", "=", gid)
-      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", now), eb("lease_owner", "=", owner), eb("lease_owner", "not in", live)]))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return (await q.claim.run(db(), { gid, owner, until: now + LEASE_MS, now, live })) === 1;
   }
 
   async function release(gid: string): Promise<void> {
-    await db().updateTable("transactions").set({ lease_owner: null, lease_until: null }).where("gid", "=", gid).where("lease_owner", "=", owner).execute();
+    await q.release.run(db(), { gid, owner });
   }
 
   /** Drives one transaction as far as it can go now; one driver per transaction in this process. */
@@ -157,7 +175,7 @@ export function txService(platform: Platform): ServiceSchema {
     // Counted before the call: a step attempted without an answer may have acted and must be compensated.
     if (forward) {
       branch.attempts++;
-      await db().updateTable("branches").set({ attempts: branch.attempts }).where("gid", "=", tx.gid).where("branch_id", "=", branch.branch_id).execute();
+      await q.attempted.run(db(), { gid: tx.gid, branchId: branch.branch_id, attempts: branch.attempts });
     }
     const name = op === "confirm" ? branch.confirm! : forward ? branch.action : branch.compensate;
     try {
@@ -165,16 +183,10 @@ export function txService(platform: Platform): ServiceSchema {
       crashPoint("tx.called");
       const now = clock.now();
       branch.state = stateAfter(op);
-      await db()
-        .updateTable("branches")
-        .set({
-          state: branch.state,
-          // An undo keeps the error that made it necessary.
-          ...(forward ? { result: result === undefined ? null : JSON.stringify(result), done_at: now, last_error: null } : { finished_at: now }),
-        })
-        .where("gid", "=", tx.gid)
-        .where("branch_id", "=", branch.branch_id)
-        .execute();
+      const at = { gid: tx.gid, branchId: branch.branch_id, state: branch.state, now };
+      // An undo keeps the error that made it necessary.
+      if (forward) await q.done.run(db(), { ...at, result: result === undefined ? null : JSON.stringify(result) });
+      else await q.undone.run(db(), at);
       if (tx.attempts > 0) await db().updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
       crashPoint("tx.recorded");
       return true;
@@ -304,12 +316,7 @@ export function txService(platform: Platform): ServiceSchema {
         try {
           const result = await ctx.call(tryAction, payload, { meta: { tx: { gid, branchId, op: "try" } } });
           crashPoint("tx.called");
-          await db()
-            .updateTable("branches")
-            .set({ state: "DONE", result: result === undefined ? null : JSON.stringify(result), done_at: clock.now() })
-            .where("gid", "=", gid)
-            .where("branch_id", "=", branchId)
-            .execute();
+          await q.done.run(db(), { gid, branchId, state: "DONE", result: result === undefined ? null : JSON.stringify(result), now: clock.now() });
           return result;
         } catch (err) {
           if (isBusinessRefusal(err))
