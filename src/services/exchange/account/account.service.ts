@@ -84,7 +84,11 @@ export function accountService(platform: Platform): ServiceSchema {
     const lockBalances = async () => new Map((await q.balances.all(db, { accounts })).map((r) => [balanceKey(r.account, r.asset, r.bucket), BigInt(r.amount)]));
     let current = await lockBalances();
     const missing = new Map<string, Entry>();
-    for (const j of fresh) for (const e of j.entries) if (!current.has(balanceKey(e.account, e.asset, e.bucket))) missing.set(balanceKey(e.account, e.asset, e.bucket), e);
+    for (const j of fresh)
+      for (const e of j.entries) {
+        const key = balanceKey(e.account, e.asset, e.bucket);
+        if (!current.has(key)) missing.set(key, e);
+      }
     if (missing.size > 0) {
       // A balance seen for the first time exists (at zero) before it is read and locked: a poster racing
       // to create the same one waits for ours, and reads it again, rather than overwriting it.
@@ -205,7 +209,7 @@ export function accountService(platform: Platform): ServiceSchema {
         const call = branchCallOf(ctx.meta);
         await host.branch(ctx.meta, async (trx) => {
           // Only what the try froze goes back: nothing after an empty compensation.
-          if (await trx.selectFrom("journals").select("ref").where("ref", "=", `freeze:${call.gid}`).executeTakeFirst())
+          if (await q.applied.first(trx, { refs: [`freeze:${call.gid}`] }))
             await post(trx, [unfreeze(`unfreeze:${call.gid}`, userId, asset, BigInt(amount))]);
         });
         return { released: true };

@@ -86,7 +86,10 @@ export function marketService(platform: Platform): ServiceSchema {
     b.trades.push({ symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, taker_side: e.takerSide, at: e.at });
     const feed: PublicTrade = { symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, takerSide: e.takerSide, at: e.at };
     emit(MARKET_TRADE, feed, `market-trade:${e.symbol}:${e.seq}`);
-    const buckets = (Object.keys(INTERVALS) as Interval[]).map((interval) => ({ interval, openTime: bucketOf(e.at, interval), key: `${e.symbol}|${interval}|${bucketOf(e.at, interval)}` }));
+    const buckets = (Object.keys(INTERVALS) as Interval[]).map((interval) => {
+      const openTime = bucketOf(e.at, interval);
+      return { interval, openTime, key: `${e.symbol}|${interval}|${openTime}` };
+    });
     const unread = buckets.filter((k) => !b.candles.has(k.key));
     if (unread.length > 0) {
       // The candles this batch has not touched yet, in one statement.

@@ -41,6 +41,7 @@ import {
 import {
   type CaseRow,
   findCase,
+  lockCase,
   freshCase,
   type PanelRow,
   panelOf,
@@ -73,7 +74,6 @@ interface NewReport {
  */
 export function reportService(platform: Platform): ServiceSchema {
   const host = platform.host<ReportTables>("report", reportMigrations);
-  const caseById = host.prepare((db, $: { id: string }) => host.store.forUpdate(db.selectFrom("cases").selectAll().where("id", "=", $.id)));
   /** The common vote in one statement: an invited seat, in time. */
   const castVote = host.prepare((db, $: { caseId: string; reviewerId: number; decision: Decision; comment: string | null; now: number }) =>
     db
@@ -212,7 +212,7 @@ export function reportService(platform: Platform): ServiceSchema {
     const intent =
       given ??
       (await host.tx(async (trx) => {
-        const c = await caseById.first(trx, { id: caseId });
+        const c = await lockCase(trx, caseId);
         return c ? intendToSeat(trx, c, await excludedFor(trx, c)) : null;
       }));
     if (!intent) return false;
@@ -233,7 +233,7 @@ export function reportService(platform: Platform): ServiceSchema {
     }
     const applied = await host
       .tx(async (trx, emit) => {
-        const c = await caseById.first(trx, { id: caseId });
+        const c = await lockCase(trx, caseId);
         if (!c || c.reservation_id !== gid || !isOpen(c.status)) return false;
         const at = clock.now();
         await initiator.commit(host, trx, gid, at);
@@ -358,7 +358,7 @@ export function reportService(platform: Platform): ServiceSchema {
       .execute();
     for (const { id } of due) {
       await host.tx(async (trx, emit) => {
-        const c = await caseById.first(trx, { id });
+        const c = await lockCase(trx, id);
         if (!c || !isOpen(c.status) || c.deadline_at > clock.now()) return;
         await finalize(trx, c, "EXPIRED", "TIMEOUT", null, emit);
         done.expired++;
@@ -401,7 +401,7 @@ export function reportService(platform: Platform): ServiceSchema {
   /** Seats past their deadline pass to an alternate while the policy has some left, else time out. */
   async function retireLateSeats(caseId: string): Promise<number> {
     return host.tx(async (trx, emit) => {
-      const c = await caseById.first(trx, { id: caseId });
+      const c = await lockCase(trx, caseId);
       if (!c || c.status !== "VOTING") return 0;
       const now = clock.now();
       const panel = await panelOf(trx, caseId);
@@ -600,7 +600,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const { id, decision, comment } = ctx.params;
         const answer = await host.tx(async (trx, emit) => {
-          const c = await caseById.first(trx, { id });
+          const c = await lockCase(trx, id);
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
           // The common case in one statement: an invited seat, in time, on a voting case. Only a
@@ -627,7 +627,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const operator = requireRole(ctx, "operator");
         const { id, verdict, reason } = ctx.params;
         await host.tx(async (trx, emit) => {
-          const c = await caseById.first(trx, { id });
+          const c = await lockCase(trx, id);
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           await finalize(trx, c, verdict, "OPERATOR", reason, emit);
           await writeAudit(trx, operator.id, "case.decide", `case:${id}`, { verdict, reason }, clock.now());
@@ -639,7 +639,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const { id, reason } = ctx.params;
         const appeal = await host.tx(async (trx, emit) => {
-          const c = await caseById.first(trx, { id });
+          const c = await lockCase(trx, id);
           if (!c) throw notFound("CASE_NOT_FOUND", `no case ${id}`);
           const now = clock.now();
           const refusal = appealRefusal(

@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Migration, Selectable } from "kysely";
-import { dropIndex, withAutoId } from "../../../platform/db/db";
+import { dropIndex, forUpdateOn, withAutoId } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
@@ -246,6 +246,13 @@ export function freshCase(now: number) {
 
 export function findCase(db: ReportDb, id: string) {
   return db.selectFrom("cases").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+const lockedCase = prepare((db: ReportDb, $: { id: string }) => forUpdateOn(db, db.selectFrom("cases").selectAll().where("id", "=", $.id)));
+
+/** The case, locked for a read-modify-write in the caller's transaction. */
+export function lockCase(db: ReportDb, id: string) {
+  return lockedCase.first(db, { id });
 }
 
 const panelQuery = prepare((db: ReportDb, $: { caseId: string }) => db.selectFrom("panel").selectAll().where("case_id", "=", $.caseId).orderBy("invited_at").orderBy("reviewer_id"));

@@ -140,24 +140,10 @@ function reviewerColumns(r: Reviewer, now: number) {
   };
 }
 
-type Columns = ReturnType<typeof reviewerColumns>;
-
-const saveQuery = prepare((db: ReviewerDb, $: Columns & { userId: number; wasOpenCases: number; wasVotes: number; wasNoShows: number; wasCasesToday: number }) =>
+const saveQuery = prepare((db: ReviewerDb, $: Reviewer & { now: number; wasOpenCases: number; wasVotes: number; wasNoShows: number; wasCasesToday: number }) =>
   db
     .updateTable("reviewers")
-    .set({
-      status: $.status,
-      suspended_until: $.suspended_until,
-      votes: $.votes,
-      coherent_votes: $.coherent_votes,
-      no_shows: $.no_shows,
-      consecutive_no_shows: $.consecutive_no_shows,
-      open_cases: $.open_cases,
-      cases_today: $.cases_today,
-      day_key: $.day_key,
-      last_assigned_at: $.last_assigned_at,
-      updated_at: $.updated_at,
-    })
+    .set(reviewerColumns($, $.now))
     .where("user_id", "=", $.userId)
     .where("open_cases", "=", $.wasOpenCases)
     .where("votes", "=", $.wasVotes)
@@ -170,15 +156,16 @@ const saveQuery = prepare((db: ReviewerDb, $: Columns & { userId: number; wasOpe
  * no table lock); answers whether it did.
  */
 export async function saveReviewer(db: ReviewerDb, before: Reviewer, after: Reviewer, now: number): Promise<boolean> {
-  const changed = await saveQuery.run(db, {
-    ...reviewerColumns(after, now),
+  const wrote = await saveQuery.run(db, {
+    ...after,
     userId: before.userId,
+    now,
     wasOpenCases: before.openCases,
     wasVotes: before.votes,
     wasNoShows: before.noShows,
     wasCasesToday: before.casesToday,
   });
-  return changed === 1;
+  return wrote === 1;
 }
 
 function withProfiles(db: ReviewerDb) {
