@@ -1,4 +1,5 @@
 import type { Kysely, Migration, Selectable } from "kysely";
+import { dropIndex } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { Reviewer, ReviewerStatus } from "./reviewer.domain";
 
@@ -99,6 +100,13 @@ export const reviewerMigrations: Record<string, Migration> = {
       await db.schema.alterTable("profiles").addColumn("version", "integer", (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  // With an index on status, SQLite answered the draw's window from it: every active reviewer read and
+  // sorted for each draw. Without it, the window is a range on the draw key, whatever the pool's size.
+  "0003_reviewer_draw_by_key": {
+    async up(db: Kysely<any>) {
+      await dropIndex(db, "reviewers_status", "reviewers");
+    },
+  },
 };
 
 export function toReviewer(
@@ -187,7 +195,6 @@ export const DRAW_KEY_SPACE = 2 ** 31;
 
 const poolQuery = prepare((db: ReviewerDb, $: { from: number; to: number; limit: number; now: number; openBelow: number }) =>
   withProfiles(db)
-    .select("reviewers.draw_key")
     .where((eb) => eb.or([eb("reviewers.status", "=", "ACTIVE"), eb.and([eb("reviewers.status", "=", "SUSPENDED"), eb("reviewers.suspended_until", "<=", $.now)])]))
     .where("reviewers.open_cases", "<", $.openBelow)
     .where("reviewers.draw_key", ">=", $.from)
