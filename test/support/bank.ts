@@ -132,7 +132,7 @@ export function shopService(platform: Platform): ServiceSchema {
           throw err;
         }
         await host.tx(async (trx) => {
-          await initiator.commit(host, trx, gid, clock.now());
+          await initiator.commit(trx, gid, clock.now());
           await trx.insertInto("orders").values({ id: gid, state: "PAID" }).execute();
         });
         await tx.commit(gid);
@@ -144,7 +144,7 @@ export function shopService(platform: Platform): ServiceSchema {
         const tx = txClient(ctx.broker, "shop", 5_000);
         await tx.tryBranch(gid, { action: "bank.freeze", confirm: "bank.settle", cancel: "bank.unfreeze", payload: { account: from, amount } });
         await host.tx(async (trx) => {
-          await initiator.commit(host, trx, gid, clock.now());
+          await initiator.commit(trx, gid, clock.now());
           await trx.insertInto("orders").values({ id: gid, state: "PAID" }).execute();
         });
         return { gid };

@@ -49,7 +49,7 @@ describe("group commit", () => {
     expect(await ids()).toEqual(["a", "b", "c", "d", "e"]);
     // The first runs alone (nothing was waiting when it came); the four that queued behind it commit as one.
     expect(count("commit")).toBe(2);
-    expect(count("savepoint \"member\"")).toBe(4);
+    expect(count("savepoint member")).toBe(4);
   });
 
   it("rolls a failing transaction back alone: its caller gets its error, the others commit", async () => {

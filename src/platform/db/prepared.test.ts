@@ -97,6 +97,22 @@ describe("prepared queries", () => {
     expect(await ofIds.all(sdb.db, { ids: [10], kind: "fixed" })).toEqual([]);
   });
 
+  it("binds a row's fields as the columns of an insert or an update, each set of columns compiled once", async () => {
+    const add = prepare((db: Db, $: { row: { id: number; label: string; kind: string } }) => db.insertInto("plain").values($.row));
+    const change = prepare((db: Db, $: { id: number; row: { label?: string; kind?: string } }) => db.updateTable("plain").set($.row).where("id", "=", $.id));
+    expect(await add.run(sdb.db, { row: { id: 20, label: "twenty", kind: "row" } })).toBe(1);
+    expect(await add.run(sdb.db, { row: { kind: "row", label: "twenty-one", id: 21 } })).toBe(1);
+    expect(await change.run(sdb.db, { id: 20, row: { label: "XX" } })).toBe(1);
+    // A field left undefined is left out, as Kysely leaves it out.
+    expect(await change.run(sdb.db, { id: 21, row: { label: undefined, kind: "changed" } })).toBe(1);
+    expect(await change.run(sdb.db, { id: 20, row: { label: "XX-2", kind: "changed" } })).toBe(1);
+    const rows = await sdb.db.selectFrom("plain").select(["id", "label", "kind"]).where("id", "in", [20, 21]).orderBy("id").execute();
+    expect(rows).toEqual([
+      { id: 20, label: "XX-2", kind: "changed" },
+      { id: 21, label: "twenty-one", kind: "changed" },
+    ]);
+  });
+
   it("refuses a parameter that does not become a bound value", async () => {
     const misused = prepare((db: Db, $: { ids: number }) => db.selectFrom("plain").selectAll().where("id", "in", [1, 2]).where("label", "=", String($.ids)));
     await expect(misused.all(sdb.db, { ids: 1 })).rejects.toThrow("$.ids did not become a bound parameter");

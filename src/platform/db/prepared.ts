@@ -30,9 +30,10 @@ const MAX_SHAPES = 64;
  * a Kysely query costs several times what running a small statement on SQLite does (~10 µs against
  * ~2 µs), so statements on a hot path are prepared. `build` receives stand-ins for the values: `$.id`
  * for a value, `$.ids` for a list (of stand-ins, as long as the list given), `$.rows` for a list of
- * rows (`$.rows.map((r) => ({ ref: r.ref }))`: read the fields by name). Use each where Kysely binds a
- * value (comparisons, `in`, `set`, `values`, `limit`), never as SQL text. A list of another length is
- * another shape, compiled once when first met.
+ * rows (`$.rows.map((r) => ({ ref: r.ref }))`: read the fields by name), `$.row` for a plain object
+ * whose fields are the columns (`values($.row)`, `set($.row)`). Use each where Kysely binds a value
+ * (comparisons, `in`, `set`, `values`, `limit`), never as SQL text. A list of another length, or a row
+ * with other columns, is another shape, compiled once when first met.
  *
  * The compiled forms are kept per database and per plugin chain: a transaction shares its database's;
  * a tenant-scoped handle (whose plugin bakes its tenant into the query) gets its own each time, so it
@@ -112,6 +113,16 @@ export class Prepared<DB, P extends object, R> {
       get(_target, name) {
         if (typeof name !== "string") throw new Error("prepared query: values are named by strings");
         const value = given[name];
+        if (isRow(value)) {
+          const fields = fieldsOf(value);
+          // Kysely lists a row's columns by its keys: the given row's, each a stand-in.
+          return new Proxy({}, {
+            get: (_row, field) => (typeof field === "string" ? slot(name, undefined, field) : undefined),
+            ownKeys: () => fields,
+            getOwnPropertyDescriptor: (_row, field) =>
+              typeof field === "string" && fields.includes(field) ? { value: slot(name, undefined, field), enumerable: true, configurable: true, writable: true } : undefined,
+          });
+        }
         if (!Array.isArray(value)) return slot(name);
         return value.map((element, index) =>
           element !== null && typeof element === "object"
@@ -128,12 +139,23 @@ export class Prepared<DB, P extends object, R> {
   }
 }
 
-/** The lengths of the list values: what makes one compiled form differ from another. */
+/** A plain object given as a value: a row, its fields bound one by one (`values($.row)`, `set($.row)`). */
+function isRow(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** A row's columns: its keys, but for those left undefined (as Kysely leaves them out). */
+function fieldsOf(row: Record<string, unknown>): string[] {
+  return Object.keys(row).filter((key) => row[key] !== undefined);
+}
+
+/** The lengths of the list values and the columns of the rows: what makes one compiled form differ from another. */
 function shapeOf(values: object): string {
   let shape = "";
   for (const name in values) {
     const value = (values as Record<string, unknown>)[name];
     if (Array.isArray(value)) shape += `${name}:${value.length},`;
+    else if (isRow(value)) shape += `${name}{${fieldsOf(value).join()}},`;
   }
   return shape;
 }

@@ -1,5 +1,5 @@
 import type { Kysely, Migration } from "kysely";
-import { type ServiceDb, skippingTaken } from "../db/db";
+import { skippingTaken } from "../db/db";
 import { prepare } from "../db/prepared";
 import { AppError, badRequest, conflict } from "../runtime/errors";
 import type { BranchOp } from "./tx.domain";
@@ -63,11 +63,14 @@ export function branchCallOf(meta: { tx?: BranchCall }): BranchCall {
 
 /** A branch call's statements, prepared once (see prepared.ts). */
 const q = {
-  claim: prepare((db: Kysely<BarrierTables>, $: { gid: string; branchId: string; op: BranchOp; origin: BranchOp; now: number }) =>
+  claim: prepare((db: Kysely<BarrierTables>, $: { gid: string; branchId: string; op: string; origin: string; now: number }) =>
     skippingTaken(db, db.insertInto("tx_barrier").values({ gid: $.gid, branch_id: $.branchId, op: $.op, origin: $.origin, result: null, created_at: $.now })),
   ),
   keep: prepare((db: Kysely<BarrierTables>, $: { gid: string; branchId: string; op: BranchOp; result: string }) =>
     db.updateTable("tx_barrier").set({ result: $.result }).where("gid", "=", $.gid).where("branch_id", "=", $.branchId).where("op", "=", $.op),
+  ),
+  row: prepare((db: Kysely<BarrierTables>, $: { gid: string; branchId: string; op: string }) =>
+    db.selectFrom("tx_barrier").select(["origin", "result"]).where("gid", "=", $.gid).where("branch_id", "=", $.branchId).where("op", "=", $.op),
   ),
 };
 
@@ -90,13 +93,7 @@ export async function throughBarrier<R>(
   }
   if (!(await claim(op, op))) {
     if (op === "confirm") return { ran: false, result: undefined };
-    const row = await trx
-      .selectFrom("tx_barrier")
-      .select(["origin", "result"])
-      .where("gid", "=", gid)
-      .where("branch_id", "=", branchId)
-      .where("op", "=", op)
-      .executeTakeFirstOrThrow();
+    const row = (await q.row.first(trx, { gid, branchId, op }))!;
     if (row.origin !== op) throw conflict("TX_BRANCH_CANCELLED", `branch ${gid}/${branchId} was cancelled before its ${op} arrived`);
     return { ran: false, result: row.result === null ? undefined : (JSON.parse(row.result) as R) };
   }
@@ -113,9 +110,8 @@ const DECISION_BRANCH = "00";
  * The initiator's commit, in the local transaction that makes its own changes: refused when the
  * coordinator's query back already rolled the transaction back (the local changes roll back with it).
  */
-export async function recordCommit(store: ServiceDb<any>, trx: Kysely<any>, gid: string, now: number): Promise<void> {
-  if (await store.insertIfAbsent(trx.insertInto("tx_barrier").values({ gid, branch_id: DECISION_BRANCH, op: "decide", origin: "commit", result: null, created_at: now })))
-    return;
+export async function recordCommit(trx: Kysely<any>, gid: string, now: number): Promise<void> {
+  if ((await q.claim.run(trx, { gid, branchId: DECISION_BRANCH, op: "decide", origin: "commit", now })) > 0) return;
   if ((await decisionOf(trx, gid)) === "ROLLED_BACK") throw new AppError(409, "TX_ROLLED_BACK", `transaction ${gid} was already rolled back`);
 }
 
@@ -123,19 +119,12 @@ export async function recordCommit(store: ServiceDb<any>, trx: Kysely<any>, gid:
  * The initiator's answer to "did you commit?": the recorded decision, or, when there is none yet,
  * a rollback recorded now so a commit arriving later is refused.
  */
-export async function settleDecision(store: ServiceDb<any>, trx: Kysely<any>, gid: string, now: number): Promise<Decision> {
-  if (await store.insertIfAbsent(trx.insertInto("tx_barrier").values({ gid, branch_id: DECISION_BRANCH, op: "decide", origin: "rollback", result: null, created_at: now })))
-    return "ROLLED_BACK";
+export async function settleDecision(trx: Kysely<any>, gid: string, now: number): Promise<Decision> {
+  if ((await q.claim.run(trx, { gid, branchId: DECISION_BRANCH, op: "decide", origin: "rollback", now })) > 0) return "ROLLED_BACK";
   return decisionOf(trx, gid);
 }
 
 async function decisionOf(trx: Kysely<any>, gid: string): Promise<Decision> {
-  const row = await trx
-    .selectFrom("tx_barrier")
-    .select("origin")
-    .where("gid", "=", gid)
-    .where("branch_id", "=", DECISION_BRANCH)
-    .where("op", "=", "decide")
-    .executeTakeFirstOrThrow();
+  const row = (await q.row.first(trx, { gid, branchId: DECISION_BRANCH, op: "decide" }))!;
   return row.origin === "commit" ? "COMMITTED" : "ROLLED_BACK";
 }

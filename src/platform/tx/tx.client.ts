@@ -106,7 +106,7 @@ export function submitSaga(emit: Emit, gid: string, steps: SagaStep[]): void {
  * what it held for the transaction in the same local transaction.
  */
 export const initiator = {
-  commit: <T>(host: ServiceHost<T>, trx: Kysely<T>, gid: string, now: number) => recordCommit(host.store, trx, gid, now),
+  commit: <T>(trx: Kysely<T>, gid: string, now: number) => recordCommit(trx, gid, now),
   /**
    * Rolls a TCC transaction back from the initiator's side: the rollback recorded locally first (with
    * `release`, what the initiator held for it, in the same transaction), so a late commit is refused;
@@ -114,7 +114,7 @@ export const initiator = {
    */
   async abandon<T>(host: ServiceHost<T>, client: TxClient, gid: string, now: number, release?: (trx: Kysely<T>, gid: string) => Promise<void>): Promise<void> {
     await host.tx(async (trx) => {
-      await settleDecision(host.store, trx, gid, now);
+      await settleDecision(trx, gid, now);
       if (release) await release(trx, gid);
     });
     await client.abort(gid).catch((err) => host.logger.warn({ err, gid }, "abort not delivered to the coordinator; it will ask"));
@@ -123,7 +123,7 @@ export const initiator = {
     return action(z.object({ gid: z.string().min(1).max(128) }), async (ctx) => {
       const { gid } = ctx.params;
       const decision = await host.tx(async (trx): Promise<Decision> => {
-        const d = await settleDecision(host.store, trx, gid, now());
+        const d = await settleDecision(trx, gid, now());
         if (d === "ROLLED_BACK" && onRolledBack) await onRolledBack(trx, gid);
         return d;
       });

@@ -2,6 +2,7 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../clock/clock";
 import { routesWithSchemas } from "../gateway/routes";
 import { action, requireRole } from "../runtime/action";
+import { forUpdateOn, skippingTaken } from "../db/db";
 import { badRequest, conflict, notFound } from "../runtime/errors";
 import { crashPoint } from "../runtime/faults";
 import { Sweeper } from "../runtime/sweeper";
@@ -78,6 +79,13 @@ export function txService(platform: Platform): ServiceSchema {
     undone: host.prepare((d, $: { gid: string; branchId: string; state: BranchRow["state"]; now: number }) =>
       d.updateTable("branches").set({ state: $.state, finished_at: $.now }).where("gid", "=", $.gid).where("branch_id", "=", $.branchId),
     ),
+    create: host.prepare((d, $: { row: TransactionRow }) => skippingTaken(d, d.insertInto("transactions").values($.row))),
+    locked: host.prepare((d, $: { gid: string }) => forUpdateOn(d, d.selectFrom("transactions").selectAll().where("gid", "=", $.gid))),
+    branchCount: host.prepare((d, $: { gid: string }) => d.selectFrom("branches").select((eb) => eb.fn.countAll<number>().as("n")).where("gid", "=", $.gid)),
+    addBranch: host.prepare((d, $: { row: BranchRow }) => d.insertInto("branches").values($.row)),
+    move: host.prepare((d, $: { gid: string; from: TxState; changes: Partial<TransactionRow> }) =>
+      d.updateTable("transactions").set($.changes).where("gid", "=", $.gid).where("state", "=", $.from),
+    ),
   };
   const load = (gid: string) => q.load.first(db(), { gid });
   const branchesOf = (gid: string) => q.branches.all(db(), { gid });
@@ -91,8 +99,7 @@ export function txService(platform: Platform): ServiceSchema {
     const now = clock.now();
     const final = to === "COMMITTED" || to === "COMPENSATED";
     const changes = { state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...(final ? { lease_owner: null, lease_until: null } : {}), ...extra };
-    const result = await db().updateTable("transactions").set(changes).where("gid", "=", tx.gid).where("state", "=", tx.state).executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) return null;
+    if ((await q.move.run(db(), { gid: tx.gid, from: tx.state, changes })) !== 1) return null;
     crashPoint("tx.moved");
     if (final) {
       (to === "COMMITTED" ? metric.committed : metric.compensated).inc({ kind: tx.kind });
@@ -303,13 +310,11 @@ export function txService(platform: Platform): ServiceSchema {
         const now = clock.now();
         // Registered before the try is called: if anything dies from here on, the branch is cancelled.
         const branchId = await host.tx(async (trx) => {
-          if (await host.store.insertIfAbsent(trx.insertInto("transactions").values(newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now))))
-            metric.started.inc({ kind: "TCC" });
-          const tx = await host.store.forUpdate(trx.selectFrom("transactions").selectAll().where("gid", "=", gid)).executeTakeFirstOrThrow();
+          if ((await q.create.run(trx, { row: newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now) })) > 0) metric.started.inc({ kind: "TCC" });
+          const tx = (await q.locked.first(trx, { gid }))!;
           if (tx.kind !== "TCC" || tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}; no more branches can join`);
-          const count = await trx.selectFrom("branches").select((eb) => eb.fn.countAll().as("n")).where("gid", "=", gid).executeTakeFirstOrThrow();
-          const id = branchIdOf(Number(count.n));
-          await trx.insertInto("branches").values({ ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 }).execute();
+          const id = branchIdOf(Number((await q.branchCount.first(trx, { gid }))!.n));
+          await q.addBranch.run(trx, { row: { ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 } });
           return id;
         });
         crashPoint("tx.registered");

@@ -279,7 +279,7 @@ export function flashService(platform: Platform): ServiceSchema {
         };
         try {
           await host.tenantTx(tenantId, async (trx) => {
-            await initiator.commit(host, trx, gid, now);
+            await initiator.commit(trx, gid, now);
             await trx.insertInto("campaigns").values(row).execute();
             await trx.insertInto("campaign_index").values({ id, tenant_id: tenantId }).execute();
           });

@@ -137,7 +137,7 @@ export function orderService(platform: Platform): ServiceSchema {
     let order: OrderRow;
     try {
       order = await host.tenantTx(tenantId, async (trx, emit) => {
-        await initiator.commit(host, trx, gid, now);
+        await initiator.commit(trx, gid, now);
         const day = dayOf(now);
         const counted = await host.store.forUpdate(trx.selectFrom("day_counts").select("orders").where("day", "=", day)).executeTakeFirst();
         const refusal = quotaRefusal(tenant.quotas, "maxOrdersPerDay", Number(counted?.orders ?? 0));

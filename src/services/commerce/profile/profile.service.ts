@@ -11,7 +11,7 @@ import { IdentityEvents, type UserActive, type UserRegistered } from "../identit
 import { type OrderCreated, OrderEvents, type OrderHold, type OrderRefunded } from "../order/order.contract";
 import { type ProfileChanged, ProfileContract as C, ProfileEvents, profileRoutes, type ProfileView } from "./profile.contract";
 import { tagsOf } from "./profile.domain";
-import { profileMigrations, type ProfileTables } from "./profile.store";
+import { insertProfile, lastViolationAt, lockProfile, profileMigrations, type ProfileTables, setViolation, updateProfile } from "./profile.store";
 
 type Row = ProfileTables["profiles"];
 type Db = Kysely<ProfileTables>;
@@ -68,10 +68,10 @@ export function profileService(platform: Platform): ServiceSchema {
 
   /** The user's row, created empty the first time anything is heard of them. */
   async function rowOf(db: Db, userId: number): Promise<Row> {
-    const found = await host.store.forUpdate(db.selectFrom("profiles").selectAll().where("user_id", "=", userId)).executeTakeFirst();
+    const found = await lockProfile(db, userId);
     if (found) return found;
     const row = emptyRow(userId);
-    await db.insertInto("profiles").values(row).execute();
+    await insertProfile(db, row);
     return row;
   }
 
@@ -82,11 +82,7 @@ export function profileService(platform: Platform): ServiceSchema {
     const eligibility = (r: Row) => [num(r.account_created_at), num(r.last_active_at), Number(r.violations_upheld), num(r.last_violation_at)].join();
     const moved = eligibility(before) !== eligibility(after);
     const version = Number(before.version) + (moved ? 1 : 0);
-    await db
-      .updateTable("profiles")
-      .set({ ...patch(before), version, updated_at: clock.now() })
-      .where("user_id", "=", userId)
-      .execute();
+    await updateProfile(db, userId, { ...patch(before), version, updated_at: clock.now() });
     if (!moved) return;
     const f = facts(after);
     const event: ProfileChanged = {
@@ -100,16 +96,12 @@ export function profileService(platform: Platform): ServiceSchema {
     emit(ProfileEvents.changed, event, `profile-changed:${userId}:${version}`);
   }
 
-  /** Recounts a user's standing violations after one was recorded or overturned. */
-  async function recountViolations(db: Db, emit: Emit, userId: number): Promise<void> {
-    const standing = await db
-      .selectFrom("violations")
-      .select((eb) => [eb.fn.countAll<number>().as("count"), eb.fn.max("at").as("last")])
-      .where("user_id", "=", userId)
-      .where("active", "=", 1)
-      .executeTakeFirstOrThrow();
-    const last = standing.last === null ? null : Number(standing.last);
-    await change(db, emit, userId, () => ({ violations_upheld: Number(standing.count), last_violation_at: last }));
+  /** Makes the violation of case `caseId` stand or not, and the user's count and latest follow. */
+  async function recordViolation(db: Db, emit: Emit, caseId: string, userId: number, at: number, stands: boolean): Promise<void> {
+    const moved = await setViolation(db, caseId, userId, at, stands);
+    if (moved === 0) return;
+    const last = await lastViolationAt(db, userId);
+    await change(db, emit, userId, (r) => ({ violations_upheld: Number(r.violations_upheld) + moved, last_violation_at: last }));
   }
 
   return {
@@ -162,15 +154,11 @@ export function profileService(platform: Platform): ServiceSchema {
         const e = message.data as CaseDecided;
         const author = e.target.authorId;
         if (e.appealOf === null) {
-          if (e.verdict !== "UPHELD") return;
-          await host.store.insertIfAbsent(trx.insertInto("violations").values({ case_id: e.caseId, user_id: author, at: e.decidedAt, active: 1 }));
+          if (e.verdict === "UPHELD") await recordViolation(trx, emit, e.caseId, author, e.decidedAt, true);
         } else if (e.verdict === "UPHELD") {
-          // The appeal confirms (or finds, over a rejection) the violation: it stands from now.
-          await host.store.insertIfAbsent(trx.insertInto("violations").values({ case_id: e.appealOf, user_id: author, at: e.decidedAt, active: 1 }));
-          await trx.updateTable("violations").set({ active: 1 }).where("case_id", "=", e.appealOf).execute();
-        } else if (e.verdict === "REJECTED") await trx.updateTable("violations").set({ active: 0 }).where("case_id", "=", e.appealOf).execute();
-        else return;
-        await recountViolations(trx, emit, author);
+          // The appeal confirms (or finds, over a rejection) the violation.
+          await recordViolation(trx, emit, e.appealOf, author, e.decidedAt, true);
+        } else if (e.verdict === "REJECTED") await recordViolation(trx, emit, e.appealOf, author, e.decidedAt, false);
       });
     },
     async started() {

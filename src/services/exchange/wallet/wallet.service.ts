@@ -411,7 +411,7 @@ export function walletService(platform: Platform): ServiceSchema {
         }
         const next = afterFreeze(units, lim.approvalAbove);
         await host.tx(async (trx) => {
-          await initiator.commit(host, trx, gid, clock.now());
+          await initiator.commit(trx, gid, clock.now());
           await move(id, ["PENDING"], next, {}, trx);
         });
         await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));

@@ -40,15 +40,25 @@ import {
 } from "./report.domain";
 import {
   type CaseRow,
+  countReports,
+  drawsOf,
   findCase,
-  lockCase,
+  findOpenCase,
+  findPolicy,
+  findReportByKey,
   freshCase,
+  insertCase,
+  insertDraw,
+  insertReport,
+  insertSeats,
+  lockCase,
   type PanelRow,
   panelOf,
   policyFromRow,
   type ReportDb,
   reportMigrations,
   type ReportTables,
+  updateCase,
   writeAudit,
 } from "./report.store";
 
@@ -105,18 +115,18 @@ export function reportService(platform: Platform): ServiceSchema {
     const requestHash = createHash("sha256")
       .update(JSON.stringify([input.reportType, input.target, input.reason, input.evidence ?? []]))
       .digest("hex");
-    const existing = await db.selectFrom("reports").selectAll().where("dedup_key", "=", input.dedupKey).executeTakeFirst();
+    const existing = await findReportByKey(db, input.dedupKey);
     if (existing) {
       if (existing.request_hash !== requestHash)
         throw conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different report", "Idempotency-Key");
       const c = await findCase(db, existing.case_id);
       return { caseId: existing.case_id, reportId: existing.id, status: c!.status, intent: null };
     }
-    const policyRow = await db.selectFrom("policies").selectAll().where("report_type", "=", input.reportType).executeTakeFirst();
+    const policyRow = await findPolicy(db, input.reportType);
     if (!policyRow) throw badRequest("UNKNOWN_REPORT_TYPE", `no vote policy for report type ${input.reportType}`, "reportType");
     const policy = policyFromRow(policyRow);
     const key = openKey(input.target.type, input.target.id);
-    const open = await db.selectFrom("cases").select(["id", "status"]).where("open_key", "=", key).executeTakeFirst();
+    const open = await findOpenCase(db, key);
     const reportId = newId(now);
     let caseId = open?.id;
     const status = open?.status ?? "OPEN";
@@ -143,24 +153,21 @@ export function reportService(platform: Platform): ServiceSchema {
         appeal_window_s: policy.appealWindowSeconds,
         deadline_at: now + policy.caseTimeoutSeconds * 1000,
       };
-      await db.insertInto("cases").values(row).execute();
+      await insertCase(db, row);
       if (reserve) intent = await intendToSeat(db, row, [input.reporterId, input.target.authorId]);
       emit(ReportEvents.opened, { caseId, reportType: policy.reportType, target: input.target, round: 1 }, `case-opened:${caseId}`);
     }
-    await db
-      .insertInto("reports")
-      .values({
-        id: reportId,
-        case_id: caseId,
-        reporter_id: input.reporterId,
-        reason: input.reason,
-        evidence: input.evidence ? JSON.stringify(input.evidence) : null,
-        source: input.source,
-        dedup_key: input.dedupKey,
-        request_hash: requestHash,
-        created_at: now,
-      })
-      .execute();
+    await insertReport(db, {
+      id: reportId,
+      case_id: caseId,
+      reporter_id: input.reporterId,
+      reason: input.reason,
+      evidence: input.evidence ? JSON.stringify(input.evidence) : null,
+      source: input.source,
+      dedup_key: input.dedupKey,
+      request_hash: requestHash,
+      created_at: now,
+    });
     return { caseId, reportId, status, intent };
   }
 
@@ -194,11 +201,7 @@ export function reportService(platform: Platform): ServiceSchema {
     if (!isOpen(c.status) || c.reservation_id || c.seats_owed <= 0) return null;
     const now = clock.now();
     const reservationId = `${c.id}:${c.attempts + 1}`;
-    await db
-      .updateTable("cases")
-      .set({ reservation_id: reservationId, reservation_at: now, attempts: c.attempts + 1, updated_at: now })
-      .where("id", "=", c.id)
-      .execute();
+    await updateCase(db, c.id, { reservation_id: reservationId, reservation_at: now, attempts: c.attempts + 1, updated_at: now });
     return { reservationId, count: c.seats_owed, exclude };
   }
 
@@ -236,39 +239,30 @@ export function reportService(platform: Platform): ServiceSchema {
         const c = await lockCase(trx, caseId);
         if (!c || c.reservation_id !== gid || !isOpen(c.status)) return false;
         const at = clock.now();
-        await initiator.commit(host, trx, gid, at);
+        await initiator.commit(trx, gid, at);
         const deadline = at + c.vote_timeout_s * 1000;
-        await trx
-          .insertInto("panel")
-          .values(
-            chosen.reviewers.map((reviewerId) => ({
-              case_id: caseId,
-              reviewer_id: reviewerId,
-              state: "INVITED" as const,
-              invited_at: at,
-              deadline_at: deadline,
-              decision: null,
-              comment: null,
-              voted_at: null,
-            })),
-          )
-          .execute();
-        await trx
-          .updateTable("cases")
-          .set({ status: "VOTING", seats_owed: c.seats_owed - chosen.reviewers.length, reservation_id: null, updated_at: at })
-          .where("id", "=", caseId)
-          .execute();
-        await trx
-          .insertInto("draws")
-          .values({
-            reservation_id: gid,
+        await insertSeats(
+          trx,
+          chosen.reviewers.map((reviewerId) => ({
             case_id: caseId,
-            seed: chosen.seed,
-            candidates: JSON.stringify(chosen.candidates),
-            reviewers: JSON.stringify(chosen.reviewers),
-            drawn_at: at,
-          })
-          .execute();
+            reviewer_id: reviewerId,
+            state: "INVITED" as const,
+            invited_at: at,
+            deadline_at: deadline,
+            decision: null,
+            comment: null,
+            voted_at: null,
+          })),
+        );
+        await updateCase(trx, caseId, { status: "VOTING", seats_owed: c.seats_owed - chosen.reviewers.length, reservation_id: null, updated_at: at });
+        await insertDraw(trx, {
+          reservation_id: gid,
+          case_id: caseId,
+          seed: chosen.seed,
+          candidates: JSON.stringify(chosen.candidates),
+          reviewers: JSON.stringify(chosen.reviewers),
+          drawn_at: at,
+        });
         for (const reviewerId of chosen.reviewers) {
           const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
           emit(ReportEvents.invited, invited, `task-invited:${caseId}:${reviewerId}`);
@@ -303,13 +297,8 @@ export function reportService(platform: Platform): ServiceSchema {
   async function finalize(db: ReportDb, c: CaseRow, verdict: Verdict, decidedBy: DecidedBy, reason: string | null, emit: Emit) {
     if (!canTransition(c.status, verdict)) throw conflict("CASE_DECIDED", `the case is already ${c.status}`);
     const now = clock.now();
-    await db
-      .updateTable("cases")
-      .set({ status: verdict, verdict, final_verdict: verdict, decided_at: now, decided_by: decidedBy, decision_reason: reason, open_key: null, updated_at: now })
-      .where("id", "=", c.id)
-      .execute();
-    if (c.appeal_of && verdict !== "EXPIRED")
-      await db.updateTable("cases").set({ final_verdict: verdict, updated_at: now }).where("id", "=", c.appeal_of).execute();
+    await updateCase(db, c.id, { status: verdict, verdict, final_verdict: verdict, decided_at: now, decided_by: decidedBy, decision_reason: reason, open_key: null, updated_at: now });
+    if (c.appeal_of && verdict !== "EXPIRED") await updateCase(db, c.appeal_of, { final_verdict: verdict, updated_at: now });
     const panel = await panelOf(db, c.id);
     const decided: CaseDecided = {
       caseId: c.id,
@@ -425,7 +414,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const replaced: SeatReplaced = { caseId, reviewerId: Number(p.reviewer_id), alternate };
         emit(ReportEvents.replaced, replaced, `seat-retired:${caseId}:${p.reviewer_id}`);
       }
-      if (owed !== c.seats_owed) await trx.updateTable("cases").set({ seats_owed: owed, updated_at: now }).where("id", "=", caseId).execute();
+      if (owed !== c.seats_owed) await updateCase(trx, caseId, { seats_owed: owed, updated_at: now });
       return late.length;
     });
   }
@@ -480,10 +469,10 @@ export function reportService(platform: Platform): ServiceSchema {
     const full = visibility(c.status, viewer.operator) === "FULL";
     const [panel, reports, draws] = await Promise.all([
       panelOf(host.db, id),
-      host.db.selectFrom("reports").select((eb) => eb.fn.countAll().as("n")).where("case_id", "=", id).executeTakeFirstOrThrow(),
-      full ? host.db.selectFrom("draws").select(["seed", "candidates", "reviewers"]).where("case_id", "=", id).orderBy("drawn_at").execute() : [],
+      countReports(host.db, id),
+      full ? drawsOf(host.db, id) : [],
     ]);
-    return caseView(c, panel, Number(reports.n), viewer, draws);
+    return caseView(c, panel, reports, viewer, draws);
   }
 
   return {
@@ -670,7 +659,7 @@ export function reportService(platform: Platform): ServiceSchema {
             seats_owed: seats.panelSize,
             deadline_at: now + (c.deadline_at - c.opened_at),
           };
-          await trx.insertInto("cases").values(appealCase).execute();
+          await insertCase(trx, appealCase);
           await trx
             .insertInto("reports")
             .values({
@@ -685,7 +674,7 @@ export function reportService(platform: Platform): ServiceSchema {
               created_at: now,
             })
             .execute();
-          await trx.updateTable("cases").set({ appealed_by: newCaseId, updated_at: now }).where("id", "=", c.id).execute();
+          await updateCase(trx, c.id, { appealed_by: newCaseId, updated_at: now });
           emit(ReportEvents.opened, { caseId: newCaseId, reportType: c.report_type, target: { type: c.target_type, id: c.target_id }, round: 2 }, `case-opened:${newCaseId}`);
           // The intent is taken here, so the sweeper cannot start seating the same case first.
           return { id: newCaseId, intent: await intendToSeat(trx, appealCase, await excludedFor(trx, appealCase)) };

@@ -1,4 +1,4 @@
-import type { Generated, Kysely, Migration, Selectable } from "kysely";
+import type { Generated, Insertable, Kysely, Migration, Selectable, Updateable } from "kysely";
 import { dropIndex, forUpdateOn, withAutoId } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
@@ -244,8 +244,89 @@ export function freshCase(now: number) {
   };
 }
 
+// The statements every case runs, prepared (see platform/db/prepared.ts).
+
+const caseById = prepare((db: ReportDb, $: { id: string }) => db.selectFrom("cases").selectAll().where("id", "=", $.id));
+
 export function findCase(db: ReportDb, id: string) {
-  return db.selectFrom("cases").selectAll().where("id", "=", id).executeTakeFirst();
+  return caseById.first(db, { id });
+}
+
+const caseInsert = prepare((db: ReportDb, $: { row: CaseRow }) => db.insertInto("cases").values($.row));
+
+export function insertCase(db: ReportDb, row: CaseRow) {
+  return caseInsert.run(db, { row });
+}
+
+const caseUpdate = prepare((db: ReportDb, $: { id: string; changes: Updateable<ReportTables["cases"]> }) => db.updateTable("cases").set($.changes).where("id", "=", $.id));
+
+/** Sets columns of a case; each set of columns is its own prepared statement. */
+export function updateCase(db: ReportDb, id: string, changes: Updateable<ReportTables["cases"]>) {
+  return caseUpdate.run(db, { id, changes });
+}
+
+const openCaseQuery = prepare((db: ReportDb, $: { key: string }) => db.selectFrom("cases").select(["id", "status"]).where("open_key", "=", $.key));
+
+/** The open first-round case on a target (by its open key), if any. */
+export function findOpenCase(db: ReportDb, key: string) {
+  return openCaseQuery.first(db, { key });
+}
+
+const policyQuery = prepare((db: ReportDb, $: { reportType: string }) => db.selectFrom("policies").selectAll().where("report_type", "=", $.reportType));
+
+export function findPolicy(db: ReportDb, reportType: string) {
+  return policyQuery.first(db, { reportType });
+}
+
+const reportByKey = prepare((db: ReportDb, $: { dedupKey: string }) => db.selectFrom("reports").selectAll().where("dedup_key", "=", $.dedupKey));
+
+/** The report filed under a dedup key (an Idempotency-Key, or the reporting system's own report id). */
+export function findReportByKey(db: ReportDb, dedupKey: string) {
+  return reportByKey.first(db, { dedupKey });
+}
+
+const reportInsert = prepare((db: ReportDb, $: { row: Insertable<ReportTables["reports"]> }) => db.insertInto("reports").values($.row));
+
+export function insertReport(db: ReportDb, row: Insertable<ReportTables["reports"]>) {
+  return reportInsert.run(db, { row });
+}
+
+const reportCount = prepare((db: ReportDb, $: { caseId: string }) => db.selectFrom("reports").select((eb) => eb.fn.countAll<number>().as("n")).where("case_id", "=", $.caseId));
+
+export async function countReports(db: ReportDb, caseId: string): Promise<number> {
+  return Number((await reportCount.first(db, { caseId }))?.n ?? 0);
+}
+
+const seatsInsert = prepare((db: ReportDb, $: { rows: PanelRow[] }) =>
+  db.insertInto("panel").values(
+    $.rows.map((r) => ({
+      case_id: r.case_id,
+      reviewer_id: r.reviewer_id,
+      state: r.state,
+      invited_at: r.invited_at,
+      deadline_at: r.deadline_at,
+      decision: r.decision,
+      comment: r.comment,
+      voted_at: r.voted_at,
+    })),
+  ),
+);
+
+export function insertSeats(db: ReportDb, rows: PanelRow[]) {
+  return seatsInsert.run(db, { rows });
+}
+
+const drawInsert = prepare((db: ReportDb, $: { row: Selectable<ReportTables["draws"]> }) => db.insertInto("draws").values($.row));
+
+export function insertDraw(db: ReportDb, row: Selectable<ReportTables["draws"]>) {
+  return drawInsert.run(db, { row });
+}
+
+const drawsQuery = prepare((db: ReportDb, $: { caseId: string }) => db.selectFrom("draws").select(["seed", "candidates", "reviewers"]).where("case_id", "=", $.caseId).orderBy("drawn_at"));
+
+/** A case's draws, oldest first: each seed with the candidates it drew from, to re-derive the panel. */
+export function drawsOf(db: ReportDb, caseId: string) {
+  return drawsQuery.all(db, { caseId });
 }
 
 const lockedCase = prepare((db: ReportDb, $: { id: string }) => forUpdateOn(db, db.selectFrom("cases").selectAll().where("id", "=", $.id)));

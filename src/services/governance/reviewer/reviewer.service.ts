@@ -30,6 +30,10 @@ import {
   findReviewer,
   findReviewers,
   saveReviewer,
+  copyProfileFacts,
+  insertReservation,
+  lockReservation,
+  setReservationStatus,
   type ReviewerDb,
   reviewerMigrations,
   type ReviewerTables,
@@ -119,12 +123,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
     return { pool, candidates };
   }
 
-  /** Keeps the copy of a user's profile facts, dropping a version older than the one held. */
-  async function copyProfile(db: ReviewerDb, p: ProfileChanged) {
-    const facts = { account_created_at: p.accountCreatedAt, last_active_at: p.lastActiveAt, last_violation_at: p.lastViolationAt, version: p.version };
-    const existing = await db.selectFrom("profiles").select("version").where("user_id", "=", p.userId).executeTakeFirst();
-    if (!existing) await db.insertInto("profiles").values({ user_id: p.userId, ...facts }).execute();
-    else if (Number(existing.version) < p.version) await db.updateTable("profiles").set(facts).where("user_id", "=", p.userId).execute();
+  function copyProfile(db: ReviewerDb, p: ProfileChanged) {
+    return copyProfileFacts(db, p.userId, { account_created_at: p.accountCreatedAt, last_active_at: p.lastActiveAt, last_violation_at: p.lastViolationAt, version: p.version });
   }
 
   async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer) {
@@ -262,19 +262,16 @@ export function reviewerService(platform: Platform): ServiceSchema {
             const seed = randomBytes(16).toString("hex");
             const reviewers = drawPanel(candidates, count, seed, new Set());
             for (const id of reviewers) await save(trx, pool.get(id)!, assign(pool.get(id)!, now));
-            await trx
-              .insertInto("reservations")
-              .values({
-                id: gid,
-                case_id: caseId,
-                status: "TRIED",
-                reviewers: JSON.stringify(reviewers),
-                seed,
-                candidates: JSON.stringify(candidates),
-                created_at: now,
-                updated_at: now,
-              })
-              .execute();
+            await insertReservation(trx, {
+              id: gid,
+              case_id: caseId,
+              status: "TRIED",
+              reviewers: JSON.stringify(reviewers),
+              seed,
+              candidates: JSON.stringify(candidates),
+              created_at: now,
+              updated_at: now,
+            });
             return { reservationId: gid, reviewers, seed, candidates };
           }),
         );
@@ -283,10 +280,10 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
       confirm: action(C.confirm, async (ctx) => {
         await host.branch(ctx.meta, async (trx, _emit, { gid }) => {
-          const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", gid)).executeTakeFirst();
+          const r = await lockReservation(trx, gid);
           if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${gid} to confirm`);
           if (r.status === "CANCELLED") throw conflict("RESERVATION_CANCELLED", `reservation ${gid} was cancelled`);
-          await trx.updateTable("reservations").set({ status: "CONFIRMED", updated_at: clock.now() }).where("id", "=", gid).execute();
+          await setReservationStatus(trx, gid, "CONFIRMED", clock.now());
         });
         return { reservationId: ctx.meta.tx!.gid, status: "CONFIRMED" };
       }),
@@ -295,10 +292,10 @@ export function reviewerService(platform: Platform): ServiceSchema {
         // A cancel with no try before it is recorded by the barrier and does nothing here.
         await withDrawRetry(() =>
           host.branch(ctx.meta, async (trx, _emit, { gid }) => {
-            const r = await host.store.forUpdate(trx.selectFrom("reservations").selectAll().where("id", "=", gid)).executeTakeFirst();
+            const r = await lockReservation(trx, gid);
             if (r?.status !== "TRIED") return;
             for (const userId of JSON.parse(r.reviewers) as number[]) await applyToReviewer(trx, userId, (rv) => release(rv));
-            await trx.updateTable("reservations").set({ status: "CANCELLED", updated_at: clock.now() }).where("id", "=", gid).execute();
+            await setReservationStatus(trx, gid, "CANCELLED", clock.now());
           }),
         );
         const gid = ctx.meta.tx!.gid;

@@ -1,5 +1,5 @@
 import type { Kysely, Migration, Selectable } from "kysely";
-import { dropIndex } from "../../../platform/db/db";
+import { dropIndex, forUpdateOn } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { Reviewer, ReviewerStatus } from "./reviewer.domain";
 
@@ -184,11 +184,49 @@ function withProfiles(db: ReviewerDb) {
     .select(["profiles.account_created_at", "profiles.last_active_at", "profiles.last_violation_at"]);
 }
 
+const reviewersQuery = prepare((db: ReviewerDb, $: { ids: number[] }) => withProfiles(db).where("reviewers.user_id", "in", $.ids));
+
 /** Enrolled reviewers with their activity facts. */
 export async function findReviewers(db: ReviewerDb, userIds: number[]): Promise<Map<number, Reviewer>> {
   if (userIds.length === 0) return new Map();
-  const rows = await withProfiles(db).where("reviewers.user_id", "in", userIds).execute();
+  const rows = await reviewersQuery.all(db, { ids: userIds });
   return new Map(rows.map((row) => [Number(row.user_id), toReviewer(row, row)]));
+}
+
+export type ReservationRow = Selectable<ReviewerTables["reservations"]>;
+
+const reservationInsert = prepare((db: ReviewerDb, $: { row: ReservationRow }) => db.insertInto("reservations").values($.row));
+
+export function insertReservation(db: ReviewerDb, row: ReservationRow) {
+  return reservationInsert.run(db, { row });
+}
+
+const reservationLocked = prepare((db: ReviewerDb, $: { id: string }) => forUpdateOn(db, db.selectFrom("reservations").selectAll().where("id", "=", $.id)));
+
+/** The reservation, locked for a read-modify-write in the caller's transaction. */
+export function lockReservation(db: ReviewerDb, id: string) {
+  return reservationLocked.first(db, { id });
+}
+
+const reservationStatus = prepare((db: ReviewerDb, $: { id: string; status: ReservationRow["status"]; now: number }) =>
+  db.updateTable("reservations").set({ status: $.status, updated_at: $.now }).where("id", "=", $.id),
+);
+
+export function setReservationStatus(db: ReviewerDb, id: string, status: ReservationRow["status"], now: number) {
+  return reservationStatus.run(db, { id, status, now });
+}
+
+export type ProfileFacts = Omit<ReviewerTables["profiles"], "user_id">;
+
+const profileVersion = prepare((db: ReviewerDb, $: { userId: number }) => db.selectFrom("profiles").select("version").where("user_id", "=", $.userId));
+const profileInsert = prepare((db: ReviewerDb, $: { row: ReviewerTables["profiles"] }) => db.insertInto("profiles").values($.row));
+const profileUpdate = prepare((db: ReviewerDb, $: { userId: number; facts: ProfileFacts }) => db.updateTable("profiles").set($.facts).where("user_id", "=", $.userId));
+
+/** Keeps the copy of a user's profile facts, dropping a version older than the one held. */
+export async function copyProfileFacts(db: ReviewerDb, userId: number, facts: ProfileFacts) {
+  const existing = await profileVersion.first(db, { userId });
+  if (!existing) await profileInsert.run(db, { row: { user_id: userId, ...facts } });
+  else if (Number(existing.version) < facts.version) await profileUpdate.run(db, { userId, facts });
 }
 
 export const DRAW_KEY_SPACE = 2 ** 31;

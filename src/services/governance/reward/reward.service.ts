@@ -9,7 +9,7 @@ import type { Platform } from "../../../platform/runtime/platform";
 import { type CaseDecided, ReportEvents } from "../report/report.contract";
 import { type CasePaid, type Redemption, RewardContract as C, RewardEvents, rewardRoutes } from "./reward.contract";
 import { grantsFor, redemptionRefusal } from "./reward.domain";
-import { moveCoins, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
+import { moveCoins, refsPaid, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
 
 /** Coins for reviewers and the points mall they spend them in. */
 export function rewardService(platform: Platform): ServiceSchema {
@@ -120,9 +120,7 @@ export function rewardService(platform: Platform): ServiceSchema {
         const grants = grantsFor(decided).map((g) => ({ ...g, ref: `grant:${decided.caseId}:${g.userId}` }));
         if (grants.length === 0) return;
         // The inbox drops redeliveries; the refs also hold against the same verdict arriving under another event id.
-        const paid = new Set(
-          (await trx.selectFrom("ledger").select("ref").where("ref", "in", grants.map((g) => g.ref)).execute()).map((l) => l.ref),
-        );
+        const paid = await refsPaid(trx, grants.map((g) => g.ref));
         const due = grants.filter((g) => !paid.has(g.ref));
         for (const g of due) await moveCoins(trx, g.userId, g.amount, "GRANT", g.ref, now);
         if (due.length > 0) {
