@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, testConfig } from "../../../test/support/harness";
-import { openServiceDb, type ServiceDb } from "./db";
+import { executeCompiled, openServiceDb, type ServiceDb } from "./db";
 
 interface Tables {
   totals: { owner: string; asset: string; amount: string; touched: number; created: number };
@@ -50,5 +50,29 @@ describe("upsert", () => {
       ["a", "ETH", "2", 1, 1],
       ["b", "BTC", "3", 2, 2],
     ]);
+  });
+});
+
+describe("compiled queries in a transaction", () => {
+  it("answer as Kysely answers them (rows, rows changed, the inserted row), and roll back with the transaction", async () => {
+    const run = async (owner: string, via: (trx: Kysely<Tables>, q: Parameters<typeof executeCompiled>[1]) => ReturnType<typeof executeCompiled>) =>
+      sdb.db.transaction().execute(async (trx) => {
+        const inserted = await via(trx, trx.insertInto("totals").values({ owner, asset: "BTC", amount: "5", touched: 1, created: 1 }).compile());
+        const updated = await via(trx, trx.updateTable("totals").set({ amount: "6" }).where("owner", "=", owner).compile());
+        const none = await via(trx, trx.updateTable("totals").set({ amount: "7" }).where("owner", "=", `${owner}-nobody`).compile());
+        const read = await via(trx, trx.selectFrom("totals").select(["owner", "amount"]).where("owner", "=", owner).compile());
+        return { inserted: inserted.numAffectedRows, updated: updated.numAffectedRows, none: none.numAffectedRows, rows: read.rows };
+      });
+    const direct = await run("direct", (trx, q) => executeCompiled(trx, q));
+    const kysely = await run("kysely", (trx, q) => trx.executeQuery(q));
+    expect(direct).toEqual({ inserted: 1n, updated: 1n, none: 0n, rows: [{ owner: "direct", amount: "6" }] });
+    expect(kysely).toEqual({ inserted: 1n, updated: 1n, none: 0n, rows: [{ owner: "kysely", amount: "6" }] });
+    await expect(
+      sdb.db.transaction().execute(async (trx) => {
+        await executeCompiled(trx, trx.insertInto("totals").values({ owner: "undone", asset: "BTC", amount: "1", touched: 1, created: 1 }).compile());
+        throw new Error("changed my mind");
+      }),
+    ).rejects.toThrow("changed my mind");
+    expect(await sdb.db.selectFrom("totals").select("owner").where("owner", "=", "undone").execute()).toEqual([]);
   });
 });

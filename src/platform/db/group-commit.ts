@@ -1,5 +1,6 @@
 import { AsyncResource } from "node:async_hooks";
 import { CompiledQuery, type ControlledTransaction, type Kysely } from "kysely";
+import { executeCompiled } from "./db";
 
 type Work<T> = (trx: Kysely<T>) => Promise<unknown>;
 
@@ -71,14 +72,14 @@ export class GroupCommit<T> {
       const member = group[i];
       let outcome: { value: unknown } | { err: unknown } | undefined;
       try {
-        await trx.executeQuery(SAVEPOINT);
+        await executeCompiled(trx, SAVEPOINT);
         try {
           outcome = { value: await member.work(trx) };
         } catch (err) {
           outcome = { err };
-          await trx.executeQuery(ROLLBACK_TO_SAVEPOINT);
+          await executeCompiled(trx, ROLLBACK_TO_SAVEPOINT);
         }
-        await trx.executeQuery(RELEASE_SAVEPOINT);
+        await executeCompiled(trx, RELEASE_SAVEPOINT);
       } catch (err) {
         // The transaction itself failed, not one member's work: nothing of the group is kept, and
         // those not yet run go first into the next group.

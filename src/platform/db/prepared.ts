@@ -1,4 +1,5 @@
 import type { Compilable, CompiledQuery, DialectAdapter, Kysely } from "kysely";
+import { executeCompiled } from "./db";
 
 /** Stands for a value while the query is built; compiled into the position it lands in. */
 class Slot {
@@ -46,22 +47,22 @@ export class Prepared<DB, P extends object, R> {
 
   /** Every row the query answers. */
   async all(db: Kysely<DB>, values: P): Promise<R[]> {
-    return (await db.executeQuery(this.bind(db, values))).rows as R[];
+    return (await executeCompiled(db, this.bind(db, values))).rows as R[];
   }
 
   /** The first row, or undefined. */
   async first(db: Kysely<DB>, values: P): Promise<R | undefined> {
-    return (await db.executeQuery(this.bind(db, values))).rows[0] as R | undefined;
+    return (await executeCompiled(db, this.bind(db, values))).rows[0] as R | undefined;
   }
 
   /** Runs an insert, update or delete; answers the number of rows it affected. */
   async run(db: Kysely<DB>, values: P): Promise<number> {
-    return Number((await db.executeQuery(this.bind(db, values))).numAffectedRows ?? 0);
+    return Number((await executeCompiled(db, this.bind(db, values))).numAffectedRows ?? 0);
   }
 
   /** Runs an insert built with the store's `returningId`; answers the generated id. */
   async insertId(db: Kysely<DB>, values: P): Promise<number> {
-    const result = await db.executeQuery(this.bind(db, values));
+    const result = await executeCompiled(db, this.bind(db, values));
     return Number(result.insertId ?? (result.rows[0] as { id: number | string }).id);
   }
 
