@@ -87,6 +87,8 @@ export function txService(platform: Platform): ServiceSchema {
       d.updateTable("transactions").set($.changes).where("gid", "=", $.gid).where("state", "=", $.from),
     ),
   };
+  /** Bookkeeping writes join the service's group commit: on the embedded store, alone each was a commit of its own. */
+  const write = <R>(work: (trx: TxDb) => Promise<R>): Promise<R> => host.tx((trx) => work(trx));
   const load = (gid: string) => q.load.first(db(), { gid });
   const branchesOf = (gid: string) => q.branches.all(db(), { gid });
 
@@ -99,7 +101,7 @@ export function txService(platform: Platform): ServiceSchema {
     const now = clock.now();
     const final = to === "COMMITTED" || to === "COMPENSATED";
     const changes = { state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...(final ? { lease_owner: null, lease_until: null } : {}), ...extra };
-    if ((await q.move.run(db(), { gid: tx.gid, from: tx.state, changes })) !== 1) return null;
+    if ((await write((trx) => q.move.run(trx, { gid: tx.gid, from: tx.state, changes }))) !== 1) return null;
     crashPoint("tx.moved");
     if (final) {
       (to === "COMMITTED" ? metric.committed : metric.compensated).inc({ kind: tx.kind });
@@ -113,11 +115,11 @@ export function txService(platform: Platform): ServiceSchema {
   async function claim(gid: string): Promise<boolean> {
     const now = clock.now();
     const live = (broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id);
-    return (await q.claim.run(db(), { gid, owner, until: now + LEASE_MS, now, live })) === 1;
+    return (await write((trx) => q.claim.run(trx, { gid, owner, until: now + LEASE_MS, now, live }))) === 1;
   }
 
   async function release(gid: string): Promise<void> {
-    await q.release.run(db(), { gid, owner });
+    await write((trx) => q.release.run(trx, { gid, owner }));
   }
 
   /** Drives one transaction as far as it can go now; one driver per transaction in this process. */
@@ -182,7 +184,7 @@ export function txService(platform: Platform): ServiceSchema {
     // Counted before the call: a step attempted without an answer may have acted and must be compensated.
     if (forward) {
       branch.attempts++;
-      await q.attempted.run(db(), { gid: tx.gid, branchId: branch.branch_id, attempts: branch.attempts });
+      await write((trx) => q.attempted.run(trx, { gid: tx.gid, branchId: branch.branch_id, attempts: branch.attempts }));
     }
     const name = op === "confirm" ? branch.confirm! : forward ? branch.action : branch.compensate;
     try {
@@ -192,9 +194,11 @@ export function txService(platform: Platform): ServiceSchema {
       branch.state = stateAfter(op);
       const at = { gid: tx.gid, branchId: branch.branch_id, state: branch.state, now };
       // An undo keeps the error that made it necessary.
-      if (forward) await q.done.run(db(), { ...at, result: result === undefined ? null : JSON.stringify(result) });
-      else await q.undone.run(db(), at);
-      if (tx.attempts > 0) await db().updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
+      await write(async (trx) => {
+        if (forward) await q.done.run(trx, { ...at, result: result === undefined ? null : JSON.stringify(result) });
+        else await q.undone.run(trx, at);
+        if (tx.attempts > 0) await trx.updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
+      });
       crashPoint("tx.recorded");
       return true;
     } catch (err) {
@@ -321,7 +325,7 @@ export function txService(platform: Platform): ServiceSchema {
         try {
           const result = await ctx.call(tryAction, payload, { meta: { tx: { gid, branchId, op: "try" } } });
           crashPoint("tx.called");
-          await q.done.run(db(), { gid, branchId, state: "DONE", result: result === undefined ? null : JSON.stringify(result), now: clock.now() });
+          await write((trx) => q.done.run(trx, { gid, branchId, state: "DONE", result: result === undefined ? null : JSON.stringify(result), now: clock.now() }));
           return result;
         } catch (err) {
           if (isBusinessRefusal(err))
