@@ -141,7 +141,7 @@ describe.skipIf(!engines.nats || !engines.etcd)("matching engine failover (NATS 
     const jsm = await nc.jetstreamManager();
     try {
       for (let i = 0; i < commands.length; i += BATCH) {
-        await stream.publishAll(commands.slice(i, i + BATCH).map((c, j) => ({ subject: MatchingSubjects.commands, data: c, id: `cmd-${i + j}` })));
+        await stream.publishAll(commands.slice(i, i + BATCH).map((c, j) => ({ subject: MatchingSubjects.commands, json: JSON.stringify(c), id: `cmd-${i + j}` })));
         if (i + BATCH >= KILL_AFTER && killedAt === 0) {
           void a.node.stop();
           killedAt = performance.now();

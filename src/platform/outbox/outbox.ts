@@ -205,7 +205,7 @@ export class OutboxRelay {
     // Fencing: checked again right before publishing, as the lease may have lapsed during the read.
     if (leadership && !leadership.leading) return 0;
     await this.stream.publishAll(
-      rows.map((row) => ({ subject: row.subject, data: JSON.parse(row.payload), id: row.event_id, headers: JSON.parse(row.headers) })),
+      rows.map((row) => ({ subject: row.subject, json: row.payload, id: row.event_id, headers: JSON.parse(row.headers) })),
     );
     if (leadership && this.progress) {
       const progress = this.progress;

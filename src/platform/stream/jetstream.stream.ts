@@ -15,6 +15,7 @@ import { traceIdOf } from "../observability/message-tracing";
 import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
 
 const codec = JSONCodec();
+const utf8 = new TextEncoder();
 
 /**
  * NATS JetStream adapter: one stream per namespace holding `<ns>.>`; a durable pull consumer per
@@ -70,15 +71,19 @@ export class JetStreamStream implements Stream {
   }
 
   async publish(subject: string, data: unknown, options: PublishOptions): Promise<void> {
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
-    await this.js.publish(`${this.namespace}.${subject}`, codec.encode(data), { msgID: options.id, headers: h });
+    await this.send(subject, codec.encode(data), options);
   }
 
   async publishAll(messages: OutgoingMessage[]): Promise<void> {
     // Pipelined on one connection, so the server stores them in this order; a failure retries the
     // whole batch, and msgID dedup drops the ones already stored.
-    await Promise.all(messages.map((m) => this.publish(m.subject, m.data, m)));
+    await Promise.all(messages.map((m) => this.send(m.subject, utf8.encode(m.json), m)));
+  }
+
+  private async send(subject: string, data: Uint8Array, options: PublishOptions): Promise<void> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+    await this.js.publish(`${this.namespace}.${subject}`, data, { msgID: options.id, headers: h });
   }
 
   async consume(options: ConsumeOptions): Promise<Subscription> {

@@ -74,7 +74,7 @@ export class SqliteStream implements Stream {
   }
 
   async publish(subject: string, data: unknown, options: PublishOptions): Promise<void> {
-    await this.publishAll([{ subject, data, ...options }]);
+    await this.publishAll([{ subject, json: JSON.stringify(data), ...options }]);
   }
 
   /**
@@ -111,7 +111,7 @@ export class SqliteStream implements Stream {
   private readonly appendAll = (messages: OutgoingMessage[]) =>
     this.file.transaction(() => {
       const at = this.clock.now();
-      for (const m of messages) this.insert.run(m.subject, m.id, JSON.stringify(m.data), JSON.stringify(m.headers ?? {}), at);
+      for (const m of messages) this.insert.run(m.subject, m.id, m.json, JSON.stringify(m.headers ?? {}), at);
     })();
 
   async consume(options: ConsumeOptions): Promise<Subscription> {

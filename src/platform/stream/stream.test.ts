@@ -115,7 +115,11 @@ describe("sqlite log group commit", () => {
         throw new Error("not serialisable");
       },
     };
-    const results = await Promise.allSettled([stream.publish("g.f", { ok: 1 }, { id: "a" }), stream.publish("g.f", bad, { id: "b" })]);
+    // Headers are serialised as the round is written: one that cannot be fails the write itself.
+    const results = await Promise.allSettled([
+      stream.publish("g.f", { ok: 1 }, { id: "a" }),
+      stream.publish("g.f", { ok: 0 }, { id: "b", headers: { broken: bad as unknown as string } }),
+    ]);
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
     await stream.publish("g.f", { ok: 2 }, { id: "c" });
     expect((await collect(stream, "reader", "g.f", 1)).map((m) => m.id)).toEqual(["c"]);

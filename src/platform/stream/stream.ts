@@ -37,7 +37,8 @@ export interface Subscription {
 
 export interface OutgoingMessage extends PublishOptions {
   subject: string;
-  data: unknown;
+  /** The data as JSON text: the outbox keeps it so, and relays it without parsing it again. */
+  json: string;
 }
 
 export interface Stream {
