@@ -46,6 +46,10 @@ export class GroupCommit<T> {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
+      // The first to arrive waits one turn of the event loop for company: what else this turn started
+      // commits with it (alone, every first arrival after a pause was a commit of its own: 15 % of the
+      // governance pipeline's CPU, and 10 % of order entry's).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       // Those waiting when a group starts make it; later arrivals wait for the next, so a steady stream
       // of work cannot hold a group open.
       while (this.queue.length > 0) await this.commit(this.queue.splice(0, MAX_GROUP));
