@@ -154,7 +154,7 @@ export function gatewayService(platform: Platform, options: GatewayOptions): Ser
       // In a context of its own: the plugin's request hooks then run for /ws only, not on every API request.
       await app.register(async (ws) => {
         await ws.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
-        ws.get("/ws", { websocket: true }, (socket) => hub.attach(socket as unknown as PushSocket));
+        ws.get("/ws", { websocket: true }, (socket, req) => hub.attach(socket as unknown as PushSocket, req.raw.socket));
       });
       heartbeat = setInterval(() => hub.heartbeat(), 15_000);
       heartbeat.unref();

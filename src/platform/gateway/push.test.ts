@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Metrics } from "../observability/metrics";
-import { PushBatcher, PushHub, type PushSocket } from "./push";
+import { PushBatcher, PushHub, type PushSocket, untilNextBeat } from "./push";
 
 /** A socket as the hub sees it: what it was sent, and whether it was dropped. */
 class FakeSocket implements PushSocket {
@@ -46,11 +46,13 @@ describe("push hub", () => {
     a.say({ op: "subscribe", channel: "trades", key: "BTC-USDT" });
     b.say({ op: "subscribe", channel: "trades", key: "ETH-USDT" });
     hub.publish("trades", "BTC-USDT", { price: "1" });
+    hub.flush();
     expect(a.sent).toEqual([{ op: "welcome", heartbeatMs: 15_000 }, { op: "subscribed", channel: "trades", key: "BTC-USDT" }, { channel: "trades", key: "BTC-USDT", data: { price: "1" } }]);
     expect(b.sent).toHaveLength(2);
     expect(a.textFrames && b.textFrames).toBe(true);
     a.say({ op: "unsubscribe", channel: "trades", key: "BTC-USDT" });
     hub.publish("trades", "BTC-USDT", { price: "2" });
+    hub.flush();
     expect(a.sent.at(-1)).toEqual({ op: "unsubscribed", channel: "trades", key: "BTC-USDT" });
     hub.publish("nobody", "x", {});
   });
@@ -63,9 +65,11 @@ describe("push hub", () => {
     s.say({ op: "dance", channel: "trades", key: "K" });
     s.say({ op: "subscribe", channel: "Trades!", key: "K" });
     s.say({ op: "subscribe", channel: "trades", key: "" });
+    hub.flush();
     expect(s.sent.slice(1).map((m) => (m as { code: string }).code)).toEqual(["INVALID_MESSAGE", "INVALID_OP", "INVALID_CHANNEL", "INVALID_KEY"]);
     for (let i = 0; i < 100; i++) s.say({ op: "subscribe", channel: "trades", key: `K${i}` });
     s.say({ op: "subscribe", channel: "trades", key: "one-too-many" });
+    hub.flush();
     expect((s.sent.at(-1) as { code: string }).code).toBe("TOO_MANY_TOPICS");
   });
 
@@ -75,14 +79,38 @@ describe("push hub", () => {
     hub.attach(slow);
     hub.attach(fast);
     for (const s of [slow, fast]) s.say({ op: "subscribe", channel: "depth", key: "BTC-USDT" });
+    hub.flush();
     slow.bufferedAmount = 990;
     hub.publish("depth", "BTC-USDT", { level: "x".repeat(50) });
     expect(slow.terminated).toBe(true);
     expect(slow.closed).toBe(1013);
+    hub.flush();
     expect(fast.sent).toHaveLength(3);
     expect(hub.size).toBe(1);
     hub.publish("depth", "BTC-USDT", {});
+    hub.flush();
     expect(fast.sent).toHaveLength(4);
+  });
+
+  it("writes a client's frames of one turn together, in order, and counts what is queued against its buffer", async () => {
+    const hub = new PushHub(new Metrics(false), 1_000);
+    const s = new FakeSocket();
+    const transport = { corked: 0, writes: [] as number[], cork: () => transport.corked++, uncork: () => transport.writes.push(s.sent.length) };
+    hub.attach(s, transport);
+    s.say({ op: "subscribe", channel: "depth", key: "K" });
+    s.say({ op: "subscribe", channel: "trades", key: "K" });
+    hub.publish("depth", "K", { seq: 1 });
+    hub.publish("trades", "K", [{ id: 1 }]);
+    expect(s.sent).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(s.sent.map((m) => (m as { op?: string; channel?: string }).op ?? (m as { channel: string }).channel)).toEqual(["welcome", "subscribed", "subscribed", "depth", "trades"]);
+    expect(transport).toMatchObject({ corked: 1, writes: [5] });
+    // Queued and not yet written counts: a client whose turn's frames pass the bound is dropped.
+    hub.publish("depth", "K", { level: "x".repeat(600) });
+    hub.publish("depth", "K", { level: "y".repeat(600) });
+    expect(s.closed).toBe(1013);
+    hub.flush();
+    expect(s.sent).toHaveLength(5);
   });
 
   it("pings every client and drops one that did not answer the last ping", () => {
@@ -109,6 +137,8 @@ describe("push batcher", () => {
 
   it("sends the first item at once, then what comes within each spell together, per topic, until a spell passes quiet", () => {
     vi.useFakeTimers();
+    // On a beat of the 100 ms clock, as every push there is paced.
+    vi.setSystemTime(1_700_000_000_000);
     const sent: [string, number[]][] = [];
     const batcher = new PushBatcher<number>((channel, key, items) => sent.push([`${channel}|${key}`, items]), 100);
     batcher.add("trades", "A", 1);
@@ -137,5 +167,26 @@ describe("push batcher", () => {
     batcher.flush();
     expect(sent.at(-1)).toEqual(["trades|A", [6]]);
     expect(sent.flatMap(([topic, items]) => (topic === "trades|A" ? items : []))).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("paces every topic on the same beat of the wall clock, whenever its spell began", () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(1_700_000_000_030);
+    const sent: [string, number][] = [];
+    const batcher = new PushBatcher<number>((channel, key) => sent.push([`${channel}|${key}`, Date.now()]), 100);
+    batcher.add("trades", "A", 1);
+    batcher.add("trades", "A", 2);
+    vi.advanceTimersByTime(40);
+    batcher.add("depth", "A", 1);
+    batcher.add("depth", "A", 2);
+    vi.advanceTimersByTime(30);
+    // Both waiting lists left together, on the beat at ...100, though their spells began 40 ms apart.
+    expect(sent).toEqual([
+      ["trades|A", 1_700_000_000_030],
+      ["depth|A", 1_700_000_000_070],
+      ["trades|A", 1_700_000_000_100],
+      ["depth|A", 1_700_000_000_100],
+    ]);
+    expect(untilNextBeat(100)).toBe(100);
   });
 });

@@ -11,9 +11,18 @@ export function push(broker: ServiceBroker, channel: string, key: string, data: 
 }
 
 /**
- * Pushes items of a busy topic as lists, at most one push per topic every `everyMs`: the first item
- * after a quiet spell goes out at once (alone), those that follow within the spell wait for its end and
- * go together, oldest first. What a thousand subscribers cost then follows the push rate, not the
+ * How long until the next beat of a clock ticking every `everyMs` (on the wall clock, 1 to `everyMs`):
+ * pushes paced on it leave in the same turn whichever service sends them, so the hub writes a client's
+ * frames of all its topics in one go.
+ */
+export function untilNextBeat(everyMs: number): number {
+  return everyMs - (Date.now() % everyMs);
+}
+
+/**
+ * Pushes items of a busy topic as lists, at most one push per topic every `everyMs` beat: the first item
+ * after a quiet spell goes out at once (alone), those that follow within the spell wait for the next
+ * beat and go together, oldest first. What a thousand subscribers cost then follows the push rate, not the
  * item rate (a message per trade to every subscriber is the whole gateway's CPU at a few hundred
  * trades a second).
  */
@@ -48,7 +57,7 @@ export class PushBatcher<T> {
       topic.waiting = [];
       this.send(topic.channel, topic.key, items);
       topic.timer = this.quiet(id);
-    }, this.everyMs);
+    }, untilNextBeat(this.everyMs));
   }
 
   /** Sends everything waiting now (at shutdown). */
@@ -59,6 +68,12 @@ export class PushBatcher<T> {
     }
     this.topics.clear();
   }
+}
+
+/** The connection under a WebSocket: held back while a turn's frames are written, they leave in one system call. */
+export interface PushTransport {
+  cork(): void;
+  uncork(): void;
 }
 
 /** What the hub needs of a socket (the `ws` WebSocket has it). */
@@ -74,8 +89,12 @@ export interface PushSocket {
 
 interface Client {
   socket: PushSocket;
+  transport?: PushTransport;
   topics: Set<string>;
   alive: boolean;
+  /** Frames waiting for the end of this turn, and their bytes. */
+  queued: Buffer[];
+  queuedBytes: number;
 }
 
 const CHANNEL = /^[a-z][a-z0-9-]{0,31}$/;
@@ -86,6 +105,10 @@ const MAX_TOPICS = 100;
  * The gateway's WebSocket fan-out: clients subscribe to (channel, key) topics and get what services
  * push to them. A client that reads too slowly is dropped rather than let its buffer grow; one that
  * stops answering pings is dropped at the next heartbeat.
+ *
+ * What a client is sent during one turn of the event loop is written at its end, together (pushes of
+ * several topics due at the same time — a symbol's depth and trades — leave in one system call instead
+ * of one each; with a thousand subscribers those calls were a seventh of the node's CPU).
  */
 export class PushHub {
   private readonly clients = new Set<Client>();
@@ -93,6 +116,8 @@ export class PushHub {
   private readonly delivered: Counter;
   private readonly dropped: Counter<"why">;
   private readonly connected: Gauge;
+  /** Clients with frames queued this turn. */
+  private pending: Client[] = [];
 
   constructor(
     metrics: Metrics,
@@ -104,8 +129,8 @@ export class PushHub {
     this.connected = metrics.gauge("bazaar_push_clients", "WebSocket clients connected");
   }
 
-  attach(socket: PushSocket): void {
-    const client: Client = { socket, topics: new Set(), alive: true };
+  attach(socket: PushSocket, transport?: PushTransport): void {
+    const client: Client = { socket, transport, topics: new Set(), alive: true, queued: [], queuedBytes: 0 };
     this.clients.add(client);
     this.connected.set(this.clients.size);
     socket.on("pong", () => {
@@ -171,18 +196,40 @@ export class PushHub {
   }
 
   private deliver(client: Client, payload: Buffer): void {
-    if (client.socket.bufferedAmount + payload.length > this.maxBuffered) {
+    if (client.socket.bufferedAmount + client.queuedBytes + payload.length > this.maxBuffered) {
       this.dropped.inc({ why: "slow" });
+      client.queued = [];
       client.socket.close(1013, "too slow: messages were piling up");
       client.socket.terminate();
       this.detach(client);
       return;
     }
-    client.socket.send(payload, { binary: false });
-    this.delivered.inc();
+    if (client.queued.length === 0) {
+      if (this.pending.length === 0) setImmediate(() => this.flush());
+      this.pending.push(client);
+    }
+    client.queued.push(payload);
+    client.queuedBytes += payload.length;
+  }
+
+  /** Writes each client's frames of this turn, together. */
+  flush(): void {
+    const clients = this.pending;
+    this.pending = [];
+    for (const client of clients) {
+      const frames = client.queued;
+      if (frames.length === 0) continue;
+      client.queued = [];
+      client.queuedBytes = 0;
+      client.transport?.cork();
+      for (const frame of frames) client.socket.send(frame, { binary: false });
+      client.transport?.uncork();
+      this.delivered.inc(frames.length);
+    }
   }
 
   private detach(client: Client): void {
+    client.queued = [];
     if (!this.clients.delete(client)) return;
     for (const topic of client.topics) {
       const set = this.byTopic.get(topic);

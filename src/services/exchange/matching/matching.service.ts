@@ -1,5 +1,5 @@
 import type { ServiceSchema } from "moleculer";
-import { push } from "../../../platform/gateway/push";
+import { push, untilNextBeat } from "../../../platform/gateway/push";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action } from "../../../platform/runtime/action";
 import type { Leadership } from "../../../platform/election/election";
@@ -227,7 +227,7 @@ export function matchingService(platform: Platform): ServiceSchema {
           const before = pending.get(update.symbol);
           pending.set(update.symbol, before ? mergeDepth(before, update) : update);
         }
-        if (pending.size > 0 && !depthTimer) depthTimer = setTimeout(flush, DEPTH_PUSH_MS);
+        if (pending.size > 0 && !depthTimer) depthTimer = setTimeout(flush, untilNextBeat(DEPTH_PUSH_MS));
       });
       host.consume(MatchingSubjects.commands, async (trx, message, emit) => {
         const parsed = MatchingCommand.safeParse(message.data);
