@@ -6,6 +6,7 @@ import SqliteDatabase from "better-sqlite3";
 import { createConnection } from "mysql2/promise";
 import pg from "pg";
 import type { BazaarConfig } from "../runtime/config";
+import { claimFile } from "./db";
 
 const run = promisify(execFile);
 
@@ -59,7 +60,7 @@ async function databases(config: BazaarConfig): Promise<string[]> {
 
 /**
  * Backs up every service database of the configured namespace into `dir`: the embedded SQLite files
- * with SQLite's backup API (the nodes stopped: a running node holds its files exclusively), a
+ * with SQLite's backup API (the nodes stopped: a running node holds its files' claims), a
  * MySQL/MariaDB database with `mysqldump --single-transaction` and a PostgreSQL one with `pg_dump`
  * (online, each database consistent in itself; for one cut across services drain or stop the nodes
  * first — the outbox and inbox make a later restore safe either way: nothing is applied twice).
@@ -72,20 +73,31 @@ export async function backup(config: BazaarConfig, dir: string, now: number): Pr
   if (engine === "sqlite") {
     const prefix = `bazaar_${config.namespace}_`;
     const names = existsSync(config.dataDir) ? readdirSync(config.dataDir).filter((f) => f.startsWith(prefix) && f.endsWith(".sqlite")) : [];
-    for (const name of names.sort()) {
-      const db = new SqliteDatabase(path.join(config.dataDir, name), { readonly: true, fileMustExist: true });
-      try {
-        // A running node holds its files exclusively (see db.ts): the embedded store is backed up stopped.
-        db.prepare("SELECT count(*) FROM sqlite_master").get();
-        await db.backup(path.join(dir, name));
-      } catch (err) {
-        if ((err as Error).message.includes("locked")) throw new Error(`${name} is held by a running node: stop (or drain and stop) it, then back up`);
-        throw err;
-      } finally {
-        db.close();
+    // The embedded store is backed up stopped: every service file's claim (see db.ts) is taken first, so
+    // none is held by a running node and none starts meanwhile. The log has no owner; nodes share it.
+    const claims: SqliteDatabase.Database[] = [];
+    try {
+      for (const name of names) {
+        if (!existsSync(path.join(config.dataDir, `${name}.owner`))) continue;
+        try {
+          claims.push(claimFile(path.join(config.dataDir, name)));
+        } catch (err) {
+          if ((err as Error).message.includes("locked")) throw new Error(`${name} is held by a running node: stop (or drain and stop) it, then back up`);
+          throw err;
+        }
       }
-      if (!existsSync(path.join(dir, name))) throw new Error(`${name} was not copied`);
-      files.push(name);
+      for (const name of names.sort()) {
+        const db = new SqliteDatabase(path.join(config.dataDir, name), { readonly: true, fileMustExist: true });
+        try {
+          await db.backup(path.join(dir, name));
+        } finally {
+          db.close();
+        }
+        if (!existsSync(path.join(dir, name))) throw new Error(`${name} was not copied`);
+        files.push(name);
+      }
+    } finally {
+      for (const claim of claims) claim.close();
     }
   } else if (engine === "mysql") {
     const s = server(config, 3306, "root");

@@ -1,6 +1,8 @@
+import { statSync } from "node:fs";
+import path from "node:path";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanEngines, testConfig } from "../../../test/support/harness";
+import { cleanEngines, eventually, testConfig } from "../../../test/support/harness";
 import { executeCompiled, openServiceDb, type ServiceDb } from "./db";
 
 interface Tables {
@@ -74,5 +76,35 @@ describe("compiled queries in a transaction", () => {
       }),
     ).rejects.toThrow("changed my mind");
     expect(await sdb.db.selectFrom("totals").select("owner").where("owner", "=", "undone").execute()).toEqual([]);
+  });
+});
+
+describe.runIf(!config.dbUrl)("the embedded store's files", () => {
+  const migrations = {
+    "0001": {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable("notes").addColumn("id", "integer", (c) => c.primaryKey()).addColumn("body", "text", (c) => c.notNull()).execute();
+      },
+    },
+  };
+
+  it("belong to one owner at a time: a second opening of a service's file fails with a clear error until the first closes", async () => {
+    const first = await openServiceDb(config, "claimtest", migrations);
+    await expect(openServiceDb(config, "claimtest", migrations)).rejects.toThrow("its SQLite file is held by another process");
+    await first.close();
+    const second = await openServiceDb(config, "claimtest", migrations);
+    await second.close();
+  });
+
+  it("are checkpointed off the event loop: the WAL's pages reach the database file without the service's connection copying them", async () => {
+    const notes = await openServiceDb<{ notes: { id: number; body: string } }>(config, "checkpointtest", migrations);
+    const file = path.join(config.dataDir, `${notes.name}.sqlite`);
+    const before = statSync(file).size;
+    // ~400 pages, far below the connection's own backstop of 10,000.
+    await notes.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 400; i++) await trx.insertInto("notes").values({ id: i, body: "x".repeat(3000) }).execute();
+    });
+    await eventually(async () => statSync(file).size > before + 1_000_000, 5_000);
+    await notes.close();
   });
 });

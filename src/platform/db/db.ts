@@ -29,6 +29,7 @@ import {
 } from "kysely";
 import { createConnection, createPool } from "mysql2";
 import pg from "pg";
+import { AUTOCHECKPOINT_BACKSTOP_PAGES, checkpointInBackground } from "./checkpointer";
 import { TenantGuard, TenantScope } from "./tenant";
 
 // int8 (bigint, count(*)) and numeric arrive as strings from pg; our integers are safe integers.
@@ -84,6 +85,8 @@ export async function openServiceDb<T>(
   const name = `bazaar_${options.namespace}_${service}`;
   let db: Kysely<T>;
   let dialect: DialectName;
+  /** What closing the database also lets go of (the embedded file's claim and its checkpointer). */
+  let release = () => {};
   const url = options.dbUrl ? new URL(options.dbUrl) : undefined;
   if (url && (url.protocol === "postgres:" || url.protocol === "postgresql:")) {
     const connection = serverOf(url, 5432, "postgres");
@@ -107,13 +110,20 @@ export async function openServiceDb<T>(
     dialect = "mysql";
   } else {
     mkdirSync(options.dataDir, { recursive: true });
-    const file = new SqliteDatabase(path.join(options.dataDir, `${name}.sqlite`));
+    const filename = path.join(options.dataDir, `${name}.sqlite`);
+    let claim: SqliteDatabase.Database;
     try {
-      configureSqlite(file);
+      claim = claimFile(filename);
     } catch (err) {
-      file.close();
       throw heldElsewhere(err, name);
     }
+    const file = new SqliteDatabase(filename);
+    configureSqlite(file);
+    const forget = checkpointInBackground(filename);
+    release = () => {
+      forget();
+      claim.close();
+    };
     const statements = withStatementCache(file);
     db = new Kysely<T>({ dialect: new SqliteDialect({ database: statements }), plugins: [yieldToEventLoop] });
     embedded.set(db.getExecutor().adapter, statements);
@@ -123,7 +133,8 @@ export async function openServiceDb<T>(
     await migrate(db, migrations);
   } catch (err) {
     await db.destroy();
-    throw heldElsewhere(err, name);
+    release();
+    throw err;
   }
   const base = db;
   // The ordinary handle refuses tenant tables; forTenant is the only way in.
@@ -149,19 +160,37 @@ export async function openServiceDb<T>(
       if (dialect === "mysql") return qb.onDuplicateKeyUpdate(Object.fromEntries(columns.map((c) => [c, sql`values(${sql.ref(c)})`]))) as typeof qb;
       return qb.onConflict((oc) => oc.columns(key as string[]).doUpdateSet(Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])))) as typeof qb;
     },
-    close: () => base.destroy(),
+    async close() {
+      await base.destroy();
+      release();
+    },
   };
 }
 
 function configureSqlite(file: SqliteDatabase.Database): void {
-  // One process owns a service's file: holding the lock for good spares every commit its lock
-  // round trips (about a fifth of the pipeline's CPU), and a second process running the same service
-  // on the same data dir fails at start instead of racing the first.
-  file.pragma("locking_mode = EXCLUSIVE");
   // WAL + NORMAL survives a killed process (only power loss can drop the last commits).
   file.pragma("journal_mode = WAL");
   file.pragma("synchronous = NORMAL");
   file.pragma("busy_timeout = 5000");
+  // Checkpoints run on the checkpointer's thread; this connection's own are the backstop.
+  file.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_BACKSTOP_PAGES}`);
+}
+
+/**
+ * One process owns a service's file: a second process running the same service on the same data dir
+ * fails at start instead of racing the first. The claim is an exclusive lock on a file beside it, held
+ * while the database is open (the database itself is shared with the checkpointer's connection).
+ */
+export function claimFile(filename: string): SqliteDatabase.Database {
+  const claim = new SqliteDatabase(`${filename}.owner`);
+  try {
+    claim.pragma("locking_mode = EXCLUSIVE");
+    claim.exec("BEGIN EXCLUSIVE");
+  } catch (err) {
+    claim.close();
+    throw err;
+  }
+  return claim;
 }
 
 function heldElsewhere(err: unknown, name: string): unknown {

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import type { Logger } from "pino";
+import { AUTOCHECKPOINT_BACKSTOP_PAGES, checkpointInBackground } from "../db/checkpointer";
 import { traceIdOf } from "../observability/message-tracing";
 import type { Clock } from "../clock/clock";
 import {
@@ -38,6 +39,7 @@ export class SqliteStream implements Stream {
   private readonly subscriptions = new Set<Subscription>();
 
   private readonly expire: SqliteDatabase.Statement;
+  private readonly forgetCheckpoints: () => void;
   private readonly pruneTimer: NodeJS.Timeout;
 
   constructor(
@@ -47,10 +49,13 @@ export class SqliteStream implements Stream {
     private readonly clock: Clock,
   ) {
     mkdirSync(dataDir, { recursive: true });
-    this.file = new SqliteDatabase(path.join(dataDir, `bazaar_${namespace}_stream.sqlite`));
+    const filename = path.join(dataDir, `bazaar_${namespace}_stream.sqlite`);
+    this.file = new SqliteDatabase(filename);
     this.file.pragma("journal_mode = WAL");
     this.file.pragma("synchronous = NORMAL");
     this.file.pragma("busy_timeout = 5000");
+    this.file.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_BACKSTOP_PAGES}`);
+    this.forgetCheckpoints = checkpointInBackground(filename);
     this.file.exec(`
       CREATE TABLE IF NOT EXISTS messages (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, msg_id TEXT NOT NULL UNIQUE,
@@ -190,5 +195,6 @@ export class SqliteStream implements Stream {
     // What was published just before closing is written, not lost.
     if (this.pending) this.flush();
     this.file.close();
+    this.forgetCheckpoints();
   }
 }
