@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import path from "node:path";
-import type { Kysely } from "kysely";
+import type { Kysely, KyselyPlugin } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, eventually, testConfig } from "../../../test/support/harness";
 import { executeCompiled, openServiceDb, type ServiceDb } from "./db";
@@ -76,6 +76,18 @@ describe("compiled queries in a transaction", () => {
       }),
     ).rejects.toThrow("changed my mind");
     expect(await sdb.db.selectFrom("totals").select("owner").where("owner", "=", "undone").execute()).toEqual([]);
+  });
+
+  it("keep what a plugin does to results", async () => {
+    const marking: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => ({ ...args.result, rows: args.result.rows.map((r) => ({ ...r, marked: true })) }),
+    };
+    const rows = await sdb.db
+      .withPlugin(marking)
+      .transaction()
+      .execute(async (trx) => (await executeCompiled(trx, trx.selectFrom("totals").select("owner").where("owner", "=", "direct").compile())).rows);
+    expect(rows).toEqual([{ owner: "direct", marked: true }]);
   });
 });
 

@@ -117,8 +117,14 @@ export async function openServiceDb<T>(
     } catch (err) {
       throw heldElsewhere(err, name);
     }
-    const file = new SqliteDatabase(filename);
-    configureSqlite(file);
+    let file: SqliteDatabase.Database;
+    try {
+      file = new SqliteDatabase(filename);
+      configureSqlite(file);
+    } catch (err) {
+      claim.close();
+      throw err;
+    }
     const forget = checkpointInBackground(filename);
     release = () => {
       forget();
@@ -138,12 +144,12 @@ export async function openServiceDb<T>(
   }
   const base = db;
   // The ordinary handle refuses tenant tables; forTenant is the only way in.
-  if (tenantTables.length > 0) db = base.withPlugin(new TenantGuard(tenantTables));
+  if (tenantTables.length > 0) db = base.withPlugin(passingResults(new TenantGuard(tenantTables)));
   return {
     db,
     dialect,
     name,
-    forTenant: (tenantId) => base.withPlugin(new TenantScope(tenantTables, tenantId)),
+    forTenant: (tenantId) => base.withPlugin(passingResults(new TenantScope(tenantTables, tenantId))),
     acrossTenants: () => base,
     forUpdate: (qb) => forUpdateOn(db, qb),
     async insertId(qb) {
@@ -221,6 +227,14 @@ const yieldToEventLoop: KyselyPlugin = {
   },
 };
 
+/** Plugins whose results are the driver's own (they change queries only, or yield): the direct path may skip them. */
+const resultsPassed = new WeakSet<KyselyPlugin>([yieldToEventLoop]);
+
+function passingResults<P extends KyselyPlugin>(plugin: P): P {
+  resultsPassed.add(plugin);
+  return plugin;
+}
+
 /** The statement cache of each embedded SQLite file, by its Kysely adapter (shared by its transactions and plugin handles). */
 const embedded = new WeakMap<DialectAdapter, StatementCache>();
 
@@ -228,11 +242,13 @@ const embedded = new WeakMap<DialectAdapter, StatementCache>();
  * Runs a compiled query straight on the SQLite file when `db` is a transaction there: the transaction
  * already holds the file's one connection, so Kysely's connection provider, mutex and result plugins
  * (ours pass results through) add only promise hops — about as much again as running a small
- * statement. The same result Kysely's SQLite driver gives; anywhere else, Kysely runs it.
+ * statement. The same result Kysely's SQLite driver gives; anywhere else (or with a plugin that
+ * changes results), Kysely runs it.
  */
 export async function executeCompiled<R>(db: Kysely<any>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
-  const statements = db.isTransaction ? embedded.get(db.getExecutor().adapter) : undefined;
-  if (!statements) return db.executeQuery(query);
+  const executor = db.getExecutor();
+  const statements = db.isTransaction ? embedded.get(executor.adapter) : undefined;
+  if (!statements || !executor.plugins.every((p) => resultsPassed.has(p))) return db.executeQuery(query);
   const statement = statements.prepare(query.sql);
   let result: QueryResult<R>;
   if (statement.reader) result = { rows: statement.all(query.parameters) as R[] };
