@@ -198,7 +198,6 @@ export class PushHub {
   private deliver(client: Client, payload: Buffer): void {
     if (client.socket.bufferedAmount + client.queuedBytes + payload.length > this.maxBuffered) {
       this.dropped.inc({ why: "slow" });
-      client.queued = [];
       client.socket.close(1013, "too slow: messages were piling up");
       client.socket.terminate();
       this.detach(client);

@@ -1,8 +1,8 @@
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../clock/clock";
+import { forUpdateOn, skippingTaken } from "../db/db";
 import { routesWithSchemas } from "../gateway/routes";
 import { action, requireRole } from "../runtime/action";
-import { forUpdateOn, skippingTaken } from "../db/db";
 import { badRequest, conflict, notFound } from "../runtime/errors";
 import { crashPoint } from "../runtime/faults";
 import { Sweeper } from "../runtime/sweeper";
