@@ -29,6 +29,7 @@ import {
 import {
   findReviewer,
   findReviewers,
+  freshReviewer,
   saveReviewer,
   copyProfileFacts,
   insertReservation,
@@ -169,25 +170,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
         return retryOnUniqueViolation(() => host.tx(async (trx) => {
           const found = await findReviewer(trx, user.id);
           if (!found) {
-            await trx
-              .insertInto("reviewers")
-              .values({
-                user_id: user.id,
-                status: "ACTIVE",
-                draw_key: randomInt(DRAW_KEY_SPACE),
-                enrolled_at: now,
-                suspended_until: null,
-                votes: 0,
-                coherent_votes: 0,
-                no_shows: 0,
-                consecutive_no_shows: 0,
-                open_cases: 0,
-                cases_today: 0,
-                day_key: 0,
-                last_assigned_at: null,
-                updated_at: now,
-              })
-              .execute();
+            await trx.insertInto("reviewers").values(freshReviewer(user.id, randomInt(DRAW_KEY_SPACE), now)).execute();
             return view((await findReviewer(trx, user.id))!.reviewer);
           }
           const status = effectiveStatus(found.reviewer, now);

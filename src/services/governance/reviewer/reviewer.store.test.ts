@@ -2,30 +2,14 @@ import { CompiledQuery, type KyselyPlugin, type RootOperationNode } from "kysely
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, testConfig } from "../../../../test/support/harness";
 import { openServiceDb, type ServiceDb } from "../../../platform/db/db";
-import { DRAW_KEY_SPACE, poolWindow, type ReviewerTables, reviewerMigrations } from "./reviewer.store";
+import { DRAW_KEY_SPACE, freshReviewer, poolWindow, type ReviewerTables, reviewerMigrations } from "./reviewer.store";
 
 const config = testConfig();
 let sdb: ServiceDb<ReviewerTables>;
 const NOW = 1_700_000_000_000;
 const POOL = 300;
 
-const row = (userId: number, drawKey: number, changes: Partial<ReviewerTables["reviewers"]> = {}) => ({
-  user_id: userId,
-  status: "ACTIVE" as const,
-  draw_key: drawKey,
-  enrolled_at: NOW,
-  suspended_until: null,
-  votes: 0,
-  coherent_votes: 0,
-  no_shows: 0,
-  consecutive_no_shows: 0,
-  open_cases: 0,
-  cases_today: 0,
-  day_key: 0,
-  last_assigned_at: null,
-  updated_at: NOW,
-  ...changes,
-});
+const row = (userId: number, drawKey: number, changes: Partial<ReviewerTables["reviewers"]> = {}) => ({ ...freshReviewer(userId, drawKey, NOW), ...changes });
 
 beforeAll(async () => {
   sdb = await openServiceDb<ReviewerTables>(config, "reviewerstoretest", reviewerMigrations);

@@ -131,6 +131,26 @@ export function toReviewer(
   };
 }
 
+/** A reviewer as enrolment creates them: active, at `drawKey` in the pool's order, with no record yet. */
+export function freshReviewer(userId: number, drawKey: number, now: number): ReviewerTables["reviewers"] {
+  return {
+    user_id: userId,
+    status: "ACTIVE",
+    draw_key: drawKey,
+    enrolled_at: now,
+    suspended_until: null,
+    votes: 0,
+    coherent_votes: 0,
+    no_shows: 0,
+    consecutive_no_shows: 0,
+    open_cases: 0,
+    cases_today: 0,
+    day_key: 0,
+    last_assigned_at: null,
+    updated_at: now,
+  };
+}
+
 /** The columns a Reviewer maps back to. */
 function reviewerColumns(r: Reviewer, now: number) {
   return {
