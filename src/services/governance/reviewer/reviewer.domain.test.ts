@@ -11,6 +11,7 @@ import {
   drawPanel,
   effectiveStatus,
   ineligibility,
+  profileFactsNeeded,
   release,
   type Reviewer,
   seededRandom,
@@ -41,6 +42,27 @@ function reviewer(over: Partial<Reviewer> = {}): Reviewer {
 }
 
 const open = { ...DEFAULT_RULES, maxOpenCases: 0, maxCasesPerDay: 0 };
+
+describe("profile facts", () => {
+  it("matter to eligibility only when a rule that reads them is in force", () => {
+    const fact = fc.option(fc.integer({ min: 0, max: NOW + 10 * DAY }), { nil: null });
+    fc.assert(
+      fc.property(
+        fc.record({ activeWithinDays: fc.nat(3), minAccountAgeDays: fc.nat(3), violationCooldownDays: fc.nat(3), minAccuracy: fc.constantFrom(0, 0.5), maxOpenCases: fc.nat(3) }),
+        fc.record({ accountCreatedAt: fact, lastActiveAt: fact, lastViolationAt: fact, openCases: fc.nat(4), votes: fc.nat(20) }),
+        fc.record({ accountCreatedAt: fact, lastActiveAt: fact, lastViolationAt: fact }),
+        (set, r, otherFacts) => {
+          const rules = { ...DEFAULT_RULES, ...set };
+          const a = reviewer(r);
+          const b = reviewer({ ...r, ...otherFacts });
+          if (!profileFactsNeeded(rules)) expect(ineligibility(b, rules, NOW)).toBe(ineligibility(a, rules, NOW));
+        },
+      ),
+    );
+    expect(profileFactsNeeded(DEFAULT_RULES)).toBe(false);
+    expect(profileFactsNeeded({ ...DEFAULT_RULES, activeWithinDays: 1 })).toBe(true);
+  });
+});
 
 describe("eligibility", () => {
   it("admits an active reviewer when every rule is off", () => {

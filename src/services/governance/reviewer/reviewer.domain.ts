@@ -94,6 +94,11 @@ export type Ineligibility =
   | "DAILY_LIMIT"
   | "COOLING_DOWN";
 
+/** Whether any rule in force reads the facts copied from the user's profile (activity, account age, violations). */
+export function profileFactsNeeded(rules: PoolRules): boolean {
+  return rules.activeWithinDays > 0 || rules.minAccountAgeDays > 0 || rules.violationCooldownDays > 0;
+}
+
 /** Why this reviewer cannot be drawn now, or null. Zero-valued rules are off. */
 export function ineligibility(r: Reviewer, rules: PoolRules, now: number): Ineligibility | null {
   if (effectiveStatus(r, now) !== "ACTIVE") return "NOT_ACTIVE";

@@ -20,6 +20,7 @@ import {
   drawPanel,
   effectiveStatus,
   ineligibility,
+  profileFactsNeeded,
   type Outcome,
   type PoolRules,
   release,
@@ -110,15 +111,14 @@ export function reviewerService(platform: Platform): ServiceSchema {
       for (let from = start; candidates.length < wanted; ) {
         // Until one is found, a window asks for just the number wanted (rows cost more to read than to find).
         const limit = candidates.length === 0 ? wanted : POOL_WINDOW;
-        const rows = await poolWindow(db, from, end, limit, now, rules.maxOpenCases);
-        for (const row of rows) {
-          const r = toReviewer(row, row);
+        const rows = await poolWindow(db, from, end, limit, now, rules.maxOpenCases, profileFactsNeeded(rules));
+        for (const { reviewer: r } of rows) {
           if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
           pool.set(r.userId, r);
           candidates.push({ userId: r.userId, weight: weightOf(r) });
         }
         if (rows.length < limit) break;
-        from = Number(rows[rows.length - 1].draw_key) + 1;
+        from = rows[rows.length - 1].drawKey + 1;
       }
     }
     return { pool, candidates };

@@ -22,6 +22,7 @@ beforeAll(async () => {
     return row(id, i * step);
   });
   await sdb.db.insertInto("reviewers").values(rows).execute();
+  await sdb.db.insertInto("profiles").values({ user_id: 101, account_created_at: NOW - 5, last_active_at: NOW - 1, last_violation_at: null, version: 1 }).execute();
 });
 
 afterAll(async () => {
@@ -32,20 +33,29 @@ afterAll(async () => {
 describe("the draw's pool window", () => {
   it("walks the pool in draw-key order from a point, skipping the suspended and those at the open-case limit", async () => {
     const step = Math.floor(DRAW_KEY_SPACE / POOL);
-    const rows = await poolWindow(sdb.db, 100 * step, DRAW_KEY_SPACE, 40, NOW, 5);
+    const rows = await poolWindow(sdb.db, 100 * step, DRAW_KEY_SPACE, 40, NOW, 5, false);
     expect(rows).toHaveLength(40);
-    const ids = rows.map((r) => Number(r.user_id));
+    const ids = rows.map((r) => r.reviewer.userId);
     const expected: number[] = [];
     for (let id = 101; expected.length < 40; id++) if (!(id % 10 === 0 && id % 20 !== 0) && !(id % 7 === 0 && id % 10 !== 0)) expected.push(id);
     expect(ids).toEqual(expected);
-    const keys = rows.map((r) => Number(r.draw_key));
+    const keys = rows.map((r) => r.drawKey);
     expect(keys).toEqual([...keys].sort((a, b) => a - b));
+    expect(keys[0]).toBe(100 * step);
+  });
+
+  it("brings the profile facts along only when asked to", async () => {
+    const step = Math.floor(DRAW_KEY_SPACE / POOL);
+    const [withFacts] = await poolWindow(sdb.db, 100 * step, DRAW_KEY_SPACE, 1, NOW, 5, true);
+    expect(withFacts.reviewer).toMatchObject({ userId: 101, accountCreatedAt: NOW - 5, lastActiveAt: NOW - 1, lastViolationAt: null, openCases: 0, noShows: 0 });
+    const [without] = await poolWindow(sdb.db, 100 * step, DRAW_KEY_SPACE, 1, NOW, 5, false);
+    expect(without.reviewer).toEqual({ ...withFacts.reviewer, accountCreatedAt: null, lastActiveAt: null });
   });
 
   it("stops at the window's end, and with no open-case limit keeps the busy", async () => {
     const step = Math.floor(DRAW_KEY_SPACE / POOL);
-    const rows = await poolWindow(sdb.db, 0, 10 * step, 40, NOW, 0);
-    expect(rows.map((r) => Number(r.user_id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const rows = await poolWindow(sdb.db, 0, 10 * step, 40, NOW, 0, true);
+    expect(rows.map((r) => r.reviewer.userId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   it.runIf(!config.dbUrl)("reads a window by the draw key on the embedded store, not every active reviewer sorted", async () => {
@@ -54,7 +64,7 @@ describe("the draw's pool window", () => {
       transformQuery: (args) => (captured = args.node),
       transformResult: async (args) => args.result,
     };
-    await poolWindow(sdb.db.withPlugin(capture), 0, DRAW_KEY_SPACE, 40, NOW, 5);
+    await poolWindow(sdb.db.withPlugin(capture), 0, DRAW_KEY_SPACE, 40, NOW, 5, true);
     const query = sdb.db.getExecutor().compileQuery(captured!, { queryId: "plan" });
     // The plan does not depend on the values; the captured query holds the prepared statement's stand-ins.
     const plan = await sdb.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${query.sql}`, query.parameters.map(() => null)));

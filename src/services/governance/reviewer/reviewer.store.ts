@@ -109,8 +109,26 @@ export const reviewerMigrations: Record<string, Migration> = {
   },
 };
 
+/** What a Reviewer is made of: the row but for its bookkeeping columns. */
+const REVIEWER_COLUMNS = [
+  "reviewers.user_id",
+  "reviewers.status",
+  "reviewers.suspended_until",
+  "reviewers.votes",
+  "reviewers.coherent_votes",
+  "reviewers.no_shows",
+  "reviewers.consecutive_no_shows",
+  "reviewers.open_cases",
+  "reviewers.cases_today",
+  "reviewers.day_key",
+  "reviewers.last_assigned_at",
+  "reviewers.draw_key",
+] as const;
+
+type ReviewerFields = Omit<ReviewerRow, "enrolled_at" | "updated_at">;
+
 export function toReviewer(
-  row: ReviewerRow,
+  row: ReviewerFields,
   profile?: { account_created_at: number | null; last_active_at: number | null; last_violation_at: number | null },
 ): Reviewer {
   return {
@@ -251,24 +269,39 @@ export async function copyProfileFacts(db: ReviewerDb, userId: number, facts: Pr
 
 export const DRAW_KEY_SPACE = 2 ** 31;
 
-const poolQuery = prepare((db: ReviewerDb, $: { from: number; to: number; limit: number; now: number; openBelow: number }) =>
-  withProfiles(db)
+type WindowValues = { from: number; to: number; limit: number; now: number; openBelow: number };
+
+function inWindow(db: ReviewerDb, $: WindowValues) {
+  return db
+    .selectFrom("reviewers")
+    .select(REVIEWER_COLUMNS)
     .where((eb) => eb.or([eb("reviewers.status", "=", "ACTIVE"), eb.and([eb("reviewers.status", "=", "SUSPENDED"), eb("reviewers.suspended_until", "<=", $.now)])]))
     .where("reviewers.open_cases", "<", $.openBelow)
     .where("reviewers.draw_key", ">=", $.from)
     .where("reviewers.draw_key", "<", $.to)
     .orderBy("reviewers.draw_key")
-    .limit($.limit),
+    .limit($.limit);
+}
+
+const poolQuery = prepare((db: ReviewerDb, $: WindowValues) =>
+  inWindow(db, $)
+    .leftJoin("profiles", "profiles.user_id", "reviewers.user_id")
+    .select(["profiles.account_created_at", "profiles.last_active_at", "profiles.last_violation_at"]),
 );
+const poolQueryWithoutProfiles = prepare((db: ReviewerDb, $: WindowValues) => inWindow(db, $));
 
 /**
- * Reviewers in draw-key order from `from` (below `to`), at most `limit`. Those the cheapest rules rule
- * out anyway (not active now, at the open-case limit) are skipped in the database, where they cost
- * nothing to read; the caller still checks every rule on what comes back.
+ * Reviewers in draw-key order from `from` (below `to`), at most `limit`, with their profile facts when
+ * `withProfiles` (the rules on activity, account age or violations need them: the join was a fifth of
+ * the window's cost). Those the cheapest rules rule out anyway (not active now, at the open-case
+ * limit) are skipped in the database, where they cost nothing to read; the caller still checks every
+ * rule on what comes back.
  */
-export function poolWindow(db: ReviewerDb, from: number, to: number, limit: number, now: number, maxOpenCases: number) {
+export async function poolWindow(db: ReviewerDb, from: number, to: number, limit: number, now: number, maxOpenCases: number, withProfiles: boolean) {
   // No limit: the largest value the column holds (PostgreSQL types the parameter as the column, a 32-bit integer).
-  return poolQuery.all(db, { from, to, limit, now, openBelow: maxOpenCases > 0 ? maxOpenCases : 2_147_483_647 });
+  const values = { from, to, limit, now, openBelow: maxOpenCases > 0 ? maxOpenCases : 2_147_483_647 };
+  if (withProfiles) return (await poolQuery.all(db, values)).map((row) => ({ drawKey: Number(row.draw_key), reviewer: toReviewer(row, row) }));
+  return (await poolQueryWithoutProfiles.all(db, values)).map((row) => ({ drawKey: Number(row.draw_key), reviewer: toReviewer(row) }));
 }
 
 /** Reviewers newest first, optionally of one status, after the cursor (a user id). */
