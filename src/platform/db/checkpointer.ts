@@ -1,7 +1,17 @@
+import { statSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 
 /** How often the checkpointer copies what the WALs gained into their database files. */
 const CHECKPOINT_EVERY_MS = 100;
+
+/**
+ * A file's WAL is handed to the checkpointer once it reaches this size (SQLite's own default point,
+ * 1,000 pages): an idle node, or one that writes little, runs no extra thread.
+ */
+const WAL_BYTES_TO_WATCH = 4 * 1024 * 1024;
+
+/** How often the WALs not handed over yet are measured. */
+const MEASURE_EVERY_MS = 1000;
 
 /**
  * Pages a WAL may reach before the service's own connection checkpoints it after all: only if the
@@ -52,9 +62,33 @@ function checkpointer(): Worker {
  * pages into the database file and syncs both (what keeps the file whole through a power cut with
  * `synchronous = NORMAL`); on the event loop it was a 4–5 ms stall about once a second per busy
  * database, a sixth of the embedded store's commit time. The worker holds a connection of its own to
- * each file; the service's connection keeps automatic checkpoints only as a backstop.
+ * each file whose WAL has grown past 4 MB (measured every second; the thread starts with the first);
+ * the service's connection keeps automatic checkpoints only as a backstop.
  */
 export function checkpointInBackground(file: string): () => void {
-  checkpointer().postMessage({ op: "watch", file });
-  return () => worker?.postMessage({ op: "forget", file });
+  unwatched.add(file);
+  if (!measuring) {
+    measuring = setInterval(handOverGrownWals, MEASURE_EVERY_MS);
+    measuring.unref();
+  }
+  return () => {
+    if (!unwatched.delete(file)) worker?.postMessage({ op: "forget", file });
+  };
+}
+
+const unwatched = new Set<string>();
+let measuring: NodeJS.Timeout | undefined;
+
+function handOverGrownWals(): void {
+  for (const file of unwatched) {
+    let size = 0;
+    try {
+      size = statSync(`${file}-wal`).size;
+    } catch {
+      // No WAL yet: nothing written since it was opened.
+    }
+    if (size < WAL_BYTES_TO_WATCH) continue;
+    unwatched.delete(file);
+    checkpointer().postMessage({ op: "watch", file });
+  }
 }
