@@ -86,7 +86,15 @@ describe("wallet crash safety", () => {
 
     api = await startNode(port, chainUrl);
     holder = await api.login("holder", "password-123");
-    await eventually(async () => (await api.get(`/api/wallet/withdrawals/${requested.body.id}`, holder.token)).body.status === "SENT", 30_000);
+    // What the withdrawal read last goes with a timeout: once, in a full CI run, it never read SENT.
+    let seen: unknown;
+    await eventually(async () => {
+      const res = await api.get(`/api/wallet/withdrawals/${requested.body.id}`, holder.token);
+      seen = { status: res.status, body: res.body };
+      return res.body.status === "SENT";
+    }, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}: the withdrawal read ${JSON.stringify(seen)}`);
+    });
     await rpc(chainUrl, "hardhat_mine", ["0x3"]);
     await eventually(async () => (await balance())?.frozen === "0.000000000000000000", 30_000);
     expect((await api.get(`/api/wallet/withdrawals/${requested.body.id}`, holder.token)).body.status).toBe("CONFIRMED");
