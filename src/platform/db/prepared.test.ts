@@ -97,6 +97,21 @@ describe("prepared queries", () => {
     expect(await ofIds.all(sdb.db, { ids: [10], kind: "fixed" })).toEqual([]);
   });
 
+  it("binds a list of rows whole, the first row's columns for all, and refuses a row missing one", async () => {
+    const addRows = prepare((db: Db, $: { rows: { id: number; label: string; kind: string }[] }) => db.insertInto("plain").values($.rows));
+    expect(await addRows.run(sdb.db, { rows: [{ id: 30, label: "a", kind: "rows" }, { id: 31, label: "b", kind: "rows" }] })).toBe(2);
+    expect(await addRows.run(sdb.db, { rows: [{ id: 32, label: "c", kind: "rows" }] })).toBe(1);
+    const rows = await sdb.db.selectFrom("plain").select(["id", "label"]).where("kind", "=", "rows").orderBy("id").execute();
+    expect(rows).toEqual([
+      { id: 30, label: "a" },
+      { id: 31, label: "b" },
+      { id: 32, label: "c" },
+    ]);
+    const ragged = [{ id: 33, label: "d", kind: "rows" }, { id: 34, kind: "rows" }] as { id: number; label: string; kind: string }[];
+    await expect(addRows.run(sdb.db, { rows: ragged })).rejects.toThrow("no value for $.rows[1].label (the rows of one list share the first one's columns)");
+    expect(await sdb.db.selectFrom("plain").select("id").where("id", "in", [33, 34]).execute()).toEqual([]);
+  });
+
   it("binds a row's fields as the columns of an insert or an update, each set of columns compiled once", async () => {
     const add = prepare((db: Db, $: { row: { id: number; label: string; kind: string } }) => db.insertInto("plain").values($.row));
     const change = prepare((db: Db, $: { id: number; row: { label?: string; kind?: string } }) => db.updateTable("plain").set($.row).where("id", "=", $.id));

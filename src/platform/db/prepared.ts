@@ -30,11 +30,12 @@ const MAX_SHAPES = 64;
  * A query built and compiled once per shape, run many times with new values. Building and compiling
  * a Kysely query costs several times what running a small statement on SQLite does (~10 µs against
  * ~2 µs), so statements on a hot path are prepared. `build` receives stand-ins for the values: `$.id`
- * for a value, `$.ids` for a list (of stand-ins, as long as the list given), `$.rows` for a list of
- * rows (`$.rows.map((r) => ({ ref: r.ref }))`: read the fields by name), `$.row` for a plain object
- * whose fields are the columns (`values($.row)`, `set($.row)`). Use each where Kysely binds a value
- * (comparisons, `in`, `set`, `values`, `limit`), never as SQL text. A list of another length, or a row
- * with other columns, is another shape, compiled once when first met.
+ * for a value, `$.ids` for a list (of stand-ins, as long as the list given), `$.row` for a plain object
+ * whose fields are the columns (`values($.row)`, `set($.row)`), `$.rows` for a list of them
+ * (`values($.rows)`; the rows of one list share the first one's columns; or read fields by name,
+ * `$.rows.map((r) => ({ ref: r.ref }))`). Use each where Kysely binds a value (comparisons, `in`,
+ * `set`, `values`, `limit`), never as SQL text. A list of another length, or rows with other columns,
+ * is another shape, compiled once when first met.
  *
  * The compiled forms are kept per database and per plugin chain: a transaction shares its database's;
  * a tenant-scoped handle (whose plugin bakes its tenant into the query) gets its own each time, so it
@@ -80,6 +81,8 @@ export class Prepared<DB, P extends object, R> {
       let value = given[slot.name];
       if (slot.index !== undefined) value = (value as unknown[])[slot.index];
       if (slot.field !== undefined) value = (value as Record<string, unknown>)[slot.field];
+      // Engines differ on undefined (an error, or a silent NULL): none is bound.
+      if (value === undefined) throw new Error(`prepared query: no value for $.${slot.key}${slot.index !== undefined && slot.field !== undefined ? " (the rows of one list share the first one's columns)" : ""}`);
       parameters[i] = value;
     }
     return { query: c.query.query, queryId: c.query.queryId, sql: c.query.sql, parameters };
@@ -114,22 +117,19 @@ export class Prepared<DB, P extends object, R> {
       get(_target, name) {
         if (typeof name !== "string") throw new Error("prepared query: values are named by strings");
         const value = given[name];
-        if (isRow(value)) {
-          const fields = fieldsOf(value);
-          // Kysely lists a row's columns by its keys: the given row's, each a stand-in.
-          return new Proxy({}, {
-            get: (_row, field) => (typeof field === "string" ? slot(name, undefined, field) : undefined),
+        // Kysely lists a row's columns by its keys: the given row's, each a stand-in.
+        const row = (fields: string[], index?: number) =>
+          new Proxy({}, {
+            get: (_row, field) => (typeof field === "string" ? slot(name, index, field) : undefined),
             ownKeys: () => fields,
             getOwnPropertyDescriptor: (_row, field) =>
-              typeof field === "string" && fields.includes(field) ? { value: slot(name, undefined, field), enumerable: true, configurable: true, writable: true } : undefined,
+              typeof field === "string" && fields.includes(field) ? { value: slot(name, index, field), enumerable: true, configurable: true, writable: true } : undefined,
           });
-        }
+        if (isRow(value)) return row(fieldsOf(value));
         if (!Array.isArray(value)) return slot(name);
-        return value.map((element, index) =>
-          element !== null && typeof element === "object"
-            ? new Proxy({}, { get: (_row, field) => (typeof field === "string" ? slot(name, index, field) : undefined) })
-            : slot(name, index),
-        );
+        // The rows of one list share their columns: the first row's.
+        const columns = isRow(value[0]) ? fieldsOf(value[0]) : [];
+        return value.map((element, index) => (isRow(element) ? row(columns, index) : slot(name, index)));
       },
     });
     const query = this.build(db, stand).compile();
@@ -155,7 +155,7 @@ function shapeOf(values: object): string {
   let shape = "";
   for (const name in values) {
     const value = (values as Record<string, unknown>)[name];
-    if (Array.isArray(value)) shape += `${name}:${value.length},`;
+    if (Array.isArray(value)) shape += isRow(value[0]) ? `${name}:${value.length}{${fieldsOf(value[0]).join()}},` : `${name}:${value.length},`;
     else if (isRow(value)) shape += `${name}{${fieldsOf(value).join()}},`;
   }
   return shape;

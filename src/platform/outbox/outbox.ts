@@ -81,23 +81,13 @@ type InboxRow = OutboxTables["inbox"];
 /** The statements every message passes through, prepared once (see prepared.ts). */
 const q = {
   addEvents: prepare((db: Kysely<OutboxTables>, $: { rows: OutboxRow[] }) =>
-    db.insertInto("outbox").values(
-      $.rows.map((r) => ({
-        event_id: r.event_id,
-        subject: r.subject,
-        payload: r.payload,
-        headers: r.headers,
-        created_at: r.created_at,
-        partition_key: r.partition_key,
-        position: r.position,
-      })),
-    ),
+    db.insertInto("outbox").values($.rows),
   ),
   oldest: prepare((db: Kysely<OutboxTables>, $: { limit: number }) => db.selectFrom("outbox").selectAll().orderBy("seq").limit($.limit)),
   published: prepare((db: Kysely<OutboxTables>, $: { seqs: number[] }) => db.deleteFrom("outbox").where("seq", "in", $.seqs)),
   handled: prepare((db: Kysely<OutboxTables>, $: { consumer: string; ids: string[] }) => db.selectFrom("inbox").select("event_id").where("consumer", "=", $.consumer).where("event_id", "in", $.ids)),
   handle: prepare((db: Kysely<OutboxTables>, $: { rows: InboxRow[] }) =>
-    db.insertInto("inbox").values($.rows.map((r) => ({ consumer: r.consumer, event_id: r.event_id, handled_at: r.handled_at }))),
+    db.insertInto("inbox").values($.rows),
   ),
 };
 

@@ -660,20 +660,17 @@ export function reportService(platform: Platform): ServiceSchema {
             deadline_at: now + (c.deadline_at - c.opened_at),
           };
           await insertCase(trx, appealCase);
-          await trx
-            .insertInto("reports")
-            .values({
-              id: newId(now),
-              case_id: newCaseId,
-              reporter_id: user.id,
-              reason,
-              evidence: null,
-              source: "appeal",
-              dedup_key: `appeal:${c.id}`,
-              request_hash: "",
-              created_at: now,
-            })
-            .execute();
+          await insertReport(trx, {
+            id: newId(now),
+            case_id: newCaseId,
+            reporter_id: user.id,
+            reason,
+            evidence: null,
+            source: "appeal",
+            dedup_key: `appeal:${c.id}`,
+            request_hash: "",
+            created_at: now,
+          });
           await updateCase(trx, c.id, { appealed_by: newCaseId, updated_at: now });
           emit(ReportEvents.opened, { caseId: newCaseId, reportType: c.report_type, target: { type: c.target_type, id: c.target_id }, round: 2 }, `case-opened:${newCaseId}`);
           // The intent is taken here, so the sweeper cannot start seating the same case first.

@@ -297,20 +297,7 @@ export async function countReports(db: ReportDb, caseId: string): Promise<number
   return Number((await reportCount.first(db, { caseId }))?.n ?? 0);
 }
 
-const seatsInsert = prepare((db: ReportDb, $: { rows: PanelRow[] }) =>
-  db.insertInto("panel").values(
-    $.rows.map((r) => ({
-      case_id: r.case_id,
-      reviewer_id: r.reviewer_id,
-      state: r.state,
-      invited_at: r.invited_at,
-      deadline_at: r.deadline_at,
-      decision: r.decision,
-      comment: r.comment,
-      voted_at: r.voted_at,
-    })),
-  ),
-);
+const seatsInsert = prepare((db: ReportDb, $: { rows: PanelRow[] }) => db.insertInto("panel").values($.rows));
 
 export function insertSeats(db: ReportDb, rows: PanelRow[]) {
   return seatsInsert.run(db, { rows });
