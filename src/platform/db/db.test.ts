@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import path from "node:path";
-import type { Kysely, KyselyPlugin } from "kysely";
+import SqliteDatabase from "better-sqlite3";
+import { type Kysely, type KyselyPlugin, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, eventually, testConfig } from "../../../test/support/harness";
 import { executeCompiled, openServiceDb, type ServiceDb } from "./db";
@@ -99,6 +100,25 @@ describe.runIf(!config.dbUrl)("the embedded store's files", () => {
       },
     },
   };
+
+  it("answer rows the shape better-sqlite3 gives them, though built from its raw arrays: a later column of the same name wins, any name works, streams too", async () => {
+    const notes = await openServiceDb<{ notes: { id: number; body: string } }>(config, "rowtest", migrations);
+    await notes.db.insertInto("notes").values([{ id: 1, body: "one" }, { id: 2, body: "two" }]).execute();
+    const text = `select id, body, id * 10 as "id", 'x' as "we""ird name", null as "nothing" from notes order by id`;
+    const own = new SqliteDatabase(path.join(config.dataDir, `${notes.name}.sqlite`), { readonly: true });
+    const expected = own.prepare(text).all();
+    own.close();
+    expect(expected).toEqual([
+      { id: 10, body: "one", 'we"ird name': "x", nothing: null },
+      { id: 20, body: "two", 'we"ird name': "x", nothing: null },
+    ]);
+    expect((await sql.raw(text).execute(notes.db)).rows).toEqual(expected);
+    expect(await notes.db.transaction().execute(async (trx) => (await executeCompiled(trx, sql.raw(text).compile(trx))).rows)).toEqual(expected);
+    const streamed: unknown[] = [];
+    for await (const row of notes.db.selectFrom("notes").select(["id", "body"]).orderBy("id").stream()) streamed.push(row);
+    expect(streamed).toEqual([{ id: 1, body: "one" }, { id: 2, body: "two" }]);
+    await notes.close();
+  });
 
   it("belong to one owner at a time: a second opening of a service's file fails with a clear error until the first closes", async () => {
     const first = await openServiceDb(config, "claimtest", migrations);
