@@ -108,6 +108,23 @@ describe("sqlite log group commit", () => {
     await reopened.close();
   });
 
+  it("stores a consumer's position with the round's writes, and a consumer started again before then goes on from it", async () => {
+    const dir = path.join(root, "positions");
+    const stream = new SqliteStream(dir, "positions", logger, systemClock);
+    for (let i = 0; i < 5; i++) await stream.publish("p.q", { i }, { id: `p${i}` });
+    expect(await collect(stream, "reader", "p.q", 5)).toHaveLength(5);
+    // Started again at once: its position may not be in the file yet.
+    const next = collect(stream, "reader", "p.q", 2);
+    await stream.publish("p.q", { i: 5 }, { id: "p5" });
+    await stream.publish("p.q", { i: 6 }, { id: "p6" });
+    expect((await next).map((m) => (m.data as { i: number }).i)).toEqual([5, 6]);
+    await stream.close();
+    const reopened = new SqliteStream(dir, "positions", logger, systemClock);
+    await reopened.publish("p.q", { i: 7 }, { id: "p7" });
+    expect((await collect(reopened, "reader", "p.q", 1)).map((m) => (m.data as { i: number }).i)).toEqual([7]);
+    await reopened.close();
+  });
+
   it("refuses every publish of a round whose write fails, and writes none of them", async () => {
     const stream = new SqliteStream(path.join(root, "group-fail"), "group-fail", logger, systemClock);
     const bad = {
