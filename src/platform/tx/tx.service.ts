@@ -31,6 +31,15 @@ const TICK_MS = 500;
 /** How long a coordinator node holds a transaction it drives before another node may take it over. */
 const LEASE_MS = 15_000;
 
+/** A transaction's rows as its driver took them with the lease. */
+interface Held {
+  tx: TransactionRow;
+  branches: BranchRow[];
+}
+
+/** Leased, then found moved by someone else: the write is undone and no one is told. */
+class MovedElsewhere extends Error {}
+
 /**
  * The transaction coordinator (the Seata / DTM role). Sagas and TCC transactions are logged in its
  * own database before any branch is called, so a coordinator killed at any point finds every
@@ -92,6 +101,12 @@ export function txService(platform: Platform): ServiceSchema {
   const load = (gid: string) => q.load.first(db(), { gid });
   const branchesOf = (gid: string) => q.branches.all(db(), { gid });
 
+  /** What moving to `to` writes; a final state also gives up the lease. */
+  function changesFor(to: TxState, extra: Partial<TransactionRow>, now: number): Partial<TransactionRow> {
+    const final = to === "COMMITTED" || to === "COMPENSATED";
+    return { state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...(final ? { lease_owner: null, lease_until: null } : {}), ...extra };
+  }
+
   /**
    * Moves a transaction only from the state it was read in; answers the moved row, or null when
    * someone else moved it first. A final state also gives up the lease, in the same write.
@@ -99,11 +114,10 @@ export function txService(platform: Platform): ServiceSchema {
   async function move(tx: TransactionRow, to: TxState, extra: Partial<TransactionRow> = {}): Promise<TransactionRow | null> {
     if (!canTransition(tx.state, to)) return null;
     const now = clock.now();
-    const final = to === "COMMITTED" || to === "COMPENSATED";
-    const changes = { state: to, attempts: 0, next_attempt_at: now, last_error: null, updated_at: now, ...(final ? { lease_owner: null, lease_until: null } : {}), ...extra };
+    const changes = changesFor(to, extra, now);
     if ((await write((trx) => q.move.run(trx, { gid: tx.gid, from: tx.state, changes }))) !== 1) return null;
     crashPoint("tx.moved");
-    if (final) {
+    if (to === "COMMITTED" || to === "COMPENSATED") {
       (to === "COMMITTED" ? metric.committed : metric.compensated).inc({ kind: tx.kind });
       metric.duration.observe({ kind: tx.kind, outcome: to }, (now - tx.created_at) / 1000);
     }
@@ -111,10 +125,39 @@ export function txService(platform: Platform): ServiceSchema {
     return { ...tx, ...changes };
   }
 
+  /**
+   * Moves a transaction on to a state it is driven from, and in the same write takes its lease and
+   * reads its branches as they then are: what a driver needs, without a claim and a reload of its own
+   * (two writes and two reads fewer for every TCC commit). Null when it was moved by someone else, or
+   * is leased to another node (whose driver goes on).
+   */
+  async function moveAndHold(tx: TransactionRow, to: "CONFIRMING" | "COMPENSATING"): Promise<Held | null> {
+    if (!canTransition(tx.state, to)) return null;
+    const now = clock.now();
+    const changes = changesFor(to, { lease_owner: owner, lease_until: now + LEASE_MS }, now);
+    const live = liveNodes();
+    const branches = await write(async (trx) => {
+      // The lease is ours if it is free, expired, ours or its node gone: the claim's condition, checked first.
+      if ((await q.claim.run(trx, { gid: tx.gid, owner, until: now + LEASE_MS, now, live })) !== 1) return null;
+      if ((await q.move.run(trx, { gid: tx.gid, from: tx.state, changes })) !== 1) throw new MovedElsewhere();
+      return q.branches.all(trx, { gid: tx.gid });
+    }).catch((err) => {
+      if (err instanceof MovedElsewhere) return null;
+      throw err;
+    });
+    if (!branches) return null;
+    crashPoint("tx.moved");
+    return { tx: { ...tx, ...changes }, branches };
+  }
+
+  function liveNodes(): string[] {
+    return (broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id);
+  }
+
   /** Takes the transaction's lease: free, expired, ours, or held by a node the registry no longer knows (it died). */
   async function claim(gid: string): Promise<boolean> {
     const now = clock.now();
-    const live = (broker.registry.nodes.list({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id);
+    const live = liveNodes();
     return (await write((trx) => q.claim.run(trx, { gid, owner, until: now + LEASE_MS, now, live }))) === 1;
   }
 
@@ -122,15 +165,18 @@ export function txService(platform: Platform): ServiceSchema {
     await write((trx) => q.release.run(trx, { gid, owner }));
   }
 
-  /** Drives one transaction as far as it can go now; one driver per transaction in this process. */
-  function drive(gid: string): Promise<void> {
+  /**
+   * Drives one transaction as far as it can go now; one driver per transaction in this process.
+   * `held`: its rows, when the caller took the lease in its own last write (`moveAndHold`).
+   */
+  function drive(gid: string, held?: Held): Promise<void> {
     const running = driving.get(gid);
     if (running) return running;
     const run = (async () => {
-      if (!(await claim(gid))) return;
+      if (!held && !(await claim(gid))) return;
       let finished = false;
       try {
-        finished = await advance(gid);
+        finished = await advance(gid, held);
       } finally {
         if (!finished) await release(gid);
       }
@@ -145,9 +191,9 @@ export function txService(platform: Platform): ServiceSchema {
    * Runs the transaction's next steps until it ends, waits, or fails; answers whether it ended (its
    * lease went with the final write). Holding the lease, it works on its own copy of the rows.
    */
-  async function advance(gid: string): Promise<boolean> {
-    let tx: TransactionRow | null = (await load(gid)) ?? null;
-    const branches = await branchesOf(gid);
+  async function advance(gid: string, held?: Held): Promise<boolean> {
+    let tx: TransactionRow | null = held ? held.tx : ((await load(gid)) ?? null);
+    const branches = held ? held.branches : await branchesOf(gid);
     for (;;) {
       if (!tx || isFinal(tx.state) || tx.state === "STUCK") return false;
       const now = clock.now();
@@ -344,7 +390,11 @@ export function txService(platform: Platform): ServiceSchema {
         if (tx.state === "TRYING") {
           const open = (await branchesOf(tx.gid)).filter((b) => b.state !== "DONE");
           if (open.length > 0) throw conflict("TX_BRANCH_NOT_TRIED", `branch ${open[0].branch_id} of ${tx.gid} did not try successfully; abort instead`);
-          await move(tx, "CONFIRMING");
+          const held = await moveAndHold(tx, "CONFIRMING");
+          if (held) {
+            void drive(tx.gid, held);
+            return { gid: tx.gid, state: "CONFIRMING" };
+          }
         } else if (tx.state !== "CONFIRMING" && tx.state !== "COMMITTED") throw conflict("TX_NOT_TRYING", `transaction ${tx.gid} is ${tx.state}`);
         void drive(tx.gid);
         return { gid: tx.gid, state: "CONFIRMING" };
