@@ -28,7 +28,6 @@ import {
   appealRefusal,
   canTransition,
   type DecidedBy,
-  type Decision,
   isOpen,
   openKey,
   policyProblem,
@@ -40,7 +39,9 @@ import {
 } from "./report.domain";
 import {
   type CaseRow,
+  castVote,
   countReports,
+  countVotes,
   drawsOf,
   findCase,
   findOpenCase,
@@ -84,19 +85,6 @@ interface NewReport {
  */
 export function reportService(platform: Platform): ServiceSchema {
   const host = platform.host<ReportTables>("report", reportMigrations);
-  /** The common vote in one statement: an invited seat, in time. */
-  const castVote = host.prepare((db, $: { caseId: string; reviewerId: number; decision: Decision; comment: string | null; now: number }) =>
-    db
-      .updateTable("panel")
-      .set({ state: "VOTED", decision: $.decision, comment: $.comment, voted_at: $.now })
-      .where("case_id", "=", $.caseId)
-      .where("reviewer_id", "=", $.reviewerId)
-      .where("state", "=", "INVITED")
-      .where("deadline_at", ">", $.now),
-  );
-  const countVotes = host.prepare((db, $: { id: string; violation: number; noViolation: number; now: number }) =>
-    db.updateTable("cases").set({ violation_votes: $.violation, no_violation_votes: $.noViolation, updated_at: $.now }).where("id", "=", $.id),
-  );
   const { clock } = platform;
   let broker: ServiceBroker;
   const counted = {
@@ -596,14 +584,14 @@ export function reportService(platform: Platform): ServiceSchema {
           // refused vote reads the seat to say why.
           const cast =
             c.status === "VOTING" &&
-            (await castVote.run(trx, { caseId: id, reviewerId: user.id, decision, comment: comment ?? null, now })) === 1;
+            (await castVote(trx, id, user.id, decision, comment ?? null, now));
           if (!cast) {
             const member = await trx.selectFrom("panel").selectAll().where("case_id", "=", id).where("reviewer_id", "=", user.id).executeTakeFirst();
             const refusal = voteRefusal(c.status, member && { state: member.state, deadlineAt: member.deadline_at }, now);
             throw refusal ? new AppError(refusal.status, refusal.code, refusal.message) : conflict("VOTE_NOT_CAST", "the vote could not be cast");
           }
           const tally = addVote({ violation: c.violation_votes, noViolation: c.no_violation_votes }, decision);
-          await countVotes.run(trx, { id, violation: tally.violation, noViolation: tally.noViolation, now });
+          await countVotes(trx, id, tally, now);
           const verdict = verdictOf(tally, c.votes_to_decide);
           if (verdict) await finalize(trx, c, verdict, "PANEL", null, emit);
           return { caseId: id, decision, votedAt: iso(now), caseStatus: verdict ?? c.status };

@@ -329,6 +329,29 @@ export function panelOf(db: ReportDb, caseId: string) {
   return panelQuery.all(db, { caseId });
 }
 
+const voteCast = prepare((db: ReportDb, $: { caseId: string; reviewerId: number; decision: Decision; comment: string | null; now: number }) =>
+  db
+    .updateTable("panel")
+    .set({ state: "VOTED", decision: $.decision, comment: $.comment, voted_at: $.now })
+    .where("case_id", "=", $.caseId)
+    .where("reviewer_id", "=", $.reviewerId)
+    .where("state", "=", "INVITED")
+    .where("deadline_at", ">", $.now),
+);
+
+/** The common vote in one statement: an invited seat, in time. Answers whether it was cast. */
+export async function castVote(db: ReportDb, caseId: string, reviewerId: number, decision: Decision, comment: string | null, now: number): Promise<boolean> {
+  return (await voteCast.run(db, { caseId, reviewerId, decision, comment, now })) === 1;
+}
+
+const votesCounted = prepare((db: ReportDb, $: { id: string; violation: number; noViolation: number; now: number }) =>
+  db.updateTable("cases").set({ violation_votes: $.violation, no_violation_votes: $.noViolation, updated_at: $.now }).where("id", "=", $.id),
+);
+
+export function countVotes(db: ReportDb, caseId: string, tally: { violation: number; noViolation: number }, now: number) {
+  return votesCounted.run(db, { id: caseId, violation: tally.violation, noViolation: tally.noViolation, now });
+}
+
 export async function writeAudit(db: ReportDb, actorId: number, action: string, subject: string, detail: unknown, at: number) {
   await db.insertInto("audit").values({ actor_id: actorId, action, subject, detail: JSON.stringify(detail), at }).execute();
 }
