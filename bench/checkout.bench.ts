@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { cleanEngines } from "../test/support/harness";
-import { benchNode, operator, userMeta } from "./support";
+import { benchNode, operator, userMeta, stopBenchNode } from "./support";
 
 /**
  * Checkout throughput: orders placed through `order.create` (the stock hold as a TCC branch through the
@@ -41,8 +40,7 @@ export async function checkout(count = 2000, inFlight = 32) {
   while ((await committed()) < count) await new Promise((r) => setTimeout(r, 5));
   const settledAt = process.hrtime.bigint();
   const cpu = process.cpuUsage(cpuBefore);
-  await node.stop();
-  await cleanEngines(platform.config);
+  await stopBenchNode(node);
   return {
     engine: process.env.BAZAAR_DB_URL ? new URL(process.env.BAZAAR_DB_URL).protocol.replace(":", "") : "sqlite",
     orders: count,

@@ -3,11 +3,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { TokenSigner } from "../src/platform/gateway/jwt";
-import type { BazaarConfig } from "../src/platform/runtime/config";
 import { type ChildNode, childrenOf, spawnNode } from "../test/support/child-node";
-import { cleanEngines, eventually } from "../test/support/harness";
+import { eventually } from "../test/support/harness";
 import { freePort } from "../test/support/net";
-import { benchNode, operator, userMeta, wrk } from "./support";
+import { benchNode, operator, userMeta, wrk, stopBenchNode } from "./support";
 
 const OWNER = 1;
 /** The services a flash-sale deployment runs (the seeds give it its own cluster): no governance. */
@@ -75,8 +74,7 @@ export async function flashSale(options: FlashSaleOptions = {}) {
     throw err;
   } finally {
     await server?.stop("SIGTERM");
-    await node.stop();
-    await cleanEngines(platform.config as BazaarConfig);
+    await stopBenchNode(node);
   }
 }
 

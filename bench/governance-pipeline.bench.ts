@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { benchNode, operator, seedReviewers, userMeta } from "./support";
+import { benchNode, operator, seedReviewers, userMeta, stopBenchNode } from "./support";
 
 /**
  * (a) The governance pipeline in-process: cases opened, the panel voting until decided, coins granted.
@@ -41,7 +41,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32) {
   }
   const rewardedAt = process.hrtime.bigint();
   const cpu = process.cpuUsage(cpuBefore);
-  await node.stop();
+  await stopBenchNode(node);
   const decidedSeconds = Number(decidedAt - started) / 1e9;
   const totalSeconds = Number(rewardedAt - started) / 1e9;
   return {

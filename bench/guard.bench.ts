@@ -10,7 +10,7 @@ import { DegradeRule, FlowRule, ParamRule } from "../src/platform/guard/guard.do
 import { MemoryKv } from "../src/platform/kv/memory.kv";
 import { Metrics } from "../src/platform/observability/metrics";
 import { action } from "../src/platform/runtime/action";
-import { benchNode, operator, wrk } from "./support";
+import { benchNode, operator, wrk, stopBenchNode } from "./support";
 
 const HUGE = 1e12;
 const WARM_UP_SECONDS = 3;
@@ -137,7 +137,7 @@ async function startGateway() {
   }
   while (!node.platform.guard.applies("hello.say", false) || node.platform.routing.value.rules.length === 0) await new Promise((r) => setTimeout(r, 20));
   const token = await TokenSigner.fromConfig(node.platform.config).sign({ id: 1, username: "bench", roles: ["user"] }, 3600, Date.now());
-  return { url: `${node.url}/api/bench/hello`, token, stop: () => node.stop() };
+  return { url: `${node.url}/api/bench/hello`, token, stop: () => stopBenchNode(node) };
 }
 
 /** A load run with the CPU this process (the server under load) spent per answered request. */

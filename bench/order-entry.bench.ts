@@ -4,8 +4,8 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { TokenSigner } from "../src/platform/gateway/jwt";
-import { cleanEngines, eventually } from "../test/support/harness";
-import { benchNode, operator } from "./support";
+import { eventually } from "../test/support/harness";
+import { benchNode, operator, stopBenchNode } from "./support";
 
 /**
  * Exchange order entry over HTTP: a separate process (autocannon) posts limit orders through the
@@ -62,7 +62,6 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
   fanout.kill("SIGTERM");
   await finished;
   const marketData = JSON.parse(fanoutOut.split("\n").filter((l) => l.startsWith("{")).pop() ?? "null");
-  await node.stop();
-  await cleanEngines(platform.config);
+  await stopBenchNode(node);
   return { traders, connections, ...load, accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10, marketData };
 }

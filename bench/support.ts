@@ -7,6 +7,7 @@ import type { ServiceFactory } from "../src/platform/runtime/broker";
 import { loadConfig } from "../src/platform/runtime/config";
 import { startNode } from "../src/platform/runtime/system";
 import { ALL_SERVICES, catalogue, GATEWAY_HOOKS } from "../src/services/catalog";
+import { cleanEngines } from "../test/support/harness";
 
 /** A fresh system in this process (embedded unless engine URLs are set), quiet, on a free port, with any `extra` services. */
 export async function benchNode(extra: Record<string, ServiceFactory> = {}, env: Record<string, string> = {}, services: string[] = ALL_SERVICES) {
@@ -18,6 +19,12 @@ export async function benchNode(extra: Record<string, ServiceFactory> = {}, env:
   const node = await startNode(config, { catalogue: { ...catalogue, ...extra }, services: [...services, ...Object.keys(extra)], gateway: GATEWAY_HOOKS });
   node.platform.readiness.ready = true;
   return { node, dataDir };
+}
+
+/** Stops a bench's node and drops what it stored: its data directory, and on real engines its databases, streams and keys. */
+export async function stopBenchNode(node: Awaited<ReturnType<typeof startNode>>): Promise<void> {
+  await node.stop();
+  await cleanEngines(node.platform.config);
 }
 
 export function machine(): string {

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { bankService } from "../test/support/bank";
-import { cleanEngines } from "../test/support/harness";
-import { benchNode } from "./support";
+import { benchNode, stopBenchNode } from "./support";
 
 /**
  * Coordinator throughput: sagas of three steps (debit, credit, credit) run to COMMITTED, and TCC
@@ -58,7 +57,6 @@ export async function coordinator(count = 2000, inFlight = 32) {
     await broker.call("tx.commit", { gid });
   });
   const tcc = await finish("TCC", tccs);
-  await node.stop();
-  await cleanEngines(platform.config);
+  await stopBenchNode(node);
   return { engine: process.env.BAZAAR_DB_URL ? new URL(process.env.BAZAAR_DB_URL).protocol.replace(":", "") : "sqlite", count, inFlight, branches: 3, sagasPerSecond: saga.perSecond, cpuMsPerSaga: saga.cpuMsPer, tccPerSecond: tcc.perSecond, cpuMsPerTcc: tcc.cpuMsPer };
 }

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { TokenSigner } from "../src/platform/gateway/jwt";
-import { benchNode, operator, seedReviewers, userMeta } from "./support";
+import { benchNode, operator, seedReviewers, userMeta, stopBenchNode } from "./support";
 
 /**
  * (b) The vote API over HTTP: a separate process (autocannon) posts every seat's vote once.
@@ -37,6 +37,6 @@ export async function voteHttp(cases = 400, connections = 32) {
   const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join(__dirname, "vote-load.ts"), node.url!, file, String(connections)], {
     maxBuffer: 1 << 20,
   });
-  await node.stop();
+  await stopBenchNode(node);
   return { votes: votes.length, connections, ...JSON.parse(stdout) };
 }
