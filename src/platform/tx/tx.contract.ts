@@ -48,6 +48,8 @@ export interface BranchViewOut {
   compensate: string;
   state: string;
   attempts: number;
+  /** What its forward call (try or saga step) answered, for an operator following a transaction. */
+  result: unknown;
   lastError: string | null;
   createdAt: string;
   doneAt: string | null;

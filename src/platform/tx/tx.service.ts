@@ -337,6 +337,7 @@ export function txService(platform: Platform): ServiceSchema {
         compensate: b.compensate,
         state: b.state,
         attempts: b.attempts,
+        result: b.result === null ? null : JSON.parse(b.result),
         lastError: b.last_error,
         createdAt: iso(b.created_at),
         doneAt: b.done_at === null ? null : iso(b.done_at),

@@ -171,7 +171,7 @@ describe("TCC", () => {
     await sys.call("shop.pay", { gid: id, from: a, amount: 30 });
     await eventually(async () => (await view(id)).state === "COMMITTED");
     expect(await funds(a)).toEqual({ balance: 70, frozen: 0 });
-    expect((await view(id)).branches[0]).toMatchObject({ state: "CONFIRMED", action: "bank.freeze" });
+    expect((await view(id)).branches[0]).toMatchObject({ state: "CONFIRMED", action: "bank.freeze", result: { balance: 100, frozen: 30 } });
   });
 
   it("cancels when a try is refused, and refuses to commit a transaction with a failed branch", async () => {
