@@ -17,7 +17,6 @@ import {
   MysqlDialect,
   PostgresAdapter,
   PostgresDialect,
-  SqliteAdapter,
   SqliteDialect,
   sql,
   type PluginTransformQueryArgs,
@@ -364,20 +363,26 @@ async function createPostgresDatabaseIfMissing(
   }
 }
 
+/** Which engine a handle runs on, for code that has the handle but not its ServiceDb (migrations, prepared queries). */
+export function dialectOf(db: Kysely<any>): DialectName {
+  const adapter = db.getExecutor().adapter;
+  return adapter instanceof MysqlAdapter ? "mysql" : adapter instanceof PostgresAdapter ? "postgres" : "sqlite";
+}
+
 /** The select made to lock its rows for a read-modify-write on `db` (SQLite serialises writers, so it needs none): `ServiceDb.forUpdate`, for a prepared query. */
 export function forUpdateOn<QB extends SelectQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB): QB {
-  return (db.getExecutor().adapter instanceof SqliteAdapter ? qb : qb.forUpdate()) as QB;
+  return (dialectOf(db) === "sqlite" ? qb : qb.forUpdate()) as QB;
 }
 
 /** The insert made to skip rows whose key is taken (as `insertIfAbsent` runs it), for a prepared insert on `db`. */
 export function skippingTaken<QB extends InsertQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB): QB {
-  return (db.getExecutor().adapter instanceof MysqlAdapter ? qb.ignore() : qb.onConflict((oc) => oc.doNothing())) as QB;
+  return (dialectOf(db) === "mysql" ? qb.ignore() : qb.onConflict((oc) => oc.doNothing())) as QB;
 }
 
 /** Drops index `name` of `table` in a migration (MySQL names the table; the others must not). */
 export async function dropIndex(db: Kysely<any>, name: string, table: string): Promise<void> {
   const drop = db.schema.dropIndex(name);
-  await (db.getExecutor().adapter instanceof MysqlAdapter ? drop.on(table) : drop).execute();
+  await (dialectOf(db) === "mysql" ? drop.on(table) : drop).execute();
 }
 
 /** Adds an auto-numbered primary key `column`: `serial` on PostgreSQL, AUTOINCREMENT elsewhere. */
@@ -386,7 +391,7 @@ export function withAutoId<TB extends string, C extends string>(
   table: CreateTableBuilder<TB, never>,
   column: C,
 ): CreateTableBuilder<TB, C> {
-  return db.getExecutor().adapter instanceof PostgresAdapter
+  return dialectOf(db) === "postgres"
     ? table.addColumn(column, "bigserial", (c) => c.primaryKey())
     : table.addColumn(column, "integer", (c: ColumnDefinitionBuilder) => c.primaryKey().autoIncrement());
 }

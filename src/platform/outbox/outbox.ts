@@ -1,6 +1,6 @@
-import { type Generated, type Kysely, type Migration, MysqlAdapter, PostgresAdapter } from "kysely";
+import type { Generated, Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
-import { isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
+import { dialectOf, isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
 import { prepare } from "../db/prepared";
 import type { Leadership } from "../election/election";
 import type { Stream, StreamMessage } from "../stream/stream";
@@ -29,10 +29,10 @@ export const platformMigrations: Record<string, Migration> = {
   // first migration allowed. SQLite does not enforce lengths; the server engines are widened.
   "0000_platform_outbox_wide_ids": {
     async up(db: Kysely<any>) {
-      const adapter = db.getExecutor().adapter;
+      const dialect = dialectOf(db);
       for (const table of ["outbox", "inbox"]) {
-        if (adapter instanceof MysqlAdapter) await db.schema.alterTable(table).modifyColumn("event_id", "varchar(160)", (c) => c.notNull()).execute();
-        else if (adapter instanceof PostgresAdapter) await db.schema.alterTable(table).alterColumn("event_id", (c) => c.setDataType("varchar(160)")).execute();
+        if (dialect === "mysql") await db.schema.alterTable(table).modifyColumn("event_id", "varchar(160)", (c) => c.notNull()).execute();
+        else if (dialect === "postgres") await db.schema.alterTable(table).alterColumn("event_id", (c) => c.setDataType("varchar(160)")).execute();
       }
     },
   },
