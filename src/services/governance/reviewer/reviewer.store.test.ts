@@ -2,7 +2,8 @@ import { CompiledQuery, type KyselyPlugin, type RootOperationNode } from "kysely
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, testConfig } from "../../../../test/support/harness";
 import { openServiceDb, type ServiceDb } from "../../../platform/db/db";
-import { DRAW_KEY_SPACE, freshReviewer, poolWindow, type ReviewerTables, reviewerMigrations } from "./reviewer.store";
+import { assign } from "./reviewer.domain";
+import { DRAW_KEY_SPACE, findReviewers, freshReviewer, poolWindow, type ReviewerTables, reviewerMigrations, saveReviewer } from "./reviewer.store";
 
 const config = testConfig();
 let sdb: ServiceDb<ReviewerTables>;
@@ -71,5 +72,24 @@ describe("the draw's pool window", () => {
     const details = plan.rows.map((r) => r.detail).join("\n");
     expect(details).toMatch(/SEARCH reviewers USING INDEX \S+ \(draw_key>\? AND draw_key<\?\)/);
     expect(details).not.toMatch(/TEMP B-TREE/);
+  });
+});
+
+describe("saving a reviewer", () => {
+  it("writes only over the standing it read: an opt-out or a suspension landing in between is kept, nulls compared as values", async () => {
+    const read = async (id: number) => (await findReviewers(sdb.db, [id])).get(id)!;
+    const fresh = await read(1);
+    expect(await saveReviewer(sdb.db, fresh, assign(fresh, NOW), NOW)).toBe(true);
+    expect(await read(1)).toMatchObject({ openCases: 1, lastAssignedAt: NOW });
+
+    const beforeOptOut = await read(2);
+    await sdb.db.updateTable("reviewers").set({ status: "OPTED_OUT" }).where("user_id", "=", 2).execute();
+    expect(await saveReviewer(sdb.db, beforeOptOut, assign(beforeOptOut, NOW), NOW)).toBe(false);
+    expect(await read(2)).toMatchObject({ status: "OPTED_OUT", openCases: 0 });
+
+    const beforeSuspension = await read(3);
+    await sdb.db.updateTable("reviewers").set({ suspended_until: NOW + 1 }).where("user_id", "=", 3).execute();
+    expect(await saveReviewer(sdb.db, beforeSuspension, assign(beforeSuspension, NOW), NOW)).toBe(false);
+    expect(await read(3)).toMatchObject({ suspendedUntil: NOW + 1, openCases: 0 });
   });
 });

@@ -1,5 +1,5 @@
 import type { Kysely, Migration, Selectable } from "kysely";
-import { dropIndex, forUpdateOn } from "../../../platform/db/db";
+import { dialectOf, dropIndex, forUpdateOn } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { Reviewer, ReviewerStatus } from "./reviewer.domain";
 
@@ -169,8 +169,8 @@ export function freshReviewer(userId: number, drawKey: number, now: number): Rev
   };
 }
 
-/** The columns a Reviewer maps back to. */
-function reviewerColumns(r: Reviewer, now: number) {
+/** The columns a Reviewer's standing maps back to. */
+function standingColumns(r: Reviewer) {
   return {
     status: r.status,
     suspended_until: r.suspendedUntil,
@@ -182,36 +182,31 @@ function reviewerColumns(r: Reviewer, now: number) {
     cases_today: r.casesToday,
     day_key: r.dayKey,
     last_assigned_at: r.lastAssignedAt,
-    updated_at: now,
   };
 }
 
-const saveQuery = prepare((db: ReviewerDb, $: Reviewer & { now: number; wasOpenCases: number; wasVotes: number; wasNoShows: number; wasCasesToday: number }) =>
-  db
+type Standing = ReturnType<typeof standingColumns>;
+const STANDING = Object.keys(standingColumns(toReviewer(freshReviewer(0, 0, 0)))) as (keyof Standing)[];
+
+const saveQuery = prepare((db: ReviewerDb, $: { userId: number; after: Standing; before: Standing; now: number }) => {
+  // Null-safe equality (suspended_until, last_assigned_at may be null): each engine spells it its own way.
+  const dialect = dialectOf(db);
+  const same = dialect === "mysql" ? "<=>" : dialect === "postgres" ? "is not distinct from" : "is";
+  let update = db
     .updateTable("reviewers")
-    .set(reviewerColumns($, $.now))
-    .where("user_id", "=", $.userId)
-    .where("open_cases", "=", $.wasOpenCases)
-    .where("votes", "=", $.wasVotes)
-    .where("no_shows", "=", $.wasNoShows)
-    .where("cases_today", "=", $.wasCasesToday),
-);
+    .set({ ...$.after, updated_at: $.now })
+    .where("user_id", "=", $.userId);
+  for (const column of STANDING) update = update.where(column, same, $.before[column]);
+  return update;
+});
 
 /**
- * Writes `after` over `before` only if the row still holds what `before` read (optimistic: draws need
- * no table lock); answers whether it did.
+ * Writes `after` over `before` only if the row's standing is still what `before` read (optimistic:
+ * draws need no table lock), status included, so an opt-out or a suspension that lands between a
+ * draw's read and its write is not overwritten; answers whether it wrote.
  */
 export async function saveReviewer(db: ReviewerDb, before: Reviewer, after: Reviewer, now: number): Promise<boolean> {
-  const wrote = await saveQuery.run(db, {
-    ...after,
-    userId: before.userId,
-    now,
-    wasOpenCases: before.openCases,
-    wasVotes: before.votes,
-    wasNoShows: before.noShows,
-    wasCasesToday: before.casesToday,
-  });
-  return wrote === 1;
+  return (await saveQuery.run(db, { userId: before.userId, after: standingColumns(after), before: standingColumns(before), now })) === 1;
 }
 
 function withProfiles(db: ReviewerDb) {
