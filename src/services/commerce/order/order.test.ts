@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+import { ManualClock } from "../../../platform/clock/clock";
 
 let sys: TestSystem;
 type User = { token: string; id: number; username: string };
@@ -12,7 +13,10 @@ let rivalTid: string;
 const address = { name: "Ann", line1: "1 Main St", city: "Springfield", postcode: "12345", country: "us" };
 
 beforeAll(async () => {
-  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "payment", "callback", "sandbox"] });
+  // Noon UTC today: the tests move the clock by minutes, and the orders-per-day quota must not see a new day start.
+  const noon = new Date();
+  noon.setUTCHours(12, 0, 0, 0);
+  sys = await startTestSystem({ services: ["gateway", "identity", "tenant", "permission", "inventory", "order", "tx", "payment", "callback", "sandbox"], clock: new ManualClock(noon.getTime()) });
   [owner, buyer, other] = [await sys.user(), await sys.user(), await sys.user()];
   tid = (await sys.api.post("/api/commerce/tenants", { name: "Pens", ownerId: owner.id, quotas: { maxOrdersPerDay: 6, paymentTimeoutSeconds: 600 } }, sys.admin.token)).body.id;
   rivalTid = (await sys.api.post("/api/commerce/tenants", { name: "Rival", ownerId: other.id }, sys.admin.token)).body.id;
