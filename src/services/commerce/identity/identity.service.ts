@@ -22,7 +22,7 @@ import {
   LoginLimits,
 } from "./identity.contract";
 import { decodeRoles, encodeRoles, withRole } from "./identity.domain";
-import { findById, findByUsername, identityMigrations, type IdentityTables, sessionMigrations, type UserRow } from "./identity.store";
+import { findById, findByUsername, identityMigrations, type IdentityTables, lockUser, sessionMigrations, type UserRow } from "./identity.store";
 
 export const ADMIN_USERNAME = "admin";
 /** How long a sign-in lasts without being refreshed. */
@@ -252,7 +252,7 @@ export function identityService(platform: Platform): ServiceSchema {
       setRoles: action(C.setRoles, async (ctx) => {
         const admin = requireRole(ctx, "admin");
         const user = await host.tx(async (trx, emit) => {
-          const found = await findById(trx, ctx.params.id);
+          const found = await lockUser(trx, ctx.params.id);
           if (!found) throw notFound("USER_NOT_FOUND", `no user ${ctx.params.id}`);
           const roles = encodeRoles(ctx.params.roles);
           await trx.updateTable("users").set({ roles }).where("id", "=", found.id).execute();
@@ -271,7 +271,7 @@ export function identityService(platform: Platform): ServiceSchema {
 
       grantRole: action(C.grantRole, async (ctx) => {
         await host.tx(async (trx) => {
-          const found = await findById(trx, ctx.params.userId);
+          const found = await lockUser(trx, ctx.params.userId);
           if (!found) throw notFound("USER_NOT_FOUND", `no user ${ctx.params.userId}`);
           const roles = withRole(found.roles, ctx.params.role);
           if (roles !== found.roles) await trx.updateTable("users").set({ roles }).where("id", "=", found.id).execute();

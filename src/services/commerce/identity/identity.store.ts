@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Migration, Selectable } from "kysely";
-import { withAutoId } from "../../../platform/db/db";
+import { forUpdateOn, withAutoId } from "../../../platform/db/db";
 
 export interface IdentityTables {
   users: {
@@ -69,4 +69,9 @@ export function findByUsername(db: IdentityDb, username: string) {
 
 export function findById(db: IdentityDb, id: number) {
   return db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+/** The user, locked for a read-modify-write of their roles in the caller's transaction (a grant racing an admin's change keeps both). */
+export function lockUser(db: IdentityDb, id: number) {
+  return forUpdateOn(db, db.selectFrom("users").selectAll().where("id", "=", id)).executeTakeFirst();
 }

@@ -56,6 +56,18 @@ describe("identity", () => {
     expect((await sys.api.get("/api/admin/users/999999", sys.admin.token)).status).toBe(404);
   });
 
+  it("keeps an admin's role change made while a role is granted: the two land one after the other", async () => {
+    for (let i = 0; i < 20; i++) {
+      const u = await sys.user();
+      await Promise.all([
+        sys.call("identity.grantRole", { userId: u.id, role: "reviewer" }),
+        sys.api.put(`/api/admin/users/${u.id}/roles`, { roles: ["operator"] }, sys.admin.token),
+      ]);
+      // Either order is a right answer (the change replaces the roles); losing the change is not.
+      expect((await sys.api.get(`/api/admin/users/${u.id}`, sys.admin.token)).body.roles).toContain("operator");
+    }
+  });
+
   it("bootstraps the admin once", async () => {
     expect(await sys.call("identity.ensureAdmin", {})).toEqual({ created: false, username: "admin" });
   });
