@@ -29,7 +29,7 @@ import {
 } from "./reviewer.domain";
 import {
   findReviewer,
-  findReviewers,
+  lockReviewers,
   freshReviewer,
   saveReviewer,
   copyProfileFacts,
@@ -300,7 +300,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const rules = await loadRules(trx);
         const seated = e.panel.filter((seat) => seat.state === "INVITED" || seat.state === "VOTED");
         if (seated.length === 0) return;
-        const reviewers = await findReviewers(trx, seated.map((seat) => seat.reviewerId));
+        const reviewers = await lockReviewers(trx, seated.map((seat) => seat.reviewerId));
         for (const seat of seated) {
           const before = reviewers.get(seat.reviewerId);
           if (!before) continue;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, testConfig } from "../../../../test/support/harness";
 import { openServiceDb, type ServiceDb } from "../../../platform/db/db";
 import { assign } from "./reviewer.domain";
-import { DRAW_KEY_SPACE, findReviewers, freshReviewer, poolWindow, type ReviewerTables, reviewerMigrations, saveReviewer } from "./reviewer.store";
+import { DRAW_KEY_SPACE, freshReviewer, lockReviewers, poolWindow, type ReviewerTables, reviewerMigrations, saveReviewer } from "./reviewer.store";
 
 const config = testConfig();
 let sdb: ServiceDb<ReviewerTables>;
@@ -77,7 +77,7 @@ describe("the draw's pool window", () => {
 
 describe("saving a reviewer", () => {
   it("writes only over the standing it read: an opt-out or a suspension landing in between is kept, nulls compared as values", async () => {
-    const read = async (id: number) => (await findReviewers(sdb.db, [id])).get(id)!;
+    const read = async (id: number) => (await lockReviewers(sdb.db, [id])).get(id)!;
     const fresh = await read(1);
     expect(await saveReviewer(sdb.db, fresh, assign(fresh, NOW), NOW)).toBe(true);
     expect(await read(1)).toMatchObject({ openCases: 1, lastAssignedAt: NOW });

@@ -217,10 +217,16 @@ function withProfiles(db: ReviewerDb) {
     .select(["profiles.account_created_at", "profiles.last_active_at", "profiles.last_violation_at"]);
 }
 
-const reviewersQuery = prepare((db: ReviewerDb, $: { ids: number[] }) => db.selectFrom("reviewers").select(REVIEWER_COLUMNS).where("reviewers.user_id", "in", $.ids));
+const reviewersQuery = prepare((db: ReviewerDb, $: { ids: number[] }) =>
+  forUpdateOn(db, db.selectFrom("reviewers").select(REVIEWER_COLUMNS).where("reviewers.user_id", "in", $.ids)),
+);
 
-/** Enrolled reviewers, without the profile facts copied beside them: what a case's outcome changes, not who may be drawn. */
-export async function findReviewers(db: ReviewerDb, userIds: number[]): Promise<Map<number, Reviewer>> {
+/**
+ * Enrolled reviewers, locked for a read-modify-write in the caller's transaction (a draw's optimistic
+ * write then waits and sees the change, instead of this write failing), without the profile facts
+ * copied beside them: what a case's outcome changes, not who may be drawn.
+ */
+export async function lockReviewers(db: ReviewerDb, userIds: number[]): Promise<Map<number, Reviewer>> {
   if (userIds.length === 0) return new Map();
   const rows = await reviewersQuery.all(db, { ids: userIds });
   return new Map(rows.map((row) => [Number(row.user_id), toReviewer(row)]));
