@@ -129,8 +129,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
   }
 
   async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer) {
-    const found = await findReviewer(db, userId);
-    if (found) await save(db, found.reviewer, change(found.reviewer));
+    const found = (await lockReviewers(db, [userId])).get(userId);
+    if (found) await save(db, found, change(found));
   }
 
   function audit(emit: Emit, record: AuditRecorded) {
