@@ -213,16 +213,17 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const operator = requireRole(ctx, "operator");
         const { id, status, days, reason } = ctx.params;
         return host.tx(async (trx, emit) => {
-          const found = await findReviewer(trx, id);
+          // Locked: a draw writing the same reviewer meanwhile waits, rather than this write failing.
+          const found = (await lockReviewers(trx, [id])).get(id);
           if (!found) throw notFound("NOT_ENROLLED", `user ${id} is not enrolled as a reviewer`);
-          if (found.reviewer.status === "OPTED_OUT") throw conflict("REVIEWER_OPTED_OUT", "the reviewer opted out; only they can enrol again");
+          if (found.status === "OPTED_OUT") throw conflict("REVIEWER_OPTED_OUT", "the reviewer opted out; only they can enrol again");
           const now = clock.now();
           const rules = await loadRules(trx);
           const after: Reviewer =
             status === "SUSPENDED"
-              ? { ...found.reviewer, status, suspendedUntil: now + (days ?? rules.suspensionDays) * 86_400_000 }
-              : { ...found.reviewer, status, suspendedUntil: null, consecutiveNoShows: 0 };
-          await save(trx, found.reviewer, after);
+              ? { ...found, status, suspendedUntil: now + (days ?? rules.suspensionDays) * 86_400_000 }
+              : { ...found, status, suspendedUntil: null, consecutiveNoShows: 0 };
+          await save(trx, found, after);
           audit(emit, { actorId: operator.id, action: `reviewer.${status === "SUSPENDED" ? "suspend" : "reinstate"}`, subject: `reviewer:${id}`, detail: { days, reason }, at: now });
           return view(after);
         });
