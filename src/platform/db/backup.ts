@@ -72,7 +72,7 @@ export async function backup(config: BazaarConfig, dir: string, now: number): Pr
   const files: string[] = [];
   if (engine === "sqlite") {
     const prefix = `bazaar_${config.namespace}_`;
-    const names = existsSync(config.dataDir) ? readdirSync(config.dataDir).filter((f) => f.startsWith(prefix) && f.endsWith(".sqlite")) : [];
+    const names = existsSync(config.dataDir) ? readdirSync(config.dataDir).filter((f) => f.startsWith(prefix) && f.endsWith(".sqlite")).sort() : [];
     // The embedded store is backed up stopped: every service file's claim (see db.ts) is taken first, so
     // none is held by a running node and none starts meanwhile. The log has no owner; nodes share it.
     const claims: SqliteDatabase.Database[] = [];
@@ -86,7 +86,7 @@ export async function backup(config: BazaarConfig, dir: string, now: number): Pr
           throw err;
         }
       }
-      for (const name of names.sort()) {
+      for (const name of names) {
         const db = new SqliteDatabase(path.join(config.dataDir, name), { readonly: true, fileMustExist: true });
         try {
           await db.backup(path.join(dir, name));

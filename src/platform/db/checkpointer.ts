@@ -51,7 +51,10 @@ function checkpointer(): Worker {
     // A process with nothing else to do exits; its files are checkpointed when their last connection closes.
     worker.unref();
     worker.on("error", () => {
+      // Its files go back to being measured: the next thread is handed them again.
       worker = undefined;
+      for (const file of watched) unwatched.add(file);
+      watched.clear();
     });
   }
   return worker;
@@ -72,11 +75,14 @@ export function checkpointInBackground(file: string): () => void {
     measuring.unref();
   }
   return () => {
-    if (!unwatched.delete(file)) worker?.postMessage({ op: "forget", file });
+    unwatched.delete(file);
+    if (watched.delete(file)) worker?.postMessage({ op: "forget", file });
   };
 }
 
+/** Files whose WAL is measured, not yet handed to the thread; and those handed to it. */
 const unwatched = new Set<string>();
+const watched = new Set<string>();
 let measuring: NodeJS.Timeout | undefined;
 
 function handOverGrownWals(): void {
@@ -89,6 +95,7 @@ function handOverGrownWals(): void {
     }
     if (size < WAL_BYTES_TO_WATCH) continue;
     unwatched.delete(file);
+    watched.add(file);
     checkpointer().postMessage({ op: "watch", file });
   }
 }

@@ -582,9 +582,7 @@ export function reportService(platform: Platform): ServiceSchema {
           const now = clock.now();
           // The common case in one statement: an invited seat, in time, on a voting case. Only a
           // refused vote reads the seat to say why.
-          const cast =
-            c.status === "VOTING" &&
-            (await castVote(trx, id, user.id, decision, comment ?? null, now));
+          const cast = c.status === "VOTING" && (await castVote(trx, id, user.id, decision, comment ?? null, now));
           if (!cast) {
             const member = await trx.selectFrom("panel").selectAll().where("case_id", "=", id).where("reviewer_id", "=", user.id).executeTakeFirst();
             const refusal = voteRefusal(c.status, member && { state: member.state, deadlineAt: member.deadline_at }, now);

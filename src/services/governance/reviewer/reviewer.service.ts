@@ -29,8 +29,8 @@ import {
 } from "./reviewer.domain";
 import {
   findReviewer,
-  lockReviewers,
   freshReviewer,
+  lockReviewers,
   saveReviewer,
   copyProfileFacts,
   insertReservation,

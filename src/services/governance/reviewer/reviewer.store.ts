@@ -169,8 +169,22 @@ export function freshReviewer(userId: number, drawKey: number, now: number): Rev
   };
 }
 
-/** The columns a Reviewer's standing maps back to. */
-function standingColumns(r: Reviewer) {
+/** The columns of a reviewer's standing: what a save writes, and what it finds unchanged before it writes. */
+const STANDING = [
+  "status",
+  "suspended_until",
+  "votes",
+  "coherent_votes",
+  "no_shows",
+  "consecutive_no_shows",
+  "open_cases",
+  "cases_today",
+  "day_key",
+  "last_assigned_at",
+] as const;
+type Standing = Pick<ReviewerTables["reviewers"], (typeof STANDING)[number]>;
+
+function standingColumns(r: Reviewer): Standing {
   return {
     status: r.status,
     suspended_until: r.suspendedUntil,
@@ -184,9 +198,6 @@ function standingColumns(r: Reviewer) {
     last_assigned_at: r.lastAssignedAt,
   };
 }
-
-type Standing = ReturnType<typeof standingColumns>;
-const STANDING = Object.keys(standingColumns(toReviewer(freshReviewer(0, 0, 0)))) as (keyof Standing)[];
 
 const saveQuery = prepare((db: ReviewerDb, $: { userId: number; after: Standing; before: Standing; now: number }) => {
   // Null-safe equality (suspended_until, last_assigned_at may be null): each engine spells it its own way.
