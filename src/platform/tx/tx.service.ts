@@ -1,3 +1,4 @@
+import type { ExpressionBuilder } from "kysely";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../clock/clock";
 import { forUpdateOn, skippingTaken } from "../db/db";
@@ -37,9 +38,6 @@ interface Held {
   branches: BranchRow[];
 }
 
-/** Leased, then found moved by someone else: the write is undone and no one is told. */
-class MovedElsewhere extends Error {}
-
 /**
  * The transaction coordinator (the Seata / DTM role). Sagas and TCC transactions are logged in its
  * own database before any branch is called, so a coordinator killed at any point finds every
@@ -65,6 +63,9 @@ export function txService(platform: Platform): ServiceSchema {
   };
 
   const db = (): TxDb => host.db;
+  /** A lease this node may take: free, expired, its own, or held by a node the registry no longer knows (it died). */
+  const leaseTakable = (eb: ExpressionBuilder<TxTables, "transactions">, $: { now: number; owner: string; live: string[] }) =>
+    eb.or([eb("lease_until", "is", null), eb("lease_until", "<", $.now), eb("lease_owner", "=", $.owner), eb("lease_owner", "not in", $.live)]);
   /** The statements every transaction passes through, prepared once (see prepared.ts). */
   const q = {
     load: host.prepare((d, $: { gid: string }) => d.selectFrom("transactions").selectAll().where("gid", "=", $.gid)),
@@ -74,7 +75,7 @@ export function txService(platform: Platform): ServiceSchema {
         .updateTable("transactions")
         .set({ lease_owner: $.owner, lease_until: $.until })
         .where("gid", "=", $.gid)
-        .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", $.now), eb("lease_owner", "=", $.owner), eb("lease_owner", "not in", $.live)])),
+        .where((eb) => leaseTakable(eb, $)),
     ),
     release: host.prepare((d, $: { gid: string; owner: string }) =>
       d.updateTable("transactions").set({ lease_owner: null, lease_until: null }).where("gid", "=", $.gid).where("lease_owner", "=", $.owner),
@@ -94,6 +95,15 @@ export function txService(platform: Platform): ServiceSchema {
     addBranch: host.prepare((d, $: { row: BranchRow }) => d.insertInto("branches").values($.row)),
     move: host.prepare((d, $: { gid: string; from: TxState; changes: Partial<TransactionRow> }) =>
       d.updateTable("transactions").set($.changes).where("gid", "=", $.gid).where("state", "=", $.from),
+    ),
+    /** `move`, only while the lease is free, expired, ours or its node gone (the claim's condition). */
+    moveLeased: host.prepare((d, $: { gid: string; from: TxState; changes: Partial<TransactionRow>; now: number; owner: string; live: string[] }) =>
+      d
+        .updateTable("transactions")
+        .set($.changes)
+        .where("gid", "=", $.gid)
+        .where("state", "=", $.from)
+        .where((eb) => leaseTakable(eb, $)),
     ),
   };
   /** Bookkeeping writes join the service's group commit: on the embedded store, alone each was a commit of its own. */
@@ -117,37 +127,37 @@ export function txService(platform: Platform): ServiceSchema {
     const changes = changesFor(to, extra, now);
     if ((await write((trx) => q.move.run(trx, { gid: tx.gid, from: tx.state, changes }))) !== 1) return null;
     crashPoint("tx.moved");
+    countMove(tx, to, now);
+    return { ...tx, ...changes };
+  }
+
+  function countMove(tx: TransactionRow, to: TxState, now: number): void {
     if (to === "COMMITTED" || to === "COMPENSATED") {
       (to === "COMMITTED" ? metric.committed : metric.compensated).inc({ kind: tx.kind });
       metric.duration.observe({ kind: tx.kind, outcome: to }, (now - tx.created_at) / 1000);
     }
     if (to === "STUCK") metric.stuck.inc({ kind: tx.kind });
-    return { ...tx, ...changes };
   }
 
   /**
-   * Moves a transaction on to a state it is driven from, and in the same write takes its lease and
-   * reads its branches as they then are: what a driver needs, without a claim and a reload of its own
-   * (two writes and two reads fewer for every TCC commit). Null when it was moved by someone else, or
-   * is leased to another node (whose driver goes on).
+   * The initiator's commit, in one write: the transaction read, its branches checked tried, and — if
+   * it is still TRYING and its lease is free — moved to CONFIRMING with the lease taken. Answers the
+   * rows its driver starts from (no claim and reload of its own), or just the transaction as found
+   * when someone else moved it or holds it (their driver goes on).
    */
-  async function moveAndHold(tx: TransactionRow, to: "CONFIRMING" | "COMPENSATING"): Promise<Held | null> {
-    if (!canTransition(tx.state, to)) return null;
+  function takeForCommit(gid: string): Promise<{ tx: TransactionRow | undefined; held?: Held }> {
     const now = clock.now();
-    const changes = changesFor(to, { lease_owner: owner, lease_until: now + LEASE_MS }, now);
     const live = liveNodes();
-    const branches = await write(async (trx) => {
-      // The lease is ours if it is free, expired, ours or its node gone: the claim's condition, checked first.
-      if ((await q.claim.run(trx, { gid: tx.gid, owner, until: now + LEASE_MS, now, live })) !== 1) return null;
-      if ((await q.move.run(trx, { gid: tx.gid, from: tx.state, changes })) !== 1) throw new MovedElsewhere();
-      return q.branches.all(trx, { gid: tx.gid });
-    }).catch((err) => {
-      if (err instanceof MovedElsewhere) return null;
-      throw err;
+    return write(async (trx) => {
+      const tx = await q.load.first(trx, { gid });
+      if (tx?.state !== "TRYING") return { tx };
+      const branches = await q.branches.all(trx, { gid });
+      const open = branches.find((b) => b.state !== "DONE");
+      if (open) throw conflict("TX_BRANCH_NOT_TRIED", `branch ${open.branch_id} of ${gid} did not try successfully; abort instead`);
+      const changes = changesFor("CONFIRMING", { lease_owner: owner, lease_until: now + LEASE_MS }, now);
+      if ((await q.moveLeased.run(trx, { gid, from: tx.state, changes, now, owner, live })) !== 1) return { tx };
+      return { tx, held: { tx: { ...tx, ...changes }, branches } };
     });
-    if (!branches) return null;
-    crashPoint("tx.moved");
-    return { tx: { ...tx, ...changes }, branches };
   }
 
   function liveNodes(): string[] {
@@ -167,7 +177,7 @@ export function txService(platform: Platform): ServiceSchema {
 
   /**
    * Drives one transaction as far as it can go now; one driver per transaction in this process.
-   * `held`: its rows, when the caller took the lease in its own last write (`moveAndHold`).
+   * `held`: its rows, when the caller took the lease in its own last write (`takeForCommit`).
    */
   function drive(gid: string, held?: Held): Promise<void> {
     const running = driving.get(gid);
@@ -219,13 +229,17 @@ export function txService(platform: Platform): ServiceSchema {
       }
       if (step.kind === "finish") return (await move(tx, step.state, { finished_at: now })) !== null;
       const branch = branches.find((b) => b.branch_id === step.branchId)!;
-      if (!(await callBranch(tx, branch, step.op))) return false;
+      const called = await callBranch(tx, branch, step.op, branches);
+      if (called !== "next") return called === "ended";
       tx = { ...tx, attempts: 0, last_error: null };
     }
   }
 
-  /** One branch call; true when the transaction can go on at once. */
-  async function callBranch(tx: TransactionRow, branch: BranchRow, op: BranchOp): Promise<boolean> {
+  /**
+   * One branch call; "next" when the transaction can go on at once, "ended" when that call was its
+   * last and the write recording it also moved it to its final state (one write, not two), "stop" otherwise.
+   */
+  async function callBranch(tx: TransactionRow, branch: BranchRow, op: BranchOp, branches: BranchRow[]): Promise<"next" | "ended" | "stop"> {
     const forward = op === "action" || op === "try";
     // Counted before the call: a step attempted without an answer may have acted and must be compensated.
     if (forward) {
@@ -239,14 +253,22 @@ export function txService(platform: Platform): ServiceSchema {
       const now = clock.now();
       branch.state = stateAfter(op);
       const at = { gid: tx.gid, branchId: branch.branch_id, state: branch.state, now };
+      const after = nextStep(tx.kind, tx.state, branches.map((b) => ({ branchId: b.branch_id, state: b.state, attempts: b.attempts })));
+      const final = after.kind === "finish" ? after.state : null;
       // An undo keeps the error that made it necessary.
-      await write(async (trx) => {
+      const ended = await write(async (trx) => {
         if (forward) await q.done.run(trx, { ...at, result: result === undefined ? null : JSON.stringify(result) });
         else await q.undone.run(trx, at);
+        if (final) return (await q.move.run(trx, { gid: tx.gid, from: tx.state, changes: changesFor(final, { finished_at: now }, now) })) === 1;
         if (tx.attempts > 0) await trx.updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
+        return false;
       });
       crashPoint("tx.recorded");
-      return true;
+      if (final === null) return "next";
+      if (!ended) return "stop";
+      crashPoint("tx.moved");
+      countMove(tx, final, now);
+      return "ended";
     } catch (err) {
       if (op === "action" && isBusinessRefusal(err)) {
         // The next pass sees the refused step and turns the saga to compensation.
@@ -257,10 +279,10 @@ export function txService(platform: Platform): ServiceSchema {
           .where("gid", "=", tx.gid)
           .where("branch_id", "=", branch.branch_id)
           .execute();
-        return true;
+        return "next";
       }
       await failed(tx, branch, err);
-      return false;
+      return "stop";
     }
   }
 
@@ -361,10 +383,16 @@ export function txService(platform: Platform): ServiceSchema {
         const now = clock.now();
         // Registered before the try is called: if anything dies from here on, the branch is cancelled.
         const branchId = await host.tx(async (trx) => {
-          if ((await q.create.run(trx, { row: newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now) })) > 0) metric.started.inc({ kind: "TCC" });
-          const tx = (await q.locked.first(trx, { gid }))!;
-          if (tx.kind !== "TCC" || tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}; no more branches can join`);
-          const id = branchIdOf(Number((await q.branchCount.first(trx, { gid }))!.n));
+          let id: string;
+          if ((await q.create.run(trx, { row: newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now) })) > 0) {
+            // Created by this write: no other branch can have joined it yet.
+            metric.started.inc({ kind: "TCC" });
+            id = branchIdOf(0);
+          } else {
+            const tx = (await q.locked.first(trx, { gid }))!;
+            if (tx.kind !== "TCC" || tx.state !== "TRYING") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}; no more branches can join`);
+            id = branchIdOf(Number((await q.branchCount.first(trx, { gid }))!.n));
+          }
           await q.addBranch.run(trx, { row: { ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 } });
           return id;
         });
@@ -387,18 +415,13 @@ export function txService(platform: Platform): ServiceSchema {
       }),
 
       commit: action(C.commit, async (ctx) => {
-        const tx = await mustLoad(ctx.params.gid);
-        if (tx.state === "TRYING") {
-          const open = (await branchesOf(tx.gid)).filter((b) => b.state !== "DONE");
-          if (open.length > 0) throw conflict("TX_BRANCH_NOT_TRIED", `branch ${open[0].branch_id} of ${tx.gid} did not try successfully; abort instead`);
-          const held = await moveAndHold(tx, "CONFIRMING");
-          if (held) {
-            void drive(tx.gid, held);
-            return { gid: tx.gid, state: "CONFIRMING" };
-          }
-        } else if (tx.state !== "CONFIRMING" && tx.state !== "COMMITTED") throw conflict("TX_NOT_TRYING", `transaction ${tx.gid} is ${tx.state}`);
-        void drive(tx.gid);
-        return { gid: tx.gid, state: "CONFIRMING" };
+        const { gid } = ctx.params;
+        const { tx, held } = await takeForCommit(gid);
+        if (!tx) throw notFound("TX_NOT_FOUND", `no transaction ${gid}`);
+        if (held) crashPoint("tx.moved");
+        else if (tx.state !== "TRYING" && tx.state !== "CONFIRMING" && tx.state !== "COMMITTED") throw conflict("TX_NOT_TRYING", `transaction ${gid} is ${tx.state}`);
+        void drive(gid, held);
+        return { gid, state: "CONFIRMING" };
       }),
 
       abort: action(C.abort, async (ctx) => {
