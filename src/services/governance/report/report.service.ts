@@ -141,8 +141,12 @@ export function reportService(platform: Platform): ServiceSchema {
         appeal_window_s: policy.appealWindowSeconds,
         deadline_at: now + policy.caseTimeoutSeconds * 1000,
       };
+      // A new case is inserted with its seating intent already recorded (not written a second time).
+      if (reserve) {
+        intent = seatingIntent(row, [input.reporterId, input.target.authorId]);
+        if (intent) Object.assign(row, intentColumns(row, intent, now));
+      }
       await insertCase(db, row);
-      if (reserve) intent = await intendToSeat(db, row, [input.reporterId, input.target.authorId]);
       emit(ReportEvents.opened, { caseId, reportType: policy.reportType, target: input.target, round: 1 }, `case-opened:${caseId}`);
     }
     await insertReport(db, {
@@ -186,11 +190,19 @@ export function reportService(platform: Platform): ServiceSchema {
    * starts for the case while it is in flight, and a crash leaves something the sweeper settles.
    */
   async function intendToSeat(db: ReportDb, c: CaseRow, exclude: number[]): Promise<Intent | null> {
+    const intent = seatingIntent(c, exclude);
+    if (intent) await updateCase(db, c.id, intentColumns(c, intent, clock.now()));
+    return intent;
+  }
+
+  /** The seating transaction a case needs next, if it needs one and has none in flight. */
+  function seatingIntent(c: CaseRow, exclude: number[]): Intent | null {
     if (!isOpen(c.status) || c.reservation_id || c.seats_owed <= 0) return null;
-    const now = clock.now();
-    const reservationId = `${c.id}:${c.attempts + 1}`;
-    await updateCase(db, c.id, { reservation_id: reservationId, reservation_at: now, attempts: c.attempts + 1, updated_at: now });
-    return { reservationId, count: c.seats_owed, exclude };
+    return { reservationId: `${c.id}:${c.attempts + 1}`, count: c.seats_owed, exclude };
+  }
+
+  function intentColumns(c: CaseRow, intent: Intent, now: number) {
+    return { reservation_id: intent.reservationId, reservation_at: now, attempts: c.attempts + 1, updated_at: now };
   }
 
   /**
