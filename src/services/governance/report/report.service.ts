@@ -1,15 +1,15 @@
 import { createHash } from "node:crypto";
-import type { ServiceBroker, ServiceSchema } from "moleculer";
+import type { ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
-import { retryOnUniqueViolation } from "../../../platform/db/db";
-import { action, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
+import { isUniqueViolation, retryOnUniqueViolation } from "../../../platform/db/db";
+import { action, type Ctx, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import { Sweeper } from "../../../platform/runtime/sweeper";
-import { initiator, txClient } from "../../../platform/tx/tx.client";
+import { initiator, type TxClient, txClient } from "../../../platform/tx/tx.client";
 import { IdentityEvents, type RolesChanged } from "../../commerce/identity/identity.contract";
 import type { ChooseResult } from "../reviewer/reviewer.contract";
 import {
@@ -69,6 +69,9 @@ const SEATING_TIMEOUT_MS = 15_000;
 const SEATING_ABANDONED_MS = 30_000;
 const TICK_MS = 1_000;
 
+/** How a case a report opens gets its panel (see `fileReport`). */
+type Seating = "intent" | "later" | { caseId: string; gid: string; chosen: ChooseResult };
+
 interface NewReport {
   reporterId: number;
   reportType: string;
@@ -86,7 +89,7 @@ interface NewReport {
 export function reportService(platform: Platform): ServiceSchema {
   const host = platform.host<ReportTables>("report", reportMigrations);
   const { clock } = platform;
-  let broker: ServiceBroker;
+  let tcc: TxClient;
   const counted = {
     opened: platform.metrics.counter("bazaar_governance_cases_opened_total", "cases opened, by round (1 first, 2 appeal)", ["round"]),
     decided: platform.metrics.counter("bazaar_governance_cases_decided_total", "cases decided, by verdict and by whom", ["verdict", "decided_by"]),
@@ -97,8 +100,12 @@ export function reportService(platform: Platform): ServiceSchema {
 
   // ---------- intake ----------
 
-  /** Files a report, opening a case if none is open on the target; with `reserve`, also records the intent to seat its panel. */
-  async function fileReport(db: ReportDb, input: NewReport, emit: Emit, reserve: boolean) {
+  /**
+   * Files a report, opening a case if none is open on the target. A case it opens gets its panel as
+   * `seating` says: an intent to seat it recorded with it (`seat` runs the transaction), a panel
+   * already held (seated in this transaction, with the commit decision), or later by the sweeper.
+   */
+  async function fileReport(db: ReportDb, input: NewReport, emit: Emit, seating: Seating) {
     const now = clock.now();
     const requestHash = createHash("sha256")
       .update(JSON.stringify([input.reportType, input.target, input.reason, input.evidence ?? []]))
@@ -108,7 +115,7 @@ export function reportService(platform: Platform): ServiceSchema {
       if (existing.request_hash !== requestHash)
         throw conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different report", "Idempotency-Key");
       const c = await findCase(db, existing.case_id);
-      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, intent: null };
+      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, intent: null, seated: false };
     }
     const policyRow = await findPolicy(db, input.reportType);
     if (!policyRow) throw badRequest("UNKNOWN_REPORT_TYPE", `no vote policy for report type ${input.reportType}`, "reportType");
@@ -117,10 +124,11 @@ export function reportService(platform: Platform): ServiceSchema {
     const open = await findOpenCase(db, key);
     const reportId = newId(now);
     let caseId = open?.id;
-    const status = open?.status ?? "OPEN";
+    let status = open?.status ?? "OPEN";
     let intent: Intent | null = null;
+    const held = seating !== "intent" && seating !== "later" ? seating : null;
     if (!caseId) {
-      caseId = newId(now);
+      caseId = held ? held.caseId : newId(now);
       const row: CaseRow = {
         ...freshCase(now),
         id: caseId,
@@ -141,13 +149,20 @@ export function reportService(platform: Platform): ServiceSchema {
         appeal_window_s: policy.appealWindowSeconds,
         deadline_at: now + policy.caseTimeoutSeconds * 1000,
       };
-      // A new case is inserted with its seating intent already recorded (not written a second time).
-      if (reserve) {
+      // A new case is inserted as its seating leaves it (not written a second time).
+      if (held) {
+        status = "VOTING";
+        Object.assign(row, { status, seats_owed: row.seats_owed - held.chosen.reviewers.length, attempts: 1 });
+      } else if (seating === "intent") {
         intent = seatingIntent(row, [input.reporterId, input.target.authorId]);
         if (intent) Object.assign(row, intentColumns(row, intent, now));
       }
       await insertCase(db, row);
       emit(ReportEvents.opened, { caseId, reportType: policy.reportType, target: input.target, round: 1 }, `case-opened:${caseId}`);
+      if (held) {
+        await initiator.commit(db, held.gid, now);
+        await placePanel(db, caseId, held, now + row.vote_timeout_s * 1000, emit);
+      }
     }
     await insertReport(db, {
       id: reportId,
@@ -160,7 +175,7 @@ export function reportService(platform: Platform): ServiceSchema {
       request_hash: requestHash,
       created_at: now,
     });
-    return { caseId, reportId, status, intent };
+    return { caseId, reportId, status, intent, seated: held !== null && caseId === held.caseId };
   }
 
   // ---------- reviewer reservations (try / confirm / cancel) ----------
@@ -205,6 +220,79 @@ export function reportService(platform: Platform): ServiceSchema {
     return { reservation_id: intent.reservationId, reservation_at: now, attempts: c.attempts + 1, updated_at: now };
   }
 
+  /** The seating transaction's try: the reviewer service holds a panel drawn for the case. */
+  function tryPanel(gid: string, caseId: string, count: number, exclude: number[]): Promise<ChooseResult> {
+    return tcc.tryBranch<ChooseResult>(gid, { action: "reviewer.tryChoose", confirm: "reviewer.confirm", cancel: "reviewer.cancel", payload: { caseId, count, exclude } });
+  }
+
+  /**
+   * A report through the API that opens a case: its panel is held first (the seating transaction's
+   * try), then the case opens with the report, the panel and the commit decision in one local
+   * transaction — the case written once instead of three times. Answers null when the report does
+   * not open a case after all (its key was used, a case is open on the target) or the decision was
+   * refused: the hold is given back and the caller files it the ordinary way. A hold that cannot be
+   * had files the report now and leaves the seating to the sweeper.
+   */
+  async function fileSeated(input: NewReport, ctx: Ctx<unknown>) {
+    const policy = await findPolicy(host.db, input.reportType);
+    if (!policy || (await findReportByKey(host.db, input.dedupKey)) || (await findOpenCase(host.db, openKey(input.target.type, input.target.id)))) return null;
+    const caseId = newId(clock.now());
+    const gid = `${caseId}:1`;
+    const chosen = await tryPanel(gid, caseId, policyFromRow(policy).panelSize, [input.reporterId, input.target.authorId]).catch(async (err) => {
+      await abandon(gid);
+      if ((err as AppError).type !== "NOT_ENOUGH_REVIEWERS") host.loggerFor(ctx).warn({ err, caseId }, "panel not held; the sweeper seats the case");
+      return null;
+    });
+    if (!chosen) {
+      const filed = await retryOnUniqueViolation(() => host.tx((trx, emit) => fileReport(trx, input, emit, "later")));
+      return { caseId: filed.caseId, reportId: filed.reportId, status: filed.status };
+    }
+    const filed = await host.tx((trx, emit) => fileReport(trx, input, emit, { caseId, gid, chosen })).catch(async (err) => {
+      await abandon(gid);
+      // Refused: the coordinator's query back came first; a unique violation: a case opened on the target meanwhile.
+      if ((err as AppError).type === "TX_ROLLED_BACK" || isUniqueViolation(err)) return null;
+      throw err;
+    });
+    if (!filed?.seated) {
+      if (filed) await abandon(gid);
+      return filed && { caseId: filed.caseId, reportId: filed.reportId, status: filed.status };
+    }
+    // Committed here; if telling the coordinator fails, its query back finds the commit.
+    await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
+    return { caseId, reportId: filed.reportId, status: filed.status };
+  }
+
+  /** Seats a held panel on the case (with the draw that chose it) and invites each reviewer. */
+  async function placePanel(db: ReportDb, caseId: string, held: { gid: string; chosen: ChooseResult }, deadline: number, emit: Emit) {
+    const at = clock.now();
+    const { chosen } = held;
+    await insertSeats(
+      db,
+      chosen.reviewers.map((reviewerId) => ({
+        case_id: caseId,
+        reviewer_id: reviewerId,
+        state: "INVITED" as const,
+        invited_at: at,
+        deadline_at: deadline,
+        decision: null,
+        comment: null,
+        voted_at: null,
+      })),
+    );
+    await insertDraw(db, {
+      reservation_id: held.gid,
+      case_id: caseId,
+      seed: chosen.seed,
+      candidates: JSON.stringify(chosen.candidates),
+      reviewers: JSON.stringify(chosen.reviewers),
+      drawn_at: at,
+    });
+    for (const reviewerId of chosen.reviewers) {
+      const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
+      emit(ReportEvents.invited, invited, `task-invited:${caseId}:${reviewerId}`);
+    }
+  }
+
   /**
    * Fills a case's empty seats as a TCC transaction through the coordinator: the reviewer service's
    * try holds the drawn reviewers; the seats are written here in the same local transaction as the
@@ -220,15 +308,9 @@ export function reportService(platform: Platform): ServiceSchema {
       }));
     if (!intent) return false;
     const gid = intent.reservationId;
-    const tcc = txClient(broker, "report", SEATING_TIMEOUT_MS);
     let chosen: ChooseResult;
     try {
-      chosen = await tcc.tryBranch<ChooseResult>(gid, {
-        action: "reviewer.tryChoose",
-        confirm: "reviewer.confirm",
-        cancel: "reviewer.cancel",
-        payload: { caseId, count: intent.count, exclude: intent.exclude },
-      });
+      chosen = await tryPanel(gid, caseId, intent.count, intent.exclude);
     } catch (err) {
       await abandon(gid);
       if ((err as AppError).type === "NOT_ENOUGH_REVIEWERS") return false;
@@ -240,33 +322,8 @@ export function reportService(platform: Platform): ServiceSchema {
         if (!c || c.reservation_id !== gid || !isOpen(c.status)) return false;
         const at = clock.now();
         await initiator.commit(trx, gid, at);
-        const deadline = at + c.vote_timeout_s * 1000;
-        await insertSeats(
-          trx,
-          chosen.reviewers.map((reviewerId) => ({
-            case_id: caseId,
-            reviewer_id: reviewerId,
-            state: "INVITED" as const,
-            invited_at: at,
-            deadline_at: deadline,
-            decision: null,
-            comment: null,
-            voted_at: null,
-          })),
-        );
+        await placePanel(trx, caseId, { gid, chosen }, at + c.vote_timeout_s * 1000, emit);
         await updateCase(trx, caseId, { status: "VOTING", seats_owed: c.seats_owed - chosen.reviewers.length, reservation_id: null, updated_at: at });
-        await insertDraw(trx, {
-          reservation_id: gid,
-          case_id: caseId,
-          seed: chosen.seed,
-          candidates: JSON.stringify(chosen.candidates),
-          reviewers: JSON.stringify(chosen.reviewers),
-          drawn_at: at,
-        });
-        for (const reviewerId of chosen.reviewers) {
-          const invited: TaskInvited = { caseId, reviewerId, deadlineAt: deadline };
-          emit(ReportEvents.invited, invited, `task-invited:${caseId}:${reviewerId}`);
-        }
         return true;
       })
       .catch((err) => {
@@ -285,7 +342,7 @@ export function reportService(platform: Platform): ServiceSchema {
 
   /** Rolls a seating transaction back: recorded here first, so a late commit cannot follow; then the coordinator cancels the hold. */
   function abandon(gid: string) {
-    return initiator.abandon(host, txClient(broker, "report"), gid, clock.now(), releaseCase);
+    return initiator.abandon(host, tcc, gid, clock.now(), releaseCase);
   }
 
   async function releaseCase(db: ReportDb, gid: string) {
@@ -514,18 +571,17 @@ export function reportService(platform: Platform): ServiceSchema {
       submit: action(C.submit, async (ctx) => {
         const user = requireUser(ctx);
         const key = requireIdempotencyKey(ctx);
-        const filed = await retryOnUniqueViolation(() =>
-          host.tx((trx, emit) =>
-            fileReport(trx, { ...ctx.params, reporterId: user.id, source: "api", dedupKey: `api:${user.id}:${key}` }, emit, true),
-          ),
-        );
+        const input: NewReport = { ...ctx.params, reporterId: user.id, source: "api", dedupKey: `api:${user.id}:${key}` };
+        const filed = await fileSeated(input, ctx);
+        if (filed) return filed;
+        const later = await retryOnUniqueViolation(() => host.tx((trx, emit) => fileReport(trx, input, emit, "intent")));
         const seated =
-          filed.intent &&
-          (await seat(filed.caseId, filed.intent).catch((err) => {
-            host.loggerFor(ctx).warn({ err, caseId: filed.caseId }, "panel not seated yet; the sweeper retries");
+          later.intent &&
+          (await seat(later.caseId, later.intent).catch((err) => {
+            host.loggerFor(ctx).warn({ err, caseId: later.caseId }, "panel not seated yet; the sweeper retries");
             return false;
           }));
-        return { caseId: filed.caseId, reportId: filed.reportId, status: seated ? "VOTING" : filed.status };
+        return { caseId: later.caseId, reportId: later.reportId, status: seated ? "VOTING" : later.status };
       }),
 
       get: action(C.get, async (ctx) => {
@@ -728,7 +784,7 @@ export function reportService(platform: Platform): ServiceSchema {
         const r = parsed.data;
         try {
           // Seated by the sweeper once this transaction commits.
-          await fileReport(trx, { ...r, source: `stream:${r.source}`, dedupKey: `stream:${r.source}:${r.externalId}` }, emit, false);
+          await fileReport(trx, { ...r, source: `stream:${r.source}`, dedupKey: `stream:${r.source}:${r.externalId}` }, emit, "later");
         } catch (err) {
           if (!(err instanceof AppError) || Number(err.code) >= 500) throw err;
           host.logger.error({ id: message.id, code: err.type, message: err.message }, "rejected external report");
@@ -747,7 +803,7 @@ export function reportService(platform: Platform): ServiceSchema {
       });
     },
     async started() {
-      broker = this.broker;
+      tcc = txClient(this.broker, "report", SEATING_TIMEOUT_MS);
       await host.start();
       sweeper.start();
     },

@@ -87,6 +87,35 @@ describe("intake", () => {
     for (const seat of view.body.panel) expect(seat.reviewerId).not.toBe(other.id);
   });
 
+  it("opens one case when two first reports on a target race, giving back the panel held for the other", async () => {
+    const seatsHeld = async () => {
+      const list = await sys.api.get("/api/governance/reviewers?limit=100", sys.admin.token);
+      return (list.body.items as { openCases: number }[]).reduce((n, r) => n + r.openCases, 0);
+    };
+    const before = await seatsHeld();
+    const other = await sys.user();
+    const [a, b] = await Promise.all([report(sys, reporter, "intake-race", author.id), report(sys, other, "intake-race", author.id)]);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(b.body.caseId).toBe(a.body.caseId);
+    const view = await sys.api.get(`/api/governance/cases/${a.body.caseId}`, sys.admin.token);
+    expect(view.body).toMatchObject({ status: "VOTING", reports: 2 });
+    expect(view.body.panel).toHaveLength(3);
+    // Both reports held a panel before either opened the case; only the seated one keeps its seats.
+    await eventually(async () => (await seatsHeld()) === before + 3);
+  });
+
+  it("files a report whose panel cannot be drawn now, leaving the case open for the sweeper", async () => {
+    await putPolicy(sys, "CROWD", { ...SPAM, panelSize: 21, votesToDecide: 11 });
+    const filed = await report(sys, reporter, "intake-crowd", author.id, "CROWD");
+    expect(filed.status).toBe(201);
+    expect(filed.body.status).toBe("OPEN");
+    const view = await sys.api.get(`/api/governance/cases/${filed.body.caseId}`, sys.admin.token);
+    expect(view.body).toMatchObject({ status: "OPEN", reports: 1 });
+    expect(view.body.panel).toEqual([]);
+    const listed = await sys.api.get("/api/governance/policies", reporter.token);
+    expect(listed.body.map((p: { reportType: string }) => p.reportType)).toContain("CROWD");
+  });
+
   it("takes reports from other systems on the stream, once per external id", async () => {
     const message = {
       source: "forum",
