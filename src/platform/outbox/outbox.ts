@@ -85,6 +85,7 @@ const q = {
   ),
   oldest: prepare((db: Kysely<OutboxTables>, $: { limit: number }) => db.selectFrom("outbox").selectAll().orderBy("seq").limit($.limit)),
   published: prepare((db: Kysely<OutboxTables>, $: { seqs: number[] }) => db.deleteFrom("outbox").where("seq", "in", $.seqs)),
+  publishedThrough: prepare((db: Kysely<OutboxTables>, $: { last: number }) => db.deleteFrom("outbox").where("seq", "<=", $.last)),
   handled: prepare((db: Kysely<OutboxTables>, $: { consumer: string; ids: string[] }) => db.selectFrom("inbox").select("event_id").where("consumer", "=", $.consumer).where("event_id", "in", $.ids)),
   handle: prepare((db: Kysely<OutboxTables>, $: { rows: InboxRow[] }) =>
     db.insertInto("inbox").values($.rows),
@@ -203,9 +204,12 @@ export class OutboxRelay {
       // Refused: deposed meanwhile. The rows stay; the successor's dedup absorbs what just went out.
       if (!(await leadership.saveProgress(progress))) return 0;
     }
+    const db = this.sdb.db as Kysely<OutboxTables>;
     // Exactly the rows published: on a server engine a transaction holding a lower seq may commit
-    // after this read, and a range delete would drop its event unpublished.
-    await q.published.run(this.sdb.db as Kysely<OutboxTables>, { seqs: rows.map((r) => r.seq) });
+    // after this read, and a range delete would drop its event unpublished. SQLite has one writer,
+    // so the read saw every row up to its last: a range, one statement whatever the batch's length.
+    if (dialectOf(db) === "sqlite") await q.publishedThrough.run(db, { last: rows[rows.length - 1].seq });
+    else await q.published.run(db, { seqs: rows.map((r) => r.seq) });
     return rows.length;
   }
 
