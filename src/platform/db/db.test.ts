@@ -79,6 +79,24 @@ describe("compiled queries in a transaction", () => {
     expect(await sdb.db.selectFrom("totals").select("owner").where("owner", "=", "undone").execute()).toEqual([]);
   });
 
+  it("outside a transaction, never see what an open one has written and not committed", async () => {
+    const read = () => executeCompiled(sdb.db, sdb.db.selectFrom("totals").select("owner").where("owner", "=", "pending").compile());
+    let duringTransaction: Promise<{ rows: unknown[] }> | undefined;
+    await expect(
+      sdb.db.transaction().execute(async (trx) => {
+        await executeCompiled(trx, trx.insertInto("totals").values({ owner: "pending", asset: "BTC", amount: "1", touched: 1, created: 1 }).compile());
+        duringTransaction = read();
+        // The read gets its turn while this transaction is still open.
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new Error("rolled back");
+      }),
+    ).rejects.toThrow("rolled back");
+    expect((await duringTransaction!).rows).toEqual([]);
+    // With no transaction open, the same read runs at once and sees what is committed.
+    await sdb.db.insertInto("totals").values({ owner: "pending", asset: "BTC", amount: "1", touched: 1, created: 1 }).execute();
+    expect((await read()).rows).toEqual([{ owner: "pending" }]);
+  });
+
   it("keep what a plugin does to results", async () => {
     const marking: KyselyPlugin = {
       transformQuery: (args) => args.node,

@@ -238,16 +238,18 @@ function passingResults<P extends KyselyPlugin>(plugin: P): P {
 const embedded = new WeakMap<DialectAdapter, StatementCache>();
 
 /**
- * Runs a compiled query straight on the SQLite file when `db` is a transaction there: the transaction
- * already holds the file's one connection, so Kysely's connection provider, mutex and result plugins
- * (ours pass results through) add only promise hops — about as much again as running a small
- * statement. The same result Kysely's SQLite driver gives; anywhere else (or with a plugin that
- * changes results), Kysely runs it.
+ * Runs a compiled query straight on the SQLite file when `db` is a transaction there, or when no
+ * transaction is open on the file: a transaction already holds the file's one connection, and with
+ * none open a statement runs whole before anything else can (it is synchronous) and sees only what
+ * is committed. Kysely's connection provider, mutex and result plugins (ours pass results through)
+ * add only promise hops — about as much again as running a small statement. The same result Kysely's
+ * SQLite driver gives; anywhere else — outside a transaction while one is open (its uncommitted rows
+ * must not be seen), or with a plugin that changes results — Kysely runs it, after the transaction.
  */
 export async function executeCompiled<R>(db: Kysely<any>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
   const executor = db.getExecutor();
-  const statements = db.isTransaction ? embedded.get(executor.adapter) : undefined;
-  if (!statements || !executor.plugins.every((p) => resultsPassed.has(p))) return db.executeQuery(query);
+  const statements = embedded.get(executor.adapter);
+  if (!statements || !(db.isTransaction || !statements.inTransaction()) || !executor.plugins.every((p) => resultsPassed.has(p))) return db.executeQuery(query);
   const statement = statements.prepare(query.sql);
   let result: QueryResult<R>;
   if (statement.reader) result = { rows: statement.all(query.parameters) as R[] };
@@ -312,6 +314,7 @@ function withStatementCache(file: SqliteDatabase.Database) {
       }
       return statement;
     },
+    inTransaction: () => file.inTransaction,
     close: () => file.close(),
   };
 }
