@@ -94,7 +94,8 @@ const q = {
   setBalance: prepare((db: RewardDb, $: { userId: number; balance: number; now: number }) => db.updateTable("accounts").set({ balance: $.balance, updated_at: $.now }).where("user_id", "=", $.userId)),
   entry: prepare((db: RewardDb, $: { userId: number; amount: number; kind: "GRANT" | "REDEEM"; ref: string; balance: number; now: number }) =>
     db.insertInto("ledger").values({ user_id: $.userId, amount: $.amount, kind: $.kind, ref: $.ref, balance_after: $.balance, at: $.now }),
-  ),  paid: prepare((db: RewardDb, $: { refs: string[] }) => db.selectFrom("ledger").select("ref").where("ref", "in", $.refs)),
+  ),
+  paid: prepare((db: RewardDb, $: { refs: string[] }) => db.selectFrom("ledger").select("ref").where("ref", "in", $.refs)),
 };
 
 /** Which of the refs the ledger already holds. */
