@@ -228,10 +228,12 @@ export function reportService(platform: Platform): ServiceSchema {
   /**
    * A report through the API that opens a case: its panel is held first (the seating transaction's
    * try), then the case opens with the report, the panel and the commit decision in one local
-   * transaction — the case written once instead of three times. Answers null when the report does
-   * not open a case after all (its key was used, a case is open on the target) or the decision was
-   * refused: the hold is given back and the caller files it the ordinary way. A hold that cannot be
-   * had files the report now and leaves the seating to the sweeper.
+   * transaction — the case written once instead of three times. Answers null, for the caller to file
+   * the report the ordinary way, when it will not open a case (its key was used, a case is open on the
+   * target, its type is unknown) or its transaction was refused (the coordinator's query back came
+   * first, or a case opened on the target meanwhile) — the hold given back. When that transaction
+   * found the key used or a case open, it filed the report there and the hold is given back. A hold
+   * that cannot be had files the report now and leaves the seating to the sweeper.
    */
   async function fileSeated(input: NewReport, ctx: Ctx<unknown>) {
     const policy = await findPolicy(host.db, input.reportType);
