@@ -2,6 +2,7 @@ import { type Enforcer, newEnforcer, newModelFromString } from "casbin";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { writeAudit } from "../../../platform/db/audit";
+import { retryOnUniqueViolation } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, type Ctx, hasRole, requireUser } from "../../../platform/runtime/action";
 import { badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
@@ -135,12 +136,14 @@ export function permissionService(platform: Platform): ServiceSchema {
         const user = requireUser(ctx);
         const now = clock.now();
         const sorted = [...new Set(permissions)].sort();
-        await host.tenantTx(tid, async (trx) => {
+        // Two first writes of a role race past the read (a row not there yet locks nothing on PostgreSQL):
+        // the loser's insert meets the winner's row, and runs again as an update.
+        await retryOnUniqueViolation(() => host.tenantTx(tid, async (trx) => {
           const existing = await host.store.forUpdate(trx.selectFrom("roles").select("permissions").where("name", "=", name)).executeTakeFirst();
           if (existing) await trx.updateTable("roles").set({ permissions: JSON.stringify(sorted), updated_at: now }).where("name", "=", name).execute();
           else await trx.insertInto("roles").values({ tenant_id: tid, name, permissions: JSON.stringify(sorted), created_at: now, updated_at: now }).execute();
           await audit(tid, user.id, existing ? "role.update" : "role.create", `role:${name}`, { before: existing ? JSON.parse(existing.permissions) : null, after: sorted }, trx);
-        });
+        }));
         changed(tid);
         return { name, builtIn: false, permissions: sorted } satisfies RoleView;
       }),

@@ -39,6 +39,25 @@ describe("tenant roles", () => {
     expect((await sys.api.get(`/api/commerce/tenants/${tid}/permissions/me`, sys.admin.token)).body.permissions).toEqual(["*:*"]);
   });
 
+  it("creates a role once when two requests create it at the same moment: one creates, the other updates", async () => {
+    // A tenant of its own: this test's audit entries stay out of the others'.
+    const boss = await sys.user();
+    const shop = (await sys.api.post("/api/commerce/tenants", { name: "Twins", ownerId: boss.id }, sys.admin.token)).body.id;
+    const role = (name: string) => `/api/commerce/tenants/${shop}/roles/${name}`;
+    for (let i = 0; i < 10; i++) {
+      const name = `twin${i}`;
+      const [a, b] = await Promise.all([
+        sys.api.put(role(name), { permissions: ["products:read"] }, boss.token),
+        sys.api.put(role(name), { permissions: ["orders:read"] }, boss.token),
+      ]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      const stored = (await sys.api.get(`/api/commerce/tenants/${shop}/roles`, boss.token)).body.find((r: { name: string }) => r.name === name);
+      expect([["products:read"], ["orders:read"]]).toContainEqual(stored.permissions);
+      const audit = (await sys.api.get(`/api/commerce/tenants/${shop}/permissions/audit`, boss.token)).body.items.filter((e: { subject: string }) => e.subject === `role:${name}`);
+      expect(audit.map((e: { action: string }) => e.action).sort()).toEqual(["role.create", "role.update"]);
+    }
+  });
+
   it("refuses roles that make no sense, changing nothing", async () => {
     const bad = await sys.api.put(roles("/viewer"), { permissions: ["products:fly"] }, owner.token);
     expect(bad.status).toBe(400);
