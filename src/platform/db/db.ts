@@ -249,7 +249,8 @@ const embedded = new WeakMap<DialectAdapter, StatementCache>();
 export async function executeCompiled<R>(db: Kysely<any>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
   const executor = db.getExecutor();
   const statements = embedded.get(executor.adapter);
-  if (!statements || !(db.isTransaction || !statements.inTransaction()) || !executor.plugins.every((p) => resultsPassed.has(p))) return db.executeQuery(query);
+  const onTheFile = statements !== undefined && (db.isTransaction || !statements.inTransaction()) && executor.plugins.every((p) => resultsPassed.has(p));
+  if (!onTheFile) return db.executeQuery(query);
   const statement = statements.prepare(query.sql);
   let result: QueryResult<R>;
   if (statement.reader) result = { rows: statement.all(query.parameters) as R[] };

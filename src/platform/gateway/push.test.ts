@@ -57,6 +57,24 @@ describe("push hub", () => {
     hub.publish("nobody", "x", {});
   });
 
+  it("writes a hundred subscribers a turn and the rest on the turns after, each getting everything once", async () => {
+    const hub = new PushHub(new Metrics(false));
+    const sockets = Array.from({ length: 250 }, () => new FakeSocket());
+    for (const socket of sockets) {
+      hub.attach(socket);
+      socket.say({ op: "subscribe", channel: "trades", key: "BTC-USDT" });
+    }
+    hub.flush();
+    hub.flush();
+    hub.flush();
+    hub.publish("trades", "BTC-USDT", { price: "1" });
+    hub.flush();
+    expect(sockets.filter((s) => s.sent.length === 3)).toHaveLength(100);
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    for (const socket of sockets) expect(socket.sent.at(-1)).toEqual({ channel: "trades", key: "BTC-USDT", data: { price: "1" } });
+    expect(sockets.every((s) => s.sent.length === 3)).toBe(true);
+  });
+
   it("answers bad messages with an error naming the problem", () => {
     const hub = new PushHub(new Metrics(false));
     const s = new FakeSocket();

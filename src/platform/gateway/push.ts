@@ -119,7 +119,7 @@ export class PushHub {
   private readonly dropped: Counter<"why">;
   private readonly connected: Gauge;
   /** Clients with frames queued this turn. */
-  private pending: Client[] = [];
+  private readonly pending: Client[] = [];
 
   constructor(
     metrics: Metrics,
@@ -218,9 +218,8 @@ export class PushHub {
    * the next: a thousand subscribers' writes in one go held every request behind them for ~10 ms.
    */
   flush(): void {
-    const clients = this.pending.length > FLUSH_CLIENTS ? this.pending.splice(0, FLUSH_CLIENTS) : this.pending;
-    if (clients === this.pending) this.pending = [];
-    else setImmediate(() => this.flush());
+    const clients = this.pending.splice(0, FLUSH_CLIENTS);
+    if (this.pending.length > 0) setImmediate(() => this.flush());
     for (const client of clients) {
       const frames = client.queued;
       if (frames.length === 0) continue;

@@ -126,7 +126,7 @@ export function reportService(platform: Platform): ServiceSchema {
     let caseId = open?.id;
     let status = open?.status ?? "OPEN";
     let intent: Intent | null = null;
-    const held = seating !== "intent" && seating !== "later" ? seating : null;
+    const held = typeof seating === "object" ? seating : null;
     if (!caseId) {
       caseId = held ? held.caseId : newId(now);
       const row: CaseRow = {
