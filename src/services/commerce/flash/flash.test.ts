@@ -133,6 +133,9 @@ describe("flash attempts", () => {
     sys.clock.advance(11 * SECOND);
     await sys.call("flash.tick");
     expect(await settled(orphan)).toMatchObject({ status: "ORDERED", quantity: 2 });
+    // The attempt's record is written to the kv inside the settling transaction, so it can read ORDERED
+    // a moment before that transaction's count commits (seen on PostgreSQL).
+    await eventually(async () => (await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body.ordered === 3);
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ remaining: 1, ordered: 3 });
   });
 
