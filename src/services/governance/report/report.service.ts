@@ -55,6 +55,7 @@ import {
   lockCase,
   type PanelRow,
   panelOf,
+  type PolicyRow,
   policyFromRow,
   type ReportDb,
   reportMigrations,
@@ -70,7 +71,18 @@ const SEATING_ABANDONED_MS = 30_000;
 const TICK_MS = 1_000;
 
 /** How a case a report opens gets its panel (see `fileReport`). */
-type Seating = "intent" | "later" | { caseId: string; gid: string; chosen: ChooseResult };
+type Seating = "intent" | "later" | Held;
+
+/**
+ * A panel held for a case not yet opened, with what `fileSeated` read before holding it: no report
+ * under the key, no open case on the target, and this policy.
+ */
+interface Held {
+  caseId: string;
+  gid: string;
+  chosen: ChooseResult;
+  policy: PolicyRow;
+}
 
 interface NewReport {
   reporterId: number;
@@ -110,23 +122,25 @@ export function reportService(platform: Platform): ServiceSchema {
     const requestHash = createHash("sha256")
       .update(JSON.stringify([input.reportType, input.target, input.reason, input.evidence ?? []]))
       .digest("hex");
-    const existing = await findReportByKey(db, input.dedupKey);
+    const held = typeof seating === "object" ? seating : null;
+    // Read again here but for a held panel: what was read before holding it still holds unless a report
+    // under the key or a case on the target appeared since, and then the unique keys refuse the inserts.
+    const existing = held ? undefined : await findReportByKey(db, input.dedupKey);
     if (existing) {
       if (existing.request_hash !== requestHash)
         throw conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different report", "Idempotency-Key");
       const c = await findCase(db, existing.case_id);
-      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, intent: null, seated: false };
+      return { caseId: existing.case_id, reportId: existing.id, status: c!.status, intent: null };
     }
-    const policyRow = await findPolicy(db, input.reportType);
+    const policyRow = held ? held.policy : await findPolicy(db, input.reportType);
     if (!policyRow) throw badRequest("UNKNOWN_REPORT_TYPE", `no vote policy for report type ${input.reportType}`, "reportType");
     const policy = policyFromRow(policyRow);
     const key = openKey(input.target.type, input.target.id);
-    const open = await findOpenCase(db, key);
+    const open = held ? undefined : await findOpenCase(db, key);
     const reportId = newId(now);
     let caseId = open?.id;
     let status = open?.status ?? "OPEN";
     let intent: Intent | null = null;
-    const held = typeof seating === "object" ? seating : null;
     if (!caseId) {
       caseId = held ? held.caseId : newId(now);
       const row: CaseRow = {
@@ -175,7 +189,7 @@ export function reportService(platform: Platform): ServiceSchema {
       request_hash: requestHash,
       created_at: now,
     });
-    return { caseId, reportId, status, intent, seated: held !== null && caseId === held.caseId };
+    return { caseId, reportId, status, intent };
   }
 
   // ---------- reviewer reservations (try / confirm / cancel) ----------
@@ -249,16 +263,14 @@ export function reportService(platform: Platform): ServiceSchema {
       const filed = await retryOnUniqueViolation(() => host.tx((trx, emit) => fileReport(trx, input, emit, "later")));
       return { caseId: filed.caseId, reportId: filed.reportId, status: filed.status };
     }
-    const filed = await host.tx((trx, emit) => fileReport(trx, input, emit, { caseId, gid, chosen })).catch(async (err) => {
+    const filed = await host.tx((trx, emit) => fileReport(trx, input, emit, { caseId, gid, chosen, policy })).catch(async (err) => {
       await abandon(gid);
-      // Refused: the coordinator's query back came first; a unique violation: a case opened on the target meanwhile.
+      // Refused: the coordinator's query back came first; a unique violation: the same report, or a case
+      // on the target, filed meanwhile (the ordinary path then answers it or joins the case).
       if ((err as AppError).type === "TX_ROLLED_BACK" || isUniqueViolation(err)) return null;
       throw err;
     });
-    if (!filed?.seated) {
-      if (filed) await abandon(gid);
-      return filed && { caseId: filed.caseId, reportId: filed.reportId, status: filed.status };
-    }
+    if (!filed) return null;
     // Committed here; if telling the coordinator fails, its query back finds the commit.
     await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
     return { caseId, reportId: filed.reportId, status: filed.status };

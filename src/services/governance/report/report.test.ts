@@ -104,6 +104,21 @@ describe("intake", () => {
     await eventually(async () => (await seatsHeld()) === before + 3);
   });
 
+  it("files a report once when two requests with its key race, giving back the panel held for the other", async () => {
+    const seatsHeld = async () => {
+      const list = await sys.api.get("/api/governance/reviewers?limit=100", sys.admin.token);
+      return (list.body.items as { openCases: number }[]).reduce((n, r) => n + r.openCases, 0);
+    };
+    const before = await seatsHeld();
+    const key = randomUUID();
+    const [a, b] = await Promise.all([report(sys, reporter, "intake-key-race", author.id, "SPAM", key), report(sys, reporter, "intake-key-race", author.id, "SPAM", key)]);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(b.body).toEqual(a.body);
+    const view = await sys.api.get(`/api/governance/cases/${a.body.caseId}`, sys.admin.token);
+    expect(view.body).toMatchObject({ status: "VOTING", reports: 1 });
+    await eventually(async () => (await seatsHeld()) === before + 3);
+  });
+
   it("files a report whose panel cannot be drawn now, leaving the case open for the sweeper", async () => {
     await putPolicy(sys, "CROWD", { ...SPAM, panelSize: 21, votesToDecide: 11 });
     const filed = await report(sys, reporter, "intake-crowd", author.id, "CROWD");
