@@ -161,7 +161,10 @@ export async function openServiceDb<T>(
       const result = await skippingTaken(db, qb).executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     },
-    upsert: (qb, key, columns) => upsertOn(db, qb, key, columns),
+    upsert(qb, key, columns) {
+      if (dialect === "mysql") return qb.onDuplicateKeyUpdate(Object.fromEntries(columns.map((c) => [c, sql`values(${sql.ref(c)})`]))) as typeof qb;
+      return qb.onConflict((oc) => oc.columns(key as string[]).doUpdateSet(Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])))) as typeof qb;
+    },
     async close() {
       await base.destroy();
       release();
@@ -373,12 +376,6 @@ export function dialectOf(db: Kysely<any>): DialectName {
 /** The select made to lock its rows for a read-modify-write on `db` (SQLite serialises writers, so it needs none): `ServiceDb.forUpdate`, for a prepared query. */
 export function forUpdateOn<QB extends SelectQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB): QB {
   return (dialectOf(db) === "sqlite" ? qb : qb.forUpdate()) as QB;
-}
-
-/** The insert made to overwrite `columns` of a row whose `key` is taken: `ServiceDb.upsert`, for a prepared query. */
-export function upsertOn<QB extends InsertQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB, key: readonly string[], columns: readonly string[]): QB {
-  if (dialectOf(db) === "mysql") return qb.onDuplicateKeyUpdate(Object.fromEntries(columns.map((c) => [c, sql`values(${sql.ref(c)})`]))) as QB;
-  return qb.onConflict((oc) => oc.columns(key as string[]).doUpdateSet(Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])))) as QB;
 }
 
 /** The insert made to skip rows whose key is taken (as `insertIfAbsent` runs it), for a prepared insert on `db`. */

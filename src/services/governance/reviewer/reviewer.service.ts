@@ -31,7 +31,7 @@ import {
   findReviewer,
   freshReviewer,
   lockReviewers,
-  saveReviewers,
+  saveReviewer,
   copyProfileFacts,
   insertReservation,
   lockReservation,
@@ -78,9 +78,9 @@ export function reviewerService(platform: Platform): ServiceSchema {
     };
   }
 
-  /** Writes changed reviewers only if nobody changed them since they were read (optimistic, so draws need no table lock). */
-  async function save(db: ReviewerDb, changes: { before: Reviewer; after: Reviewer }[]) {
-    if (!(await saveReviewers(db, changes, clock.now()))) throw new DrawRace(`reviewers ${changes.map((c) => c.before.userId).join(", ")}: one changed concurrently`);
+  /** Writes a changed reviewer only if nobody changed it since it was read (optimistic, so draws need no table lock). */
+  async function save(db: ReviewerDb, before: Reviewer, after: Reviewer) {
+    if (!(await saveReviewer(db, before, after, clock.now()))) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
   }
 
   async function withDrawRetry<R>(work: () => Promise<R>): Promise<R> {
@@ -130,7 +130,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
   async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer) {
     const found = (await lockReviewers(db, [userId])).get(userId);
-    if (found) await save(db, [{ before: found, after: change(found) }]);
+    if (found) await save(db, found, change(found));
   }
 
   function audit(emit: Emit, record: AuditRecorded) {
@@ -223,7 +223,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
             status === "SUSPENDED"
               ? { ...found, status, suspendedUntil: now + (days ?? rules.suspensionDays) * 86_400_000 }
               : { ...found, status, suspendedUntil: null, consecutiveNoShows: 0 };
-          await save(trx, [{ before: found, after }]);
+          await save(trx, found, after);
           audit(emit, { actorId: operator.id, action: `reviewer.${status === "SUSPENDED" ? "suspend" : "reinstate"}`, subject: `reviewer:${id}`, detail: { days, reason }, at: now });
           return view(after);
         });
@@ -245,7 +245,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
               throw new AppError(409, "NOT_ENOUGH_REVIEWERS", `${candidates.length} eligible reviewers, ${count} needed`);
             const seed = randomBytes(16).toString("hex");
             const reviewers = drawPanel(candidates, count, seed, new Set());
-            await save(trx, reviewers.map((id) => ({ before: pool.get(id)!, after: assign(pool.get(id)!, now) })));
+            for (const id of reviewers) await save(trx, pool.get(id)!, assign(pool.get(id)!, now));
             await insertReservation(trx, {
               id: gid,
               case_id: caseId,
@@ -302,7 +302,6 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const seated = e.panel.filter((seat) => seat.state === "INVITED" || seat.state === "VOTED");
         if (seated.length === 0) return;
         const reviewers = await lockReviewers(trx, seated.map((seat) => seat.reviewerId));
-        const changes: { before: Reviewer; after: Reviewer }[] = [];
         for (const seat of seated) {
           const before = reviewers.get(seat.reviewerId);
           if (!before) continue;
@@ -312,9 +311,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
               : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD")
                 ? "COHERENT"
                 : "INCOHERENT";
-          changes.push({ before, after: applyOutcome(release(before), outcome, rules, now) });
+          await save(trx, before, applyOutcome(release(before), outcome, rules, now));
         }
-        await save(trx, changes);
       });
     },
     async started() {

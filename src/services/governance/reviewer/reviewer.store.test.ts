@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, testConfig } from "../../../../test/support/harness";
 import { openServiceDb, type ServiceDb } from "../../../platform/db/db";
 import { assign } from "./reviewer.domain";
-import { DRAW_KEY_SPACE, freshReviewer, lockReviewers, poolWindow, type ReviewerTables, reviewerMigrations, saveReviewers } from "./reviewer.store";
+import { DRAW_KEY_SPACE, freshReviewer, lockReviewers, poolWindow, type ReviewerTables, reviewerMigrations, saveReviewer } from "./reviewer.store";
 
 const config = testConfig();
 let sdb: ServiceDb<ReviewerTables>;
@@ -75,37 +75,21 @@ describe("the draw's pool window", () => {
   });
 });
 
-describe("saving reviewers", () => {
-  const read = async (id: number) => (await lockReviewers(sdb.db, [id])).get(id)!;
-  const assigned = (r: Awaited<ReturnType<typeof read>>) => ({ before: r, after: assign(r, NOW) });
-
+describe("saving a reviewer", () => {
   it("writes only over the standing it read: an opt-out or a suspension landing in between is kept, nulls compared as values", async () => {
+    const read = async (id: number) => (await lockReviewers(sdb.db, [id])).get(id)!;
     const fresh = await read(1);
-    expect(await saveReviewers(sdb.db, [assigned(fresh)], NOW)).toBe(true);
+    expect(await saveReviewer(sdb.db, fresh, assign(fresh, NOW), NOW)).toBe(true);
     expect(await read(1)).toMatchObject({ openCases: 1, lastAssignedAt: NOW });
 
     const beforeOptOut = await read(2);
     await sdb.db.updateTable("reviewers").set({ status: "OPTED_OUT" }).where("user_id", "=", 2).execute();
-    expect(await saveReviewers(sdb.db, [assigned(beforeOptOut)], NOW)).toBe(false);
+    expect(await saveReviewer(sdb.db, beforeOptOut, assign(beforeOptOut, NOW), NOW)).toBe(false);
     expect(await read(2)).toMatchObject({ status: "OPTED_OUT", openCases: 0 });
 
     const beforeSuspension = await read(3);
     await sdb.db.updateTable("reviewers").set({ suspended_until: NOW + 1 }).where("user_id", "=", 3).execute();
-    expect(await saveReviewers(sdb.db, [assigned(beforeSuspension)], NOW)).toBe(false);
+    expect(await saveReviewer(sdb.db, beforeSuspension, assign(beforeSuspension, NOW), NOW)).toBe(false);
     expect(await read(3)).toMatchObject({ suspendedUntil: NOW + 1, openCases: 0 });
-  });
-
-  it("writes several in one go, each its own standing, and answers false when any one changed meanwhile", async () => {
-    const [a, b, c] = [await read(11), await read(12), await read(13)];
-    const suspended = { ...b, status: "SUSPENDED" as const, suspendedUntil: NOW + 5, consecutiveNoShows: 3 };
-    expect(await saveReviewers(sdb.db, [assigned(a), { before: b, after: suspended }, assigned(c)], NOW)).toBe(true);
-    expect(await read(11)).toEqual(assign(a, NOW));
-    expect(await read(12)).toEqual(suspended);
-    expect(await read(13)).toEqual(assign(c, NOW));
-
-    const [d, e] = [await read(14), await read(15)];
-    await sdb.db.updateTable("reviewers").set({ votes: 9 }).where("user_id", "=", 15).execute();
-    expect(await saveReviewers(sdb.db, [assigned(d), assigned(e)], NOW)).toBe(false);
-    expect(await read(15)).toMatchObject({ votes: 9, openCases: 0 });
   });
 });

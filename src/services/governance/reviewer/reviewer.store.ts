@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type Selectable, sql } from "kysely";
+import type { Kysely, Migration, Selectable } from "kysely";
 import { dialectOf, dropIndex, forUpdateOn } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { Reviewer, ReviewerStatus } from "./reviewer.domain";
@@ -199,48 +199,25 @@ function standingColumns(r: Reviewer): Standing {
   };
 }
 
-/** Each standing column's type, for PostgreSQL, which types a parameter in a CASE as text unless told. */
-const STANDING_TYPES: Record<(typeof STANDING)[number], string> = {
-  status: "varchar(16)",
-  suspended_until: "bigint",
-  votes: "integer",
-  coherent_votes: "integer",
-  no_shows: "integer",
-  consecutive_no_shows: "integer",
-  open_cases: "integer",
-  cases_today: "integer",
-  day_key: "integer",
-  last_assigned_at: "bigint",
-};
-
-type StandingOf = Standing & { user_id: number };
-
-const saveQuery = prepare((db: ReviewerDb, $: { after: StandingOf[]; before: StandingOf[]; ids: number[]; now: number }) => {
+const saveQuery = prepare((db: ReviewerDb, $: { userId: number; after: Standing; before: Standing; now: number }) => {
   // Null-safe equality (suspended_until, last_assigned_at may be null): each engine spells it its own way.
   const dialect = dialectOf(db);
   const same = dialect === "mysql" ? "<=>" : dialect === "postgres" ? "is not distinct from" : "is";
-  const typed = (value: unknown, column: (typeof STANDING)[number]) => (dialect === "postgres" ? sql`cast(${value} as ${sql.raw(STANDING_TYPES[column])})` : sql`${value}`);
-  const set = Object.fromEntries(
-    STANDING.map((column) => [column, sql`case ${sql.join($.after.map((r) => sql`when user_id = ${r.user_id} then ${typed(r[column], column)}`), sql` `)} end`]),
-  );
-  return db
+  let update = db
     .updateTable("reviewers")
-    .set({ ...set, updated_at: $.now })
-    .where("user_id", "in", $.ids)
-    .where((eb) => eb.or($.before.map((b) => eb.and([eb("user_id", "=", b.user_id), ...STANDING.map((column) => eb(column, same, b[column]))]))));
+    .set({ ...$.after, updated_at: $.now })
+    .where("user_id", "=", $.userId);
+  for (const column of STANDING) update = update.where(column, same, $.before[column]);
+  return update;
 });
 
 /**
- * Writes each change's `after` over its `before` in one statement, each only if the row's standing is
- * still what `before` read (optimistic: draws need no table lock), status included, so an opt-out or a
- * suspension that lands between a draw's read and its write is not overwritten. Answers whether it
- * wrote every one; when not, the caller rolls its transaction back (some may have been written).
+ * Writes `after` over `before` only if the row's standing is still what `before` read (optimistic:
+ * draws need no table lock), status included, so an opt-out or a suspension that lands between a
+ * draw's read and its write is not overwritten; answers whether it wrote.
  */
-export async function saveReviewers(db: ReviewerDb, changes: readonly { before: Reviewer; after: Reviewer }[], now: number): Promise<boolean> {
-  if (changes.length === 0) return true;
-  const after = changes.map((c) => ({ user_id: c.before.userId, ...standingColumns(c.after) }));
-  const before = changes.map((c) => ({ user_id: c.before.userId, ...standingColumns(c.before) }));
-  return (await saveQuery.run(db, { after, before, ids: after.map((r) => r.user_id), now })) === changes.length;
+export async function saveReviewer(db: ReviewerDb, before: Reviewer, after: Reviewer, now: number): Promise<boolean> {
+  return (await saveQuery.run(db, { userId: before.userId, after: standingColumns(after), before: standingColumns(before), now })) === 1;
 }
 
 function withProfiles(db: ReviewerDb) {

@@ -9,7 +9,7 @@ import type { Platform } from "../../../platform/runtime/platform";
 import { type CaseDecided, ReportEvents } from "../report/report.contract";
 import { type CasePaid, type Redemption, RewardContract as C, RewardEvents, rewardRoutes } from "./reward.contract";
 import { grantsFor, redemptionRefusal } from "./reward.domain";
-import { grantCoins, moveCoins, refsPaid, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
+import { moveCoins, refsPaid, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
 
 /** Coins for reviewers and the points mall they spend them in. */
 export function rewardService(platform: Platform): ServiceSchema {
@@ -122,7 +122,7 @@ export function rewardService(platform: Platform): ServiceSchema {
         // The inbox drops redeliveries; the refs also hold against the same verdict arriving under another event id.
         const paid = await refsPaid(trx, grants.map((g) => g.ref));
         const due = grants.filter((g) => !paid.has(g.ref));
-        await grantCoins(trx, due, now);
+        for (const g of due) await moveCoins(trx, g.userId, g.amount, "GRANT", g.ref, now);
         if (due.length > 0) {
           const event: CasePaid = { caseId: decided.caseId, grants: due.map(({ userId, amount, coherent }) => ({ userId, amount, coherent })) };
           emit(RewardEvents.paid, event, `case-paid:${decided.caseId}`);

@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Migration } from "kysely";
-import { forUpdateOn, skippingTaken, upsertOn, withAutoId } from "../../../platform/db/db";
+import { forUpdateOn, withAutoId } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 
 export interface RewardTables {
@@ -88,34 +88,6 @@ export async function moveCoins(
   return balance;
 }
 
-/**
- * Grants coins to several users at once, in the caller's transaction: the same as `moveCoins` for
- * each grant in turn, in a fixed number of statements (a decided case pays its whole panel). The
- * accounts are locked in one read (created at zero first if missing, so a racing first grant waits
- * rather than overwriting), then written and ledgered in one statement each.
- */
-export async function grantCoins(db: RewardDb, grants: readonly { userId: number; amount: number; ref: string }[], now: number): Promise<void> {
-  if (grants.length === 0) return;
-  const userIds = [...new Set(grants.map((g) => g.userId))].sort((a, b) => a - b);
-  let balances = await lockAccounts(db, userIds);
-  if (balances.size < userIds.length) {
-    const missing = userIds.filter((id) => !balances.has(id));
-    await q.openAccounts.run(db, { rows: missing.map((id) => ({ user_id: id, balance: 0, updated_at: now })) });
-    balances = await lockAccounts(db, userIds);
-  }
-  const entries = grants.map((g) => {
-    const balance = balances.get(g.userId)! + g.amount;
-    balances.set(g.userId, balance);
-    return { user_id: g.userId, amount: g.amount, kind: "GRANT" as const, ref: g.ref, balance_after: balance, at: now };
-  });
-  await q.setBalances.run(db, { rows: userIds.map((id) => ({ user_id: id, balance: balances.get(id)!, updated_at: now })) });
-  await q.entries.run(db, { rows: entries });
-}
-
-async function lockAccounts(db: RewardDb, userIds: number[]): Promise<Map<number, number>> {
-  return new Map((await q.accounts.all(db, { userIds })).map((a) => [Number(a.user_id), Number(a.balance)]));
-}
-
 /** The statements every grant and redemption runs, prepared once (see prepared.ts). */
 const q = {
   account: prepare((db: RewardDb, $: { userId: number }) => forUpdateOn(db, db.selectFrom("accounts").select("balance").where("user_id", "=", $.userId))),
@@ -123,12 +95,6 @@ const q = {
   entry: prepare((db: RewardDb, $: { userId: number; amount: number; kind: "GRANT" | "REDEEM"; ref: string; balance: number; now: number }) =>
     db.insertInto("ledger").values({ user_id: $.userId, amount: $.amount, kind: $.kind, ref: $.ref, balance_after: $.balance, at: $.now }),
   ),
-  accounts: prepare((db: RewardDb, $: { userIds: number[] }) =>
-    forUpdateOn(db, db.selectFrom("accounts").select(["user_id", "balance"]).where("user_id", "in", $.userIds).orderBy("user_id")),
-  ),
-  openAccounts: prepare((db: RewardDb, $: { rows: RewardTables["accounts"][] }) => skippingTaken(db, db.insertInto("accounts").values($.rows))),
-  setBalances: prepare((db: RewardDb, $: { rows: RewardTables["accounts"][] }) => upsertOn(db, db.insertInto("accounts").values($.rows), ["user_id"], ["balance", "updated_at"])),
-  entries: prepare((db: RewardDb, $: { rows: Omit<RewardTables["ledger"], "id">[] }) => db.insertInto("ledger").values($.rows)),
   paid: prepare((db: RewardDb, $: { refs: string[] }) => db.selectFrom("ledger").select("ref").where("ref", "in", $.refs)),
 };
 
