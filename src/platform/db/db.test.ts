@@ -159,3 +159,19 @@ describe.runIf(!config.dbUrl)("the embedded store's files", () => {
     await notes.close();
   });
 });
+
+describe.runIf(config.dbUrl)("the connection pool on a server engine", () => {
+  it("opens at most BAZAAR_DB_POOL connections, however many queries wait", async () => {
+    const small = testConfig({ dbPool: 2 });
+    const pooled = await openServiceDb<Tables>(small, "dbpooltest", {});
+    try {
+      const postgres = small.dbUrl!.startsWith("postgres");
+      const session = postgres ? sql<{ id: number }>`select pg_backend_pid() as id, pg_sleep(0.05)` : sql<{ id: number }>`select connection_id() as id, sleep(0.05)`;
+      const ids = await Promise.all(Array.from({ length: 8 }, async () => Number((await session.execute(pooled.db)).rows[0].id)));
+      expect(new Set(ids).size).toBe(2);
+    } finally {
+      await pooled.close();
+      await cleanEngines(small);
+    }
+  });
+});

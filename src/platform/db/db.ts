@@ -72,6 +72,8 @@ export interface DbOptions {
   dataDir: string;
   namespace: string;
   dbUrl?: string;
+  /** Connections of the service's pool on a server engine (default 10). */
+  dbPool?: number;
 }
 
 /** Opens the service's database (SQLite file, or a MySQL database created if missing) and applies its migrations. */
@@ -90,7 +92,7 @@ export async function openServiceDb<T>(
   if (url && (url.protocol === "postgres:" || url.protocol === "postgresql:")) {
     const connection = serverOf(url, 5432, "postgres");
     await createPostgresDatabaseIfMissing(connection, name);
-    const pool = new pg.Pool({ ...connection, database: name, max: 10 });
+    const pool = new pg.Pool({ ...connection, database: name, max: options.dbPool ?? 10 });
     // An idle connection the server ends (a restart, a dropped database) is the pool's to replace; without
     // a listener its error would crash the process.
     pool.on("error", () => undefined);
@@ -103,7 +105,7 @@ export async function openServiceDb<T>(
     await createMysqlDatabaseIfMissing(connection, name);
     db = new Kysely<T>({
       dialect: new MysqlDialect({
-        pool: createPool({ ...connection, database: name, connectionLimit: 10, charset: "utf8mb4", supportBigNumbers: true }),
+        pool: createPool({ ...connection, database: name, connectionLimit: options.dbPool ?? 10, charset: "utf8mb4", supportBigNumbers: true }),
       }),
     });
     dialect = "mysql";

@@ -16,6 +16,8 @@ export interface BazaarConfig {
   nodeColour?: string;
   nodeZone?: string;
   dbUrl?: string;
+  /** Connections each service's database pool may open on a server engine: a process with N services opens up to N times this. */
+  dbPool: number;
   redisUrl?: string;
   natsUrl?: string;
   /** etcd endpoints for leader election (comma-separated); unset: this node always leads. */
@@ -76,6 +78,7 @@ export const CONFIG_OPTIONS: ConfigOption[] = [
   { key: "nodeColour", env: "BAZAAR_NODE_COLOUR", flag: "node-colour", kind: "string", help: "blue-green colour of this node (e.g. blue, green)" },
   { key: "nodeZone", env: "BAZAAR_NODE_ZONE", flag: "node-zone", kind: "string", help: "zone of this node, reported in its metadata" },
   { key: "dbUrl", env: "BAZAAR_DB_URL", flag: "db-url", kind: "string", help: "mysql://user:pass@host:port/ or postgres://user:pass@host:port/ — one database per service, created if missing (default: SQLite file per service)" },
+  { key: "dbPool", env: "BAZAAR_DB_POOL", flag: "db-pool", kind: "int", help: "connections per service database on MySQL/PostgreSQL; a process running N services opens up to N times this (default 10)" },
   { key: "redisUrl", env: "BAZAAR_REDIS_URL", flag: "redis-url", kind: "string", help: "redis://host:port — kv and shared rate limits (default: in-process)" },
   { key: "natsUrl", env: "BAZAAR_NATS_URL", flag: "nats-url", kind: "string", help: "nats://host:port — transporter and JetStream (default: in-process broker, SQLite log)" },
   { key: "etcdUrl", env: "BAZAAR_ETCD_URL", flag: "etcd-url", kind: "string", help: "http://host:2379[,…] — leader election of the matching engines (default: single node, always leader)" },
@@ -125,6 +128,7 @@ export const DEFAULT_CONFIG: BazaarConfig = {
   tokenTtlSeconds: 3600,
   shutdownGraceMs: 25_000,
   txMaxAttempts: 8,
+  dbPool: 10,
   streamReplicas: 1,
   chainConfirmations: 6,
   sandboxSecret: "sandbox-development-secret",
