@@ -94,6 +94,29 @@ describe("outbox and inbox", () => {
     expect(seen).toEqual(["fast", "slow"]);
   });
 
+  it("runs a consumer's after-commit work once its message's transaction has committed, never for one rolled back", async () => {
+    const { writer, reader } = await setup();
+    const log: string[] = [];
+    let failures = 1;
+    reader.consume("notes.after", async (trx, m, _emit, afterCommit) => {
+      const { id } = m.data as { id: string };
+      await trx.insertInto("notes").values({ id, body: "copy" }).execute();
+      afterCommit(async () => {
+        // The note is committed by now: another connection sees it.
+        const row = await reader.db.selectFrom("notes").select("id").where("id", "=", id).executeTakeFirst();
+        log.push(`${id}:${row ? "committed" : "missing"}`);
+      });
+      if (id === "a2" && failures-- > 0) throw new Error("rolled back once");
+    });
+    await writer.start();
+    await reader.start();
+    for (const id of ["a1", "a2", "a3"]) await writer.tx(async (_trx, emit) => emit("notes.after", { id }, `evt-${id}`));
+    await eventually(async () => log.length === 3);
+    await new Promise((r) => setTimeout(r, 100));
+    // JetStream redelivers a failed message after those behind it.
+    expect(log.sort()).toEqual(["a1:committed", "a2:committed", "a3:committed"]);
+  });
+
   it("applies a redelivered message once", async () => {
     const { reader, platform } = await setup();
     await reader.start();

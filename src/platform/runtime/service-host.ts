@@ -19,7 +19,15 @@ const MAX_BATCH = 64;
 
 export type Emit = (subject: string, data: unknown, id?: string, position?: EventPosition) => void;
 
-export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Emit) => Promise<void>;
+/**
+ * Work to do once the handler's transaction has committed, and only then (never for a rolled-back
+ * one): writes outside the database, such as a kv record others read, that must not show what may
+ * yet be undone. Done in the order registered, before the consumer's next message; a failure is
+ * logged, and the service repairs what it missed (or lives with it: say which).
+ */
+export type AfterCommit = (work: () => Promise<unknown>) => void;
+
+export type StreamHandler<T> = (trx: Kysely<T>, message: StreamMessage, emit: Emit, afterCommit: AfterCommit) => Promise<void>;
 
 export interface ConsumerOptions<T = unknown> {
   /** For messages about one tenant: the tenant whose scope the handler runs in. */
@@ -160,13 +168,14 @@ export class ServiceHost<T> {
   ): Promise<void> {
     if (messages.length === 1) return one(messages[0]);
     const events: OutgoingEvent[] = [];
+    const after: (() => Promise<unknown>)[] = [];
     try {
       await handleBatchOnce(
         this.store,
         this.name,
         messages,
         this.platform.clock.now(),
-        (trx, message) => inScope(message, () => handler(trx, message, this.collector(events))),
+        (trx, message) => inScope(message, () => handler(trx, message, this.collector(events), (work) => after.push(work))),
         async (trx) => {
           await beforeCommit?.(trx);
           await writeOutbox(trx, events, this.platform.clock.now());
@@ -178,6 +187,11 @@ export class ServiceHost<T> {
       return;
     }
     this.committed(events);
+    await this.afterCommitted(after);
+  }
+
+  private async afterCommitted(after: (() => Promise<unknown>)[]): Promise<void> {
+    for (const work of after) await work().catch((err) => this.logger.warn({ err }, "work after a consumer's commit failed"));
   }
 
   /** One message, once: the handler's work, its events and the inbox row in one transaction. */
@@ -189,6 +203,7 @@ export class ServiceHost<T> {
   ): Promise<void> {
     const events: OutgoingEvent[] = [];
     const emit = this.collector(events);
+    const after: (() => Promise<unknown>)[] = [];
     const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
     const applied = await handleOnce(
       this.store,
@@ -196,13 +211,15 @@ export class ServiceHost<T> {
       message,
       this.platform.clock.now(),
       async (trx) => {
-        await handler(trx, message, emit);
+        await handler(trx, message, emit, (work) => after.push(work));
         await beforeCommit?.(trx);
         await writeOutbox(trx, events, this.platform.clock.now());
       },
       db,
     );
-    if (applied) this.committed(events);
+    if (!applied) return;
+    this.committed(events);
+    await this.afterCommitted(after);
   }
 
   /** Runs `work` in a transaction; events it emits are written in the same transaction and relayed after commit. */

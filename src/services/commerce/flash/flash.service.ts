@@ -6,7 +6,9 @@ import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, type Ctx, requireIdempotencyKey, requireUser } from "../../../platform/runtime/action";
 import { badRequest, conflict, notFound, tooMany } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
+import { crashPoint } from "../../../platform/runtime/faults";
 import type { Platform } from "../../../platform/runtime/platform";
+import type { AfterCommit } from "../../../platform/runtime/service-host";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { leaseFor, RateLimit } from "../../../platform/guard/rate-limit";
 import { initiator, txClient } from "../../../platform/tx/tx.client";
@@ -142,8 +144,11 @@ export function flashService(platform: Platform): ServiceSchema {
    * An admitted attempt reaches the database: checked against the campaign's count and the buyer's
    * units (the authority if the kv ever lost its state), then turned into an order. Runs inside the
    * consumer's transaction, with the campaign row locked, so attempts of one campaign settle one by one.
+   * The outcome reaches the kv only after that commit (a redelivered attempt may settle otherwise); if
+   * that write is lost, the kv keeps the attempt QUEUED (its view reads the database first) and does not
+   * offer a refused attempt's units again: the kv can under-sell then, never over-sell.
    */
-  async function settle(trx: FlashDb, a: AttemptAdmitted): Promise<void> {
+  async function settle(trx: FlashDb, a: AttemptAdmitted, afterCommit: AfterCommit): Promise<void> {
     if (await trx.selectFrom("attempts").select("id").where("id", "=", a.attemptId).executeTakeFirst()) return;
     const c = await campaignIn(trx, a.campaignId);
     const row = await host.store.forUpdate(trx.selectFrom("campaigns").select("taken").where("id", "=", c.id)).executeTakeFirstOrThrow();
@@ -163,7 +168,7 @@ export function flashService(platform: Platform): ServiceSchema {
     const refusal = settleRefusal({ stock: c.stock, taken, userUnits: Number(held.units), perUserLimit: c.per_user_limit }, a.quantity);
     if (refusal) {
       await trx.insertInto("attempts").values({ ...base, status: "REJECTED", order_id: null, reason: refusal }).execute();
-      await settleInKv(c, a, record("REJECTED", { reason: refusal }), false);
+      afterCommit(() => settleInKv(c, a, record("REJECTED", { reason: refusal }), false));
       return;
     }
     let order: OrderView;
@@ -182,12 +187,13 @@ export function flashService(platform: Platform): ServiceSchema {
       if (!isBusinessRefusal(err)) throw err;
       const code = String((err as { type: string }).type);
       await trx.insertInto("attempts").values({ ...base, status: "REJECTED", order_id: null, reason: code }).execute();
-      await settleInKv(c, a, record("REJECTED", { reason: code }), UNSOLD_REFUSALS.has(code));
+      afterCommit(() => settleInKv(c, a, record("REJECTED", { reason: code }), UNSOLD_REFUSALS.has(code)));
       return;
     }
     await trx.insertInto("attempts").values({ ...base, status: "ORDERED", order_id: order.id, reason: null }).execute();
     await trx.updateTable("campaigns").set({ taken: taken + a.quantity, updated_at: now }).where("id", "=", c.id).execute();
-    await settleInKv(c, a, record("ORDERED", { orderId: order.id }), false);
+    afterCommit(() => settleInKv(c, a, record("ORDERED", { orderId: order.id }), false));
+    crashPoint("flash.settle.recorded");
   }
 
   /** A flash order was cancelled (by the buyer, or unpaid in time): its units go back to the campaign, once. */
@@ -200,6 +206,8 @@ export function flashService(platform: Platform): ServiceSchema {
     await trx.updateTable("attempts").set({ returned: 1, updated_at: now }).where("id", "=", a.id).execute();
     await trx.updateTable("campaigns").set({ taken: Number(row.taken) - Number(a.quantity), updated_at: now }).where("id", "=", c.id).execute();
     const k = flashKeys(c.id);
+    // Before the commit, unlike a settlement: the cancellation is a fact, a rollback is redelivered and
+    // gives the units back in the database too, and the script gives them back in the kv once.
     const record: AttemptRecord = { status: "ORDERED", userId: Number(a.user_id), quantity: Number(a.quantity), at: now, orderId, returned: true };
     await kv.run(giveBackScript, [k.stock, k.used(Number(a.user_id)), k.attempts], [a.id, JSON.stringify(record)]);
   }
@@ -363,7 +371,7 @@ export function flashService(platform: Platform): ServiceSchema {
       tick: action(C.tick, () => sweeper.now()),
     },
     created() {
-      host.consume(FlashEvents.admitted, (trx, message) => settle(trx, message.data as AttemptAdmitted), {
+      host.consume(FlashEvents.admitted, (trx, message, _emit, afterCommit) => settle(trx, message.data as AttemptAdmitted, afterCommit), {
         tenantOf: (m) => (m.data as AttemptAdmitted).tenantId,
         maxPerSecond: () => orderRate.value.perSecond,
       });

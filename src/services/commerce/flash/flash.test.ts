@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+import { failNextAt } from "../../../platform/runtime/faults";
 import { admitScript, flashKeys } from "./flash.kv";
 
 let sys: TestSystem;
@@ -133,10 +134,28 @@ describe("flash attempts", () => {
     sys.clock.advance(11 * SECOND);
     await sys.call("flash.tick");
     expect(await settled(orphan)).toMatchObject({ status: "ORDERED", quantity: 2 });
-    // The attempt's record is written to the kv inside the settling transaction, so it can read ORDERED
-    // a moment before that transaction's count commits (seen on PostgreSQL).
-    await eventually(async () => (await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body.ordered === 3);
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ remaining: 1, ordered: 3 });
+  });
+
+  it("writes an attempt's outcome to the kv only once the transaction that settles it has committed", async () => {
+    const c = (await campaign({ stock: 4, perUserLimit: 4, startsAt: at(0), endsAt: at(3_600 * SECOND) })).body;
+    const { kv } = sys.node.platform;
+    const kvStatus = async (attemptId: string) => (JSON.parse((await kv.hget(flashKeys(c.id).attempts, attemptId))!) as { status: string }).status;
+    // The first settling transaction fails after its work (the order is made), rolls back and is redelivered.
+    failNextAt("flash.settle.recorded");
+    const a = (await attempt(c.id, 1)).body.attemptId as string;
+    const seen: string[] = [];
+    for (;;) {
+      const inKv = await kvStatus(a);
+      const { ordered } = (await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body;
+      seen.push(`${inKv}/${ordered}`);
+      if (inKv !== "QUEUED" && ordered === 1) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Never ORDERED in the kv while the database has not counted the order.
+    expect(seen.filter((s) => s === "ORDERED/0")).toEqual([]);
+    expect((await sys.api.get(`/api/flash/attempts/${a}`, buyer.token)).body.status).toBe("ORDERED");
+    expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ ordered: 1, remaining: 3 });
   });
 
   it("does not publish again an attempt the stream holds, however long the paced backlog keeps it queued", async () => {
