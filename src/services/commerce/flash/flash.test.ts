@@ -145,7 +145,7 @@ describe("flash attempts", () => {
     failNextAt("flash.settle.recorded");
     const a = (await attempt(c.id, 1)).body.attemptId as string;
     const seen: string[] = [];
-    for (;;) {
+    for (const started = Date.now(); Date.now() - started < 10_000; ) {
       const inKv = await kvStatus(a);
       const { ordered } = (await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body;
       seen.push(`${inKv}/${ordered}`);
@@ -154,6 +154,7 @@ describe("flash attempts", () => {
     }
     // Never ORDERED in the kv while the database has not counted the order.
     expect(seen.filter((s) => s === "ORDERED/0")).toEqual([]);
+    expect(seen.at(-1)).toBe("ORDERED/1");
     expect((await sys.api.get(`/api/flash/attempts/${a}`, buyer.token)).body.status).toBe("ORDERED");
     expect((await sys.api.get(`/api/flash/campaigns/${c.id}`, buyer.token)).body).toMatchObject({ ordered: 1, remaining: 3 });
   });
