@@ -8,18 +8,27 @@ import { machine } from "./support";
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..");
 
+/** What can be compared: the module and function of each benchmark, and the CPU figure it answers. */
+const BENCHES = {
+  pipeline: { module: "bench/governance-pipeline.bench.ts", run: "governancePipeline", cpu: "cpuMsPerCase", size: 3000 },
+  placement: { module: "bench/order-entry.bench.ts", run: "orderPlacement", cpu: "cpuUsPerOrder", size: 4000 },
+} as const;
+type BenchName = keyof typeof BENCHES;
+
 /**
- * `npm run bench:compare -- <ref> [pairs] [cases]`: the governance pipeline of commit `<ref>` (A) against
- * this checkout (B), CPU per case. On a shared VM the speed moves by a fifth within minutes and one
- * core can be steadily faster than the other, so each pair runs A and B at the same moment **on the
- * same core** (`taskset`), the core swapped between pairs: both see the same machine. The same code
- * on both sides differs by 0–7 % a pair this way; judge a change on several pairs.
+ * `npm run bench:compare -- <ref> [pairs] [size] [pipeline|placement]`: a benchmark of commit `<ref>`
+ * (A) against this checkout (B), CPU per unit (the governance pipeline's case by default; `placement`
+ * is order entry in-process, per order). On a shared VM the speed moves by a fifth within minutes and
+ * one core can be steadily faster than the other, so each pair runs A and B at the same moment **on
+ * the same core** (`taskset`), the core swapped between pairs: both see the same machine. The same
+ * code on both sides differs by 0–7 % a pair this way; judge a change on several pairs.
  */
 async function main() {
-  const [ref, pairsArg, casesArg] = process.argv.slice(2);
-  if (!ref) throw new Error("usage: npm run bench:compare -- <git ref> [pairs=4] [cases=3000]");
+  const [ref, pairsArg, sizeArg, benchArg = "pipeline"] = process.argv.slice(2);
+  if (!ref || !(benchArg in BENCHES)) throw new Error("usage: npm run bench:compare -- <git ref> [pairs=4] [size] [pipeline|placement]");
+  const bench = BENCHES[benchArg as BenchName];
   const pairs = Number(pairsArg ?? 4);
-  const cases = Number(casesArg ?? 3000);
+  const size = Number(sizeArg ?? bench.size);
   const before = mkdtempSync(path.join(tmpdir(), "bazaar-compare-"));
   await run("git", ["-C", ROOT, "worktree", "add", "--detach", before, ref]);
   try {
@@ -27,36 +36,36 @@ async function main() {
     const results: { core: number; a: number; b: number }[] = [];
     for (let i = 0; i < pairs; i++) {
       const core = i % 2;
-      const [a, b] = await Promise.all([cpuPerCase(before, core, cases), cpuPerCase(ROOT, core, cases)]);
+      const [a, b] = await Promise.all([cpuPerUnit(bench, before, core, size), cpuPerUnit(bench, ROOT, core, size)]);
       results.push({ core, a, b });
-      console.error(`pair ${i + 1}: core ${core}, A ${a} ms, B ${b} ms a case`);
+      console.error(`pair ${i + 1}: core ${core}, A ${a}, B ${b} ${bench.cpu}`);
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const a = mean(results.map((r) => r.a));
     const b = mean(results.map((r) => r.b));
-    const summary = { machine: machine(), date: new Date().toISOString(), a: ref, b: "this checkout", cases, pairs: results, meanA: round(a), meanB: round(b), changePercent: round(((b - a) / a) * 100) };
+    const summary = { machine: machine(), date: new Date().toISOString(), bench: benchArg, figure: bench.cpu, a: ref, b: "this checkout", size, pairs: results, meanA: round(a), meanB: round(b), changePercent: round(((b - a) / a) * 100) };
     console.log(JSON.stringify(summary, null, 2));
   } finally {
     await run("git", ["-C", ROOT, "worktree", "remove", "--force", before]);
   }
 }
 
-/** One pipeline run of the checkout at `dir`, pinned to `core`: its CPU ms per case. */
-function cpuPerCase(dir: string, core: number, cases: number): Promise<number> {
+/** One run of `bench` in the checkout at `dir`, pinned to `core`: its CPU figure. */
+function cpuPerUnit(bench: (typeof BENCHES)[BenchName], dir: string, core: number, size: number): Promise<number> {
   // Evaluated as a module, which sees a CommonJS-compiled file's exports as its default.
-  const script = `const m = await import(${JSON.stringify(path.join(dir, "bench/governance-pipeline.bench.ts"))});
-const r = await (m.governancePipeline ?? m.default.governancePipeline)(${cases});
-console.log(JSON.stringify(r));
+  const script = `const m = await import(${JSON.stringify(path.join(dir, bench.module))});
+const r = await (m.${bench.run} ?? m.default.${bench.run})(${size});
+console.log("RESULT " + JSON.stringify(r));
 process.exit(0);`;
   return new Promise((resolve, reject) => {
-    const child = spawn("taskset", ["-c", String(core), process.execPath, "--import", "tsx", "--input-type=module", "-e", script], { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn("taskset", ["-c", String(core), process.execPath, "--import", "tsx", "-e", script], { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += String(chunk)));
     child.on("error", reject);
     child.on("exit", (code) => {
-      const line = out.split("\n").find((l) => l.startsWith('{"cases"'));
-      if (code !== 0 || !line) return reject(new Error(`the pipeline in ${dir} exited ${code}`));
-      resolve(JSON.parse(line).cpuMsPerCase as number);
+      const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+      if (code !== 0 || !line) return reject(new Error(`${bench.run} in ${dir} exited ${code}`));
+      resolve(JSON.parse(line.slice("RESULT ".length))[bench.cpu] as number);
     });
   });
 }

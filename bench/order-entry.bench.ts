@@ -5,7 +5,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { TokenSigner } from "../src/platform/gateway/jwt";
 import { eventually } from "../test/support/harness";
-import { benchNode, operator, stopBenchNode } from "./support";
+import type { ServiceBroker } from "moleculer";
+import { benchNode, operator, stopBenchNode, userMeta } from "./support";
 
 /**
  * Exchange order entry over HTTP: a separate process (autocannon) posts limit orders through the
@@ -17,22 +18,12 @@ import { benchNode, operator, stopBenchNode } from "./support";
  */
 export async function orderEntry(options: { connections?: number; seconds?: number; traders?: number; subscribers?: number } = {}) {
   const { connections = 32, seconds = 10, traders = 200, subscribers = 1000 } = options;
-  const services = ["gateway", "identity", "config", "account", "trading", "matching", "market"];
-  const { node, dataDir } = await benchNode({}, {}, services);
+  const { node, dataDir } = await tradingFloor(traders);
   const { broker, platform } = node;
-  await broker.call("account.createAsset", { code: "BTC", decimals: 8 }, operator);
-  await broker.call("account.createAsset", { code: "USDT", decimals: 6 }, operator);
-  await broker.call(
-    "trading.createSymbol",
-    { symbol: "BTC-USDT", base: "BTC", quote: "USDT", tickSize: "0.01", lotSize: "0.0001", minNotional: "1", makerFeeBps: 10, takerFeeBps: 20 },
-    operator,
-  );
   const signer = TokenSigner.fromConfig(platform.config);
   const tokens: string[] = [];
   for (let i = 0; i < traders; i++) {
-    const userId = 500_000 + i;
-    for (const [asset, amount] of [["BTC", "1000"], ["USDT", "100000000"]] as const)
-      await broker.call("account.adjust", { userId, asset, amount, reason: "bench" }, { ...operator, meta: { ...operator.meta, idempotencyKey: randomUUID() } });
+    const userId = TRADER_IDS + i;
     tokens.push(await signer.sign({ id: userId, username: `t${i}`, roles: ["user"] }, 3600, Date.now()));
   }
   const file = path.join(dataDir, "traders.json");
@@ -48,13 +39,7 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
   const started = Date.now();
   // Decided: the engine has applied every accepted order; settled: the trading service has no order still in entry or awaiting events.
   const accepted = load.statusCodes?.["201"]?.count ?? 0;
-  await eventually(async () => {
-    // The log is drained when the engine's sequence stops moving.
-    const depth = await broker.call<{ sequence: number }, object>("matching.depth", { symbol: "BTC-USDT" });
-    await new Promise((r) => setTimeout(r, 500));
-    const again = await broker.call<{ sequence: number }, object>("matching.depth", { symbol: "BTC-USDT" });
-    return depth.sequence === again.sequence && depth.sequence > 0;
-  }, 600_000);
+  await drained(broker);
   const drainSeconds = (Date.now() - started) / 1000;
   // The last pushes reach the subscribers a moment after the engine is done.
   await new Promise((r) => setTimeout(r, 1000));
@@ -64,4 +49,63 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
   const marketData = JSON.parse(fanoutOut.split("\n").filter((l) => l.startsWith("{")).pop() ?? "null");
   await stopBenchNode(node);
   return { traders, connections, ...load, accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10, marketData };
+}
+
+const TRADER_IDS = 500_000;
+
+/** A node with the exchange's services, BTC-USDT listed, and `traders` accounts funded in both assets. */
+async function tradingFloor(traders: number) {
+  const { node, dataDir } = await benchNode({}, {}, ["gateway", "identity", "config", "account", "trading", "matching", "market"]);
+  const { broker } = node;
+  await broker.call("account.createAsset", { code: "BTC", decimals: 8 }, operator);
+  await broker.call("account.createAsset", { code: "USDT", decimals: 6 }, operator);
+  await broker.call(
+    "trading.createSymbol",
+    { symbol: "BTC-USDT", base: "BTC", quote: "USDT", tickSize: "0.01", lotSize: "0.0001", minNotional: "1", makerFeeBps: 10, takerFeeBps: 20 },
+    operator,
+  );
+  for (let i = 0; i < traders; i++)
+    for (const [asset, amount] of [["BTC", "1000"], ["USDT", "100000000"]] as const)
+      await broker.call("account.adjust", { userId: TRADER_IDS + i, asset, amount, reason: "bench" }, { ...operator, meta: { ...operator.meta, idempotencyKey: randomUUID() } });
+  return { node, dataDir };
+}
+
+/** Waits until the engine has applied the whole log: its sequence stops moving. */
+async function drained(broker: ServiceBroker): Promise<void> {
+  await eventually(async () => {
+    const depth = await broker.call<{ sequence: number }, object>("matching.depth", { symbol: "BTC-USDT" });
+    await new Promise((r) => setTimeout(r, 500));
+    const again = await broker.call<{ sequence: number }, object>("matching.depth", { symbol: "BTC-USDT" });
+    return depth.sequence === again.sequence && depth.sequence > 0;
+  }, 600_000);
+}
+
+/**
+ * Order placement in-process, for A/B of the order path (`npm run bench:compare -- <ref> 4 4000
+ * placement`): `orders` limit orders through `trading.place`, `inFlight` at a time, buyers and sellers
+ * alternating around one price as in the HTTP benchmark; CPU from the first order until the engine
+ * has applied the last (with the settling consumers' work), per order. No HTTP, no subscribers.
+ */
+export async function orderPlacement(orders = 4000, inFlight = 32, traders = 200) {
+  const { node } = await tradingFloor(traders);
+  const { broker } = node;
+  let next = 0;
+  const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < orders) {
+        const i = next++;
+        const side = i % 2 === 0 ? "BUY" : "SELL";
+        const price = (30_000 + (side === "BUY" ? 1 : -1) * ((i >> 1) % 5)).toFixed(2);
+        await broker.call("trading.place", { symbol: "BTC-USDT", side, type: "LIMIT", price, quantity: "0.01" }, userMeta(TRADER_IDS + (i % traders)));
+      }
+    }),
+  );
+  const placedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await drained(broker);
+  // The drain check's own half-second waits are idle time, not the order path's.
+  const cpu = process.cpuUsage(cpuBefore);
+  await stopBenchNode(node);
+  return { orders, ordersPerSecond: Math.round(orders / placedSeconds), cpuUsPerOrder: Math.round((cpu.user + cpu.system) / orders) };
 }
