@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { machine } from "./support";
@@ -35,7 +35,7 @@ async function main() {
     if (!existsSync(path.join(before, "node_modules"))) symlinkSync(path.join(ROOT, "node_modules"), path.join(before, "node_modules"));
     const results: { core: number; a: number; b: number }[] = [];
     for (let i = 0; i < pairs; i++) {
-      const core = i % 2;
+      const core = i % cpus().length;
       const [a, b] = await Promise.all([cpuPerUnit(bench, before, core, size), cpuPerUnit(bench, ROOT, core, size)]);
       results.push({ core, a, b });
       console.error(`pair ${i + 1}: core ${core}, A ${a}, B ${b} ${bench.cpu}`);

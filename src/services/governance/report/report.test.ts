@@ -41,6 +41,12 @@ describe("vote policies", () => {
 });
 
 describe("intake", () => {
+  /** Seats the pool holds across all cases: a hold given back brings it down again. */
+  const seatsHeld = async () => {
+    const list = await sys.api.get("/api/governance/reviewers?limit=100", sys.admin.token);
+    return (list.body.items as { openCases: number }[]).reduce((n, r) => n + r.openCases, 0);
+  };
+
   it("opens a case with a panel, and a retry with the same key returns the first answer", async () => {
     const key = randomUUID();
     const first = await report(sys, reporter, "intake-1", author.id, "SPAM", key);
@@ -88,10 +94,6 @@ describe("intake", () => {
   });
 
   it("opens one case when two first reports on a target race, giving back the panel held for the other", async () => {
-    const seatsHeld = async () => {
-      const list = await sys.api.get("/api/governance/reviewers?limit=100", sys.admin.token);
-      return (list.body.items as { openCases: number }[]).reduce((n, r) => n + r.openCases, 0);
-    };
     const before = await seatsHeld();
     const other = await sys.user();
     const [a, b] = await Promise.all([report(sys, reporter, "intake-race", author.id), report(sys, other, "intake-race", author.id)]);
@@ -105,10 +107,6 @@ describe("intake", () => {
   });
 
   it("files a report once when two requests with its key race, giving back the panel held for the other", async () => {
-    const seatsHeld = async () => {
-      const list = await sys.api.get("/api/governance/reviewers?limit=100", sys.admin.token);
-      return (list.body.items as { openCases: number }[]).reduce((n, r) => n + r.openCases, 0);
-    };
     const before = await seatsHeld();
     const key = randomUUID();
     const [a, b] = await Promise.all([report(sys, reporter, "intake-key-race", author.id, "SPAM", key), report(sys, reporter, "intake-key-race", author.id, "SPAM", key)]);
