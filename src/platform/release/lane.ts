@@ -14,11 +14,12 @@ export function currentLane(): string | undefined {
 
 /**
  * Runs `work` as part of `lane`: calls it makes and events it emits carry the lane. Work without a
- * lane runs as it is: on Node 20 an AsyncLocalStorage in use taxes every promise of the process, so
- * only systems that route by lane pay for it.
+ * lane runs in none, whoever started it. On Node 20 an AsyncLocalStorage in use taxes every promise of
+ * the process, so only systems that route by lane pay for it: with no lane around, `work` just runs.
  */
 export function withLane<T>(lane: string | undefined, work: () => T): T {
-  return lane === undefined ? work() : current.run(lane, work);
+  if (lane !== undefined) return current.run(lane, work);
+  return current.getStore() === undefined ? work() : current.exit(work);
 }
 
 /**

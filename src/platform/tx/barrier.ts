@@ -102,6 +102,58 @@ export async function throughBarrier<R>(
   return { ran: true, result };
 }
 
+/** A try's answer from the barrier's set form: it ran (or had run before), or it was refused and changed nothing. */
+export type TryAnswer = { ok: true; ran: boolean } | { ok: false; status: number; code: string; message: string; field?: string };
+
+/** Another claim came between the set form's read of the rows and its write: run the tries one by one. */
+export class BarrierRace extends Error {}
+
+const tryRows = prepare((db: Kysely<BarrierTables>, $: { branchId: string; gids: string[] }) =>
+  db.selectFrom("tx_barrier").select(["gid", "origin"]).where("branch_id", "=", $.branchId).where("op", "=", "try").where("gid", "in", $.gids),
+);
+const claimTries = prepare((db: Kysely<BarrierTables>, $: { branchId: string; gids: string[]; now: number }) =>
+  skippingTaken(db, db.insertInto("tx_barrier").values($.gids.map((gid) => ({ gid, branch_id: $.branchId, op: "try", origin: "try", result: null, created_at: $.now })))),
+);
+
+/**
+ * `throughBarrier` for many tries of one branch id at once, inside `trx`: one read of their rows, `work`
+ * once for the tries not seen before, one write claiming the rows of those it accepted. A repeat
+ * answers ran: false, a try whose cancel came first is refused (TX_BRANCH_CANCELLED). `work` answers,
+ * in order, nothing for a try it applied or the AppError refusing one; a refused try must have changed
+ * nothing, and its row stays free (as a failed try's row rolls back). Results are not kept, so this is
+ * for tries whose repeat needs no answer but "done". Throws BarrierRace when a concurrent claim got in
+ * between (or a gid comes twice): the caller's transaction rolls back and it goes one by one.
+ */
+export async function throughBarrierTries<P extends { gid: string }>(
+  trx: Kysely<any>,
+  branchId: string,
+  tries: readonly P[],
+  now: number,
+  work: (fresh: P[]) => Promise<(AppError | undefined)[]>,
+): Promise<TryAnswer[]> {
+  const gids = tries.map((t) => t.gid);
+  if (new Set(gids).size !== gids.length) throw new BarrierRace("a gid twice in one set of tries");
+  const seen = new Map((await tryRows.all(trx, { branchId, gids })).map((r) => [r.gid, r.origin]));
+  const fresh = tries.filter((t) => !seen.has(t.gid));
+  const refusals = fresh.length > 0 ? await work(fresh) : [];
+  const accepted = fresh.filter((_, i) => refusals[i] === undefined).map((t) => t.gid);
+  if (accepted.length > 0 && (await claimTries.run(trx, { branchId, gids: accepted, now })) !== accepted.length) throw new BarrierRace("a try's row was claimed meanwhile");
+  const freshAnswers = new Map(fresh.map((t, i) => [t.gid, refusals[i]]));
+  return tries.map((t): TryAnswer => {
+    const origin = seen.get(t.gid);
+    if (origin === "try") return { ok: true, ran: false };
+    if (origin !== undefined) return { ok: false, status: 409, code: "TX_BRANCH_CANCELLED", message: `branch ${t.gid}/${branchId} was cancelled before its try arrived` };
+    const refusal = freshAnswers.get(t.gid);
+    return refusal === undefined ? { ok: true, ran: true } : refusedAnswer(refusal);
+  });
+}
+
+/** An AppError as a try's answer. */
+export function refusedAnswer(err: AppError): TryAnswer {
+  const field = (err.data as { field?: string } | undefined)?.field;
+  return { ok: false, status: err.code, code: err.type, message: err.message, ...(field === undefined ? {} : { field }) };
+}
+
 export type Decision = "COMMITTED" | "ROLLED_BACK";
 
 const DECISION_BRANCH = "00";

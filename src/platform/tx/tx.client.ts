@@ -3,7 +3,10 @@ import type { Kysely } from "kysely";
 import { z } from "zod";
 import { action } from "../runtime/action";
 import type { Emit, ServiceHost } from "../runtime/service-host";
-import { type Decision, recordCommit, settleDecision } from "./barrier";
+import { isUniqueViolation } from "../db/db";
+import { batching } from "../runtime/batch";
+import { AppError } from "../runtime/errors";
+import { BarrierRace, type Decision, recordCommit, refusedAnswer, settleDecision, throughBarrierTries, type TryAnswer } from "./barrier";
 import type { BranchOp } from "./tx.domain";
 
 /** Subject of the reliable-message hand-off: a saga a service's local transaction wrote to its outbox. */
@@ -70,6 +73,9 @@ export interface SoleBranch {
   cancel(gid: string, payload: Record<string, unknown>): Promise<void>;
 }
 
+/** Tries made in one turn that go to the participant's `tryAll` in one call, at most. */
+const TRIES_PER_CALL = 64;
+
 /**
  * A TCC transaction with one participant and no coordinator: the initiator calls the try and, for
  * every try it does not commit, the cancel — both through the participant's barrier, so a cancel that
@@ -78,15 +84,69 @@ export interface SoleBranch {
  * (retrying), and commit only through a change that also closes that record. For hot paths where the
  * coordinator's log and calls cost more than one participant needs (order entry's freeze); confirm is
  * left out, so the try must be final once kept.
+ *
+ * With `tryAll`, the tries made in one turn of the event loop go to the participant together, as
+ * `{ tries: [{ gid, ...payload }] }` answered by `answerSoleTries` (one local transaction for all,
+ * each try still answered or refused on its own); such a try answers nothing but that it was made,
+ * and is not part of its caller's trace.
  */
-export function soleBranch(broker: ServiceBroker, branch: { action: string; cancel: string }): SoleBranch {
+export function soleBranch(broker: ServiceBroker, branch: { action: string; cancel: string; tryAll?: string }): SoleBranch {
   const meta = (gid: string, op: BranchOp) => ({ tx: { gid, branchId: SOLE_BRANCH, op } });
+  const tryAll = branch.tryAll;
+  const batched =
+    tryAll === undefined
+      ? undefined
+      : batching(async (tries: Record<string, unknown>[]) => (await broker.call<{ answers: TryAnswer[] }, object>(tryAll, { tries })).answers, TRIES_PER_CALL);
   return {
-    try: <R>(gid: string, payload: Record<string, unknown>, parent?: Context) => broker.call<R, object>(branch.action, payload, { ...(parent ? { parentCtx: parent } : {}), meta: meta(gid, "try") }),
+    async try<R>(gid: string, payload: Record<string, unknown>, parent?: Context): Promise<R> {
+      if (!batched) return broker.call<R, object>(branch.action, payload, { ...(parent ? { parentCtx: parent } : {}), meta: meta(gid, "try") });
+      const answer = await batched({ gid, ...payload });
+      if (!answer.ok) throw new AppError(answer.status, answer.code, answer.message, answer.field);
+      return undefined as R;
+    },
     async cancel(gid, payload) {
       await broker.call(branch.cancel, payload, { meta: meta(gid, "cancel") });
     },
   };
+}
+
+/** What a participant's `tryAll` action takes: the tries, each a gid with its try's payload. */
+export function soleTriesParams<P extends z.ZodRawShape>(payload: P) {
+  return z.object({ tries: z.array(z.object({ gid: z.string().min(1).max(128), ...payload })).min(1).max(TRIES_PER_CALL) });
+}
+
+/**
+ * The participant's side of a `tryAll`: the tries in one local transaction behind the barrier's set
+ * form, `work` applying the fresh ones at once and answering, in order, nothing for each it applied or
+ * the AppError refusing it (having changed nothing for it). When a concurrent claim came between (or
+ * the work met a unique key another try of the same gid took), each try runs on its own, as a single
+ * try through `host.branch` would.
+ */
+export async function answerSoleTries<T, P extends { gid: string }>(
+  host: ServiceHost<T>,
+  tries: P[],
+  now: () => number,
+  work: (trx: Kysely<T>, fresh: P[]) => Promise<(AppError | undefined)[]>,
+): Promise<{ answers: TryAnswer[] }> {
+  try {
+    return { answers: await host.tx((trx) => throughBarrierTries(trx, SOLE_BRANCH, tries, now(), (fresh) => work(trx, fresh))) };
+  } catch (err) {
+    if (!(err instanceof BarrierRace) && !isUniqueViolation(err)) throw err;
+  }
+  const answers: TryAnswer[] = [];
+  for (const t of tries) {
+    try {
+      const outcome = await host.branch({ tx: { gid: t.gid, branchId: SOLE_BRANCH, op: "try" } }, async (trx) => {
+        const [refusal] = await work(trx, [t]);
+        if (refusal) throw refusal;
+      });
+      answers.push({ ok: true, ran: outcome.ran });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      answers.push(refusedAnswer(err));
+    }
+  }
+  return { answers };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { RouteDef } from "../../../platform/gateway/routes";
+import { soleTriesParams } from "../../../platform/tx/tx.client";
 
 const asset = z
   .string()
@@ -47,6 +48,8 @@ export const AccountContract = {
    * gives back whatever the try froze. Called by the coordinator (withdrawals) or by order entry itself.
    */
   tryFreeze: z.object({ userId, asset, amount: units }),
+  /** Order entry's freezes made in one turn, each a sole-branch try of its own gid (see `soleBranch`'s `tryAll`). */
+  tryFreezeAll: soleTriesParams({ userId, asset, amount: units }),
   confirmFreeze: z.object({ userId, asset, amount: units }),
   cancelFreeze: z.object({ userId, asset, amount: units }),
   /** The ledger's invariant, per asset: every balance of every account adds up to zero. */

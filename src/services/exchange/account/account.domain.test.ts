@@ -4,6 +4,7 @@ import {
   adjustment,
   apply,
   applyEach,
+  applyIndependently,
   balanceKey,
   type Balances,
   CHAIN,
@@ -26,6 +27,13 @@ import {
 
 const avail = (userId: number, asset: string) => balanceKey(userAccount(userId), asset, "available");
 const frozen = (userId: number, asset: string) => balanceKey(userAccount(userId), asset, "frozen");
+
+/** Adjustments, freezes and unfreezes of three users' USDT, named by their place in the list. */
+const journal = fc.oneof(
+  fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: -300n, max: 1_000n }) }).map((o) => (i: number) => adjustment(`a${i}`, o.user, "USDT", o.amount)),
+  fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: 1n, max: 800n }) }).map((o) => (i: number) => freeze(`f${i}`, o.user, "USDT", o.amount)),
+  fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: 1n, max: 800n }) }).map((o) => (i: number) => unfreeze(`u${i}`, o.user, "USDT", o.amount)),
+);
 
 describe("journals", () => {
   it("move money without making or losing any, and refuse to overdraw a user", () => {
@@ -93,11 +101,6 @@ describe("journals", () => {
 
 describe("a list of journals applied together", () => {
   it("ends where applying them one by one ends, or names the first that cannot apply and leaves the start untouched", () => {
-    const journal = fc.oneof(
-      fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: -300n, max: 1_000n }) }).map((o) => (i: number) => adjustment(`a${i}`, o.user, "USDT", o.amount)),
-      fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: 1n, max: 800n }) }).map((o) => (i: number) => freeze(`f${i}`, o.user, "USDT", o.amount)),
-      fc.record({ user: fc.integer({ min: 1, max: 3 }), amount: fc.bigInt({ min: 1n, max: 800n }) }).map((o) => (i: number) => unfreeze(`u${i}`, o.user, "USDT", o.amount)),
-    );
     fc.assert(
       fc.property(fc.array(journal, { maxLength: 40 }), (makers) => {
         const journals = makers.map((make, i) => make(i));
@@ -118,6 +121,54 @@ describe("a list of journals applied together", () => {
         expect(start).toEqual(new Map([[avail(1, "USDT"), 500n]]));
       }),
     );
+  });
+});
+
+describe("journals applied each on its own", () => {
+  it("skips exactly those that cannot apply where they stand, as one by one with refusals skipped would", () => {
+    fc.assert(
+      fc.property(fc.array(journal, { maxLength: 40 }), (makers) => {
+        const journals = makers.map((make, i) => make(i));
+        const start: Balances = new Map([[avail(1, "USDT"), 500n]]);
+        let b: Balances = start;
+        const refusedOneByOne: string[] = [];
+        for (const j of journals) {
+          const next = apply(b, j);
+          if (isRefusal(next)) refusedOneByOne.push(j.ref);
+          else b = next;
+        }
+        const { balances, refused } = applyIndependently(start, journals);
+        expect(balances).toEqual(b);
+        expect([...refused.keys()]).toEqual(refusedOneByOne);
+        expect(start).toEqual(new Map([[avail(1, "USDT"), 500n]]));
+      }),
+    );
+  });
+
+  it("refuses the freeze the balance cannot cover and keeps the ones before and after it", () => {
+    const start: Balances = new Map([[avail(1, "USDT"), 100n]]);
+    const { balances, refused } = applyIndependently(start, [freeze("f1", 1, "USDT", 60n), freeze("f2", 1, "USDT", 50n), freeze("f3", 1, "USDT", 40n)]);
+    expect(refused).toEqual(new Map([["f2", { code: "INSUFFICIENT_BALANCE", message: "USDT available of user:1 would be -10" }]]));
+    expect(balances.get(avail(1, "USDT"))).toBe(0n);
+    expect(balances.get(frozen(1, "USDT"))).toBe(100n);
+  });
+
+  it("refuses a journal whose entries do not balance", () => {
+    const broken: Journal = { ref: "x", kind: "ADJUST", entries: [{ account: userAccount(1), asset: "USDT", bucket: "available", amount: 5n }] };
+    expect(applyIndependently(new Map(), [broken]).refused.get("x")?.code).toBe("INVALID_AMOUNT");
+  });
+
+  it("checks a journal touching one balance twice against its running sum", () => {
+    const twice: Journal = {
+      ref: "t",
+      kind: "ADJUST",
+      entries: [
+        { account: userAccount(1), asset: "USDT", bucket: "available", amount: -80n },
+        { account: userAccount(1), asset: "USDT", bucket: "available", amount: -30n },
+        { account: EQUITY, asset: "USDT", bucket: "available", amount: 110n },
+      ],
+    };
+    expect(applyIndependently(new Map([[avail(1, "USDT"), 100n]]), [twice]).refused.get("t")?.code).toBe("INSUFFICIENT_BALANCE");
   });
 });
 

@@ -74,6 +74,35 @@ export function applyEach(balances: Balances, journals: readonly Journal[]): Map
   return next;
 }
 
+/**
+ * Every journal in turn, each on its own: one that cannot apply is refused with its reason and
+ * changes nothing, and those after it apply against the balances without it (order entry freezes
+ * a batch of orders at once, and one order short of funds must not refuse the others).
+ */
+export function applyIndependently(balances: Balances, journals: readonly Journal[]): { balances: Map<string, bigint>; refused: Map<string, Refusal> } {
+  const next = new Map(balances);
+  const refused = new Map<string, Refusal>();
+  for (const j of journals) {
+    const refusal = refusalOf(next, j);
+    if (refusal) refused.set(j.ref, refusal);
+    else for (const e of j.entries) next.set(balanceKey(e.account, e.asset, e.bucket), (next.get(balanceKey(e.account, e.asset, e.bucket)) ?? 0n) + e.amount);
+  }
+  return { balances: next, refused };
+}
+
+/** Why `j` cannot apply to `balances`, or null; looks only (a journal may touch one balance twice). */
+function refusalOf(balances: Balances, j: Journal): Refusal | null {
+  if (!isBalanced(j)) return { code: "INVALID_AMOUNT", message: `journal ${j.ref} does not balance` };
+  const after = new Map<string, bigint>();
+  for (const e of j.entries) {
+    const key = balanceKey(e.account, e.asset, e.bucket);
+    const value = (after.get(key) ?? balances.get(key) ?? 0n) + e.amount;
+    if (value < 0n && !ISSUERS.has(e.account)) return { code: "INSUFFICIENT_BALANCE", message: `${e.asset} ${e.bucket} of ${e.account} would be ${value}` };
+    after.set(key, value);
+  }
+  return null;
+}
+
 export function isRefusal(r: Map<string, bigint> | Refusal): r is Refusal {
   return !(r instanceof Map);
 }

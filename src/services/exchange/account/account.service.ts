@@ -6,10 +6,12 @@ import { action, requireIdempotencyKey, requireRole, requireUser } from "../../.
 import { AppError, badRequest, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import { branchCallOf } from "../../../platform/tx/barrier";
+import { answerSoleTries } from "../../../platform/tx/tx.client";
 import { AccountContract as C, accountRoutes, type BalanceView } from "./account.contract";
 import {
   adjustment,
   applyEach,
+  applyIndependently,
   balanceKey,
   type Bucket,
   type Entry,
@@ -18,6 +20,7 @@ import {
   fromUnits,
   isRefusal,
   type Journal,
+  type Refusal,
   ledgerSums,
   settlement,
   toUnits,
@@ -69,6 +72,18 @@ export function accountService(platform: Platform): ServiceSchema {
    * or none (the first that cannot is refused with its reason). Answers how many applied.
    */
   async function post(db: AccountDb, journals: readonly Journal[]): Promise<number> {
+    return (await postJournals(db, journals, false)).applied;
+  }
+
+  /**
+   * `post`, but each journal on its own: one that cannot apply is left out and named with its reason,
+   * the others apply (a batch of order freezes, one of them short of funds).
+   */
+  function postEach(db: AccountDb, journals: readonly Journal[]): Promise<{ applied: number; refused: ReadonlyMap<string, Refusal> }> {
+    return postJournals(db, journals, true);
+  }
+
+  async function postJournals(db: AccountDb, journals: readonly Journal[], independently: boolean): Promise<{ applied: number; refused: ReadonlyMap<string, Refusal> }> {
     const now = clock.now();
     const seen = new Set<string>();
     for (const r of await q.applied.all(db, { refs: journals.map((j) => j.ref) })) seen.add(r.ref);
@@ -78,7 +93,7 @@ export function accountService(platform: Platform): ServiceSchema {
       seen.add(j.ref);
       fresh.push(j);
     }
-    if (fresh.length === 0) return 0;
+    if (fresh.length === 0) return { applied: 0, refused: new Map() };
     const accounts = [...new Set(fresh.flatMap((j) => j.entries.map((e) => e.account)))].sort();
     // Every balance of the accounts involved, locked (in key order, so posters cannot deadlock).
     const lockBalances = async () => new Map((await q.balances.all(db, { accounts })).map((r) => [balanceKey(r.account, r.asset, r.bucket), BigInt(r.amount)]));
@@ -96,17 +111,25 @@ export function accountService(platform: Platform): ServiceSchema {
       await host.store.insertIfAbsent(db.insertInto("balances").values(zero));
       current = await lockBalances();
     }
-    const next = applyEach(current, fresh);
-    if (isRefusal(next)) throw new AppError(next.journal.kind === "ADJUST" || next.journal.kind === "FREEZE" ? 409 : 500, next.code, next.message);
-    await q.addJournals.run(db, { rows: fresh.map((j) => ({ ref: j.ref, kind: j.kind, at: now })) });
-    await q.addEntries.run(db, { rows: fresh.flatMap((j) => j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() }))) });
+    let next: Map<string, bigint>;
+    let refused: ReadonlyMap<string, Refusal> = new Map();
+    if (independently) ({ balances: next, refused } = applyIndependently(current, fresh));
+    else {
+      const all = applyEach(current, fresh);
+      if (isRefusal(all)) throw new AppError(all.journal.kind === "ADJUST" || all.journal.kind === "FREEZE" ? 409 : 500, all.code, all.message);
+      next = all;
+    }
+    const applied = refused.size === 0 ? fresh : fresh.filter((j) => !refused.has(j.ref));
+    if (applied.length === 0) return { applied: 0, refused };
+    await q.addJournals.run(db, { rows: applied.map((j) => ({ ref: j.ref, kind: j.kind, at: now })) });
+    await q.addEntries.run(db, { rows: applied.flatMap((j) => j.entries.map((e) => ({ ref: j.ref, account: e.account, asset: e.asset, bucket: e.bucket, amount: e.amount.toString() }))) });
     const changed = [...next].filter(([key, amount]) => current.get(key) !== amount);
     const rows = changed.map(([key, amount]) => {
       const [account, asset, bucket] = key.split("|") as [string, string, Bucket];
       return { account, asset, bucket, amount: amount.toString(), now };
     });
     if (rows.length > 0) await q.setBalances.run(db, { rows });
-    return fresh.length;
+    return { applied: applied.length, refused };
   }
 
   /** Runs `post` in its own transaction; a same-ref race ends with the journal applied once. */
@@ -200,6 +223,16 @@ export function accountService(platform: Platform): ServiceSchema {
         });
         return { frozen: amount };
       }),
+      /** Order entry's freezes of one turn: each as `tryFreeze` would answer it, all in one transaction. */
+      tryFreezeAll: action(C.tryFreezeAll, (ctx) =>
+        answerSoleTries(host, ctx.params.tries, () => clock.now(), async (trx, fresh) => {
+          const { refused } = await postEach(trx, fresh.map((t) => freeze(`freeze:${t.gid}`, t.userId, t.asset, BigInt(t.amount))));
+          return fresh.map((t) => {
+            const r = refused.get(`freeze:${t.gid}`);
+            return r && new AppError(409, r.code, r.message);
+          });
+        }),
+      ),
       confirmFreeze: action(C.confirmFreeze, async (ctx) => {
         await host.branch(ctx.meta, async () => undefined);
         return { kept: true };

@@ -91,4 +91,37 @@ describe("freezing and settling", () => {
     expect((await balances(carol)).USDT).toEqual({ asset: "USDT", available: "0.000000", frozen: "0.300000" });
     expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
   });
+
+  it("freezes a turn's orders in one call, each answered as its own try would be", async () => {
+    const dave = await sys.user();
+    await adjust(dave.id, "USDT", "100");
+    const usdt = (gid: string, amount: string) => ({ gid: `${dave.id}:${gid}`, userId: dave.id, asset: "USDT", amount: `${amount}000000` });
+    const meta = (gid: string, op: string) => ({ tx: { gid: `${dave.id}:${gid}`, branchId: "sole", op } });
+    const tryAll = (...tries: ReturnType<typeof usdt>[]) => sys.call<{ answers: object[] }>("account.tryFreezeAll", { tries });
+    // One already tried on its own, one whose cancel overtook its try.
+    await sys.call("account.tryFreeze", { userId: dave.id, asset: "USDT", amount: "10000000" }, meta("repeat", "try"));
+    await sys.call("account.cancelFreeze", { userId: dave.id, asset: "USDT", amount: "5000000" }, meta("late", "cancel"));
+    expect((await tryAll(usdt("a", "30"), usdt("repeat", "10"), usdt("big", "1000"), usdt("b", "50"), usdt("late", "5"))).answers).toEqual([
+      { ok: true, ran: true },
+      { ok: true, ran: false },
+      { ok: false, status: 409, code: "INSUFFICIENT_BALANCE", message: `USDT available of user:${dave.id} would be -940000000` },
+      { ok: true, ran: true },
+      { ok: false, status: 409, code: "TX_BRANCH_CANCELLED", message: `branch ${dave.id}:late/sole was cancelled before its try arrived` },
+    ]);
+    expect((await balances(dave)).USDT).toEqual({ asset: "USDT", available: "10.000000", frozen: "90.000000" });
+    // The refused try left its barrier row free: tried again within the funds, it freezes.
+    expect((await tryAll(usdt("big", "10"))).answers).toEqual([{ ok: true, ran: true }]);
+    // A gid twice in one call: the set form steps aside and each goes on its own, the second a repeat.
+    await adjust(dave.id, "USDT", "5");
+    expect((await tryAll(usdt("twice", "5"), usdt("twice", "5"))).answers).toEqual([
+      { ok: true, ran: true },
+      { ok: true, ran: false },
+    ]);
+    expect((await balances(dave)).USDT).toEqual({ asset: "USDT", available: "0.000000", frozen: "105.000000" });
+    // A cancel after a batched try gives back exactly what it froze.
+    await sys.call("account.cancelFreeze", { userId: dave.id, asset: "USDT", amount: "30000000" }, meta("a", "cancel"));
+    expect((await balances(dave)).USDT).toEqual({ asset: "USDT", available: "30.000000", frozen: "75.000000" });
+    expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
+    await expect(sys.call("account.tryFreezeAll", { tries: [] })).rejects.toMatchObject({ code: 400, message: expect.stringContaining("tries") });
+  });
 });

@@ -521,7 +521,7 @@ export function tradingService(platform: Platform): ServiceSchema {
     },
     async started() {
       broker = this.broker;
-      freeze = soleBranch(broker, { action: "account.tryFreeze", cancel: "account.cancelFreeze" });
+      freeze = soleBranch(broker, { action: "account.tryFreeze", cancel: "account.cancelFreeze", tryAll: "account.tryFreezeAll" });
       await host.start();
       sweeper.start();
     },
