@@ -1,15 +1,14 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { TokenSigner } from "../src/platform/gateway/jwt";
 import { eventually } from "../test/support/harness";
 import type { ServiceBroker } from "moleculer";
-import { benchNode, operator, stopBenchNode, userMeta } from "./support";
+import { benchNode, operator, stopBenchNode, userMeta, wrk } from "./support";
 
 /**
- * Exchange order entry over HTTP: a separate process (autocannon) posts limit orders through the
+ * Exchange order entry over HTTP: a separate process (wrk, with order-entry-load.lua) posts limit orders through the
  * gateway for `seconds` — buyers and sellers alternating around one price, so about half of them trade —
  * each order validated, its funds frozen as a TCC branch, its command appended to the log. Counts the
  * answers (201), then waits until the matching service has decided every accepted order and the trading
@@ -26,19 +25,18 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
     const userId = TRADER_IDS + i;
     tokens.push(await signer.sign({ id: userId, username: `t${i}`, roles: ["user"] }, 3600, Date.now()));
   }
-  const file = path.join(dataDir, "traders.json");
-  writeFileSync(file, JSON.stringify(tokens));
+  const file = path.join(dataDir, "traders.txt");
+  writeFileSync(file, `${tokens.join("\n")}\n`);
   const fanout = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "fanout-load.ts"), node.url!, "BTC-USDT", String(subscribers)], { stdio: ["ignore", "pipe", "inherit"] });
   let fanoutOut = "";
   fanout.stdout.on("data", (b: Buffer) => (fanoutOut += String(b)));
   await eventually(async () => fanoutOut.includes("ready\n"), 120_000);
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join(__dirname, "order-entry-load.ts"), node.url!, file, String(connections), String(seconds)], {
-    maxBuffer: 1 << 20,
-  });
-  const load = JSON.parse(stdout);
+  const load = await wrk<{ requests: number; seconds: number; statusCodes: Record<string, number> }>([
+    "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", path.join(__dirname, "order-entry-load.lua"), node.url!, "--", file,
+  ]);
   const started = Date.now();
   // Decided: the engine has applied every accepted order; settled: the trading service has no order still in entry or awaiting events.
-  const accepted = load.statusCodes?.["201"]?.count ?? 0;
+  const accepted = load.statusCodes["201"] ?? 0;
   await drained(broker);
   const drainSeconds = (Date.now() - started) / 1000;
   // The last pushes reach the subscribers a moment after the engine is done.
@@ -48,7 +46,7 @@ export async function orderEntry(options: { connections?: number; seconds?: numb
   await finished;
   const marketData = JSON.parse(fanoutOut.split("\n").filter((l) => l.startsWith("{")).pop() ?? "null");
   await stopBenchNode(node);
-  return { traders, connections, ...load, accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10, marketData };
+  return { traders, connections, ...load, ordersPerSecond: Math.round(accepted / load.seconds), accepted, secondsToDecideTheBacklog: Math.round(drainSeconds * 10) / 10, marketData };
 }
 
 const TRADER_IDS = 500_000;
