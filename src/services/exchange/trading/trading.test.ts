@@ -170,4 +170,19 @@ describe("order entry", () => {
     expect((await sys.api.get("/api/exchange/depth?symbol=BTC-USDT")).body.bids).toEqual([]);
     expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
   });
+
+  it("answers each order of a moment on its own: those the funds cover are placed, the rest refused, freezing nothing", async () => {
+    const carol = await sys.user();
+    await sys.api.post("/api/exchange/admin/adjustments", { userId: carol.id, asset: "USDT", amount: "1000", reason: "test funds" }, sys.admin.token, randomUUID());
+    // Five buys of 300 USDT at once (their freezes go to the account together): three fit in 1,000.
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => order(carol, { side: "BUY", price: "100", quantity: "3", clientOrderId: `c-${i}` })));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 201, 201, 409, 409]);
+    expect(answers.filter((a) => a.status === 409).map((a) => a.body.error.code)).toEqual(["INSUFFICIENT_BALANCE", "INSUFFICIENT_BALANCE"]);
+    expect(await balances(carol)).toEqual({ USDT: { available: "100.000000", frozen: "900.000000" } });
+    const mine = (await sys.api.get("/api/exchange/orders?symbol=BTC-USDT", carol.token)).body as { status: string }[];
+    expect(mine.map((o) => o.status).sort()).toEqual(["NEW", "NEW", "NEW", "REJECTED", "REJECTED"]);
+    await sys.api.delete("/api/exchange/orders?symbol=BTC-USDT", carol.token);
+    await eventually(async () => (await balances(carol)).USDT.frozen === "0.000000");
+    expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
+  });
 });
