@@ -4,7 +4,7 @@ import SqliteDatabase from "better-sqlite3";
 import { type Kysely, type KyselyPlugin, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, eventually, testConfig } from "../../../test/support/harness";
-import { executeCompiled, openServiceDb, type ServiceDb } from "./db";
+import { executeCompiled, isUniqueViolation, openServiceDb, type ServiceDb } from "./db";
 
 interface Tables {
   totals: { owner: string; asset: string; amount: string; touched: number; created: number };
@@ -70,6 +70,14 @@ describe("compiled queries in a transaction", () => {
     const kysely = await run("kysely", (trx, q) => trx.executeQuery(q));
     expect(direct).toEqual({ inserted: 1n, updated: 1n, none: 0n, rows: [{ owner: "direct", amount: "6" }] });
     expect(kysely).toEqual({ inserted: 1n, updated: 1n, none: 0n, rows: [{ owner: "kysely", amount: "6" }] });
+    // A statement the engine refuses is a rejection, as through Kysely, never a throw at the call.
+    let refused: unknown;
+    await sdb.db.transaction().execute(async (trx) => {
+      refused = executeCompiled(trx, trx.insertInto("totals").values({ owner: "direct", asset: "BTC", amount: "1", touched: 1, created: 1 }).compile());
+      await (refused as Promise<unknown>).catch(() => undefined);
+    });
+    expect(refused).toBeInstanceOf(Promise);
+    await expect(refused).rejects.toSatisfy(isUniqueViolation);
     await expect(
       sdb.db.transaction().execute(async (trx) => {
         await executeCompiled(trx, trx.insertInto("totals").values({ owner: "undone", asset: "BTC", amount: "1", touched: 1, created: 1 }).compile());

@@ -213,19 +213,19 @@ let lastYield = performance.now();
  * start to end in microtasks and hold HTTP requests and timers behind it. After 2 ms of that, the
  * next query result waits for one turn of the event loop.
  */
-async function yieldIfLong(): Promise<void> {
-  if (performance.now() - lastYield > 2) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    lastYield = performance.now();
-  }
+function resolveYieldingIfLong<T>(value: T): Promise<T> {
+  if (performance.now() - lastYield <= 2) return Promise.resolve(value);
+  return new Promise<T>((resolve) =>
+    setImmediate(() => {
+      lastYield = performance.now();
+      resolve(value);
+    }),
+  );
 }
 
 const yieldToEventLoop: KyselyPlugin = {
   transformQuery: (args: PluginTransformQueryArgs): RootOperationNode => args.node,
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<any>> {
-    await yieldIfLong();
-    return args.result;
-  },
+  transformResult: (args: PluginTransformResultArgs): Promise<QueryResult<any>> => resolveYieldingIfLong(args.result),
 };
 
 /** Plugins whose results are the driver's own (they change queries only, or yield): the direct path may skip them. */
@@ -248,20 +248,25 @@ const embedded = new WeakMap<DialectAdapter, StatementCache>();
  * SQLite driver gives; anywhere else — outside a transaction while one is open (its uncommitted rows
  * must not be seen), or with a plugin that changes results — Kysely runs it, after the transaction.
  */
-export async function executeCompiled<R>(db: Kysely<any>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
+export function executeCompiled<R>(db: Kysely<any>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
   const executor = db.getExecutor();
   const statements = embedded.get(executor.adapter);
   const onTheFile = statements !== undefined && (db.isTransaction || !statements.inTransaction()) && executor.plugins.every((p) => resultsPassed.has(p));
   if (!onTheFile) return db.executeQuery(query);
-  const statement = statements.prepare(query.sql);
+  // Not an async function: on this path a statement costs a couple of microseconds, and each promise
+  // an async frame adds is a good part of that. A statement's error still arrives as a rejection.
   let result: QueryResult<R>;
-  if (statement.reader) result = { rows: statement.all(query.parameters) as R[] };
-  else {
-    const { changes, lastInsertRowid } = statement.run(query.parameters);
-    result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  try {
+    const statement = statements.prepare(query.sql);
+    if (statement.reader) result = { rows: statement.all(query.parameters) as R[] };
+    else {
+      const { changes, lastInsertRowid } = statement.run(query.parameters);
+      result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+    }
+  } catch (err) {
+    return Promise.reject(err);
   }
-  await yieldIfLong();
-  return result;
+  return resolveYieldingIfLong(result);
 }
 
 type StatementCache = ReturnType<typeof withStatementCache>;
