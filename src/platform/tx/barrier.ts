@@ -136,6 +136,8 @@ export async function throughBarrierTries<P extends { gid: string }>(
   const seen = new Map((await tryRows.all(trx, { branchId, gids })).map((r) => [r.gid, r.origin]));
   const fresh = tries.filter((t) => !seen.has(t.gid));
   const refusals = fresh.length > 0 ? await work(fresh) : [];
+  // An answer missing would count as applied and claim a row for a try that changed nothing.
+  if (refusals.length !== fresh.length) throw new Error(`the work answered ${refusals.length} of ${fresh.length} tries`);
   const accepted = fresh.filter((_, i) => refusals[i] === undefined).map((t) => t.gid);
   if (accepted.length > 0 && (await claimTries.run(trx, { branchId, gids: accepted, now })) !== accepted.length) throw new BarrierRace("a try's row was claimed meanwhile");
   const freshAnswers = new Map(fresh.map((t, i) => [t.gid, refusals[i]]));

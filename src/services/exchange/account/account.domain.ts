@@ -62,14 +62,9 @@ export function apply(balances: Balances, j: Journal): Map<string, bigint> | Ref
 export function applyEach(balances: Balances, journals: readonly Journal[]): Map<string, bigint> | (Refusal & { journal: Journal }) {
   const next = new Map(balances);
   for (const j of journals) {
-    if (!isBalanced(j)) return { code: "INVALID_AMOUNT", message: `journal ${j.ref} does not balance`, journal: j };
-    for (const e of j.entries) {
-      const key = balanceKey(e.account, e.asset, e.bucket);
-      const after = (next.get(key) ?? 0n) + e.amount;
-      if (after < 0n && !ISSUERS.has(e.account))
-        return { code: "INSUFFICIENT_BALANCE", message: `${e.asset} ${e.bucket} of ${e.account} would be ${after}`, journal: j };
-      next.set(key, after);
-    }
+    const refusal = refusalOf(next, j);
+    if (refusal) return { ...refusal, journal: j };
+    post(next, j);
   }
   return next;
 }
@@ -85,9 +80,17 @@ export function applyIndependently(balances: Balances, journals: readonly Journa
   for (const j of journals) {
     const refusal = refusalOf(next, j);
     if (refusal) refused.set(j.ref, refusal);
-    else for (const e of j.entries) next.set(balanceKey(e.account, e.asset, e.bucket), (next.get(balanceKey(e.account, e.asset, e.bucket)) ?? 0n) + e.amount);
+    else post(next, j);
   }
   return { balances: next, refused };
+}
+
+/** Adds the journal's entries to `balances` (checked by `refusalOf` first). */
+function post(balances: Map<string, bigint>, j: Journal): void {
+  for (const e of j.entries) {
+    const key = balanceKey(e.account, e.asset, e.bucket);
+    balances.set(key, (balances.get(key) ?? 0n) + e.amount);
+  }
 }
 
 /** Why `j` cannot apply to `balances`, or null; looks only (a journal may touch one balance twice). */
