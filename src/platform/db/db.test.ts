@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { readdirSync, readlinkSync, statSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { type Kysely, type KyselyPlugin, sql } from "kysely";
@@ -148,6 +148,32 @@ describe.runIf(!config.dbUrl)("the embedded store's files", () => {
     await first.close();
     const second = await openServiceDb(config, "claimtest", migrations);
     await second.close();
+  });
+
+  it("keep a savepoint's undo pages in memory: a savepoint-wrapped write of hundreds of pages opens no temporary file", async () => {
+    const notes = await openServiceDb<{ notes: { id: number; body: string } }>(config, "savepointtest", migrations);
+    await notes.db.insertInto("notes").values(Array.from({ length: 200 }, (_, id) => ({ id, body: "x".repeat(3000) }))).execute();
+    // SQLite names its temporary files etilqs_* and unlinks them at once; an open one still shows among the fds.
+    const temporaryFiles = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).includes("etilqs_");
+        } catch {
+          return false;
+        }
+      });
+    const during = await notes.db.transaction().execute(async (trx) => {
+      // A savepoint as group commit wraps each member in; its 200 changed pages are ~800 KB of undo,
+      // far past the 64 KB SQLite keeps in memory by default.
+      await sql`savepoint member`.execute(trx);
+      await trx.updateTable("notes").set({ body: "y".repeat(3000) }).execute();
+      const open = temporaryFiles();
+      await sql`release savepoint member`.execute(trx);
+      return open;
+    });
+    expect(during).toEqual([]);
+    expect((await notes.db.selectFrom("notes").select("body").where("id", "=", 199).executeTakeFirstOrThrow()).body).toBe("y".repeat(3000));
+    await notes.close();
   });
 
   it("are checkpointed off the event loop: the WAL's pages reach the database file without the service's connection copying them", async () => {

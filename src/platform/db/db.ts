@@ -174,11 +174,16 @@ export async function openServiceDb<T>(
   };
 }
 
-function configureSqlite(file: SqliteDatabase.Database): void {
+/** How every embedded SQLite file the platform writes is opened: the services' stores and the stream log. */
+export function configureSqlite(file: SqliteDatabase.Database): void {
   // WAL + NORMAL survives a killed process (only power loss can drop the last commits).
   file.pragma("journal_mode = WAL");
   file.pragma("synchronous = NORMAL");
   file.pragma("busy_timeout = 5000");
+  // An open savepoint's undo pages (group commit wraps each member in one) spill to a temporary file
+  // past 64 KB: from then on a write into the kernel a page, and an open and an unlink a transaction.
+  // In memory they cost a copy. Nothing durable lives there: the WAL still carries every commit.
+  file.pragma("temp_store = MEMORY");
   // Checkpoints run on the checkpointer's thread; this connection's own are the backstop.
   file.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_BACKSTOP_PAGES}`);
 }

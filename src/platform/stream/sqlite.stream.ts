@@ -3,7 +3,8 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import type { Logger } from "pino";
-import { AUTOCHECKPOINT_BACKSTOP_PAGES, checkpointInBackground } from "../db/checkpointer";
+import { checkpointInBackground } from "../db/checkpointer";
+import { configureSqlite } from "../db/db";
 import { traceIdOf } from "../observability/message-tracing";
 import type { Clock } from "../clock/clock";
 import {
@@ -45,10 +46,7 @@ export class SqliteStream implements Stream {
     mkdirSync(dataDir, { recursive: true });
     const filename = path.join(dataDir, `bazaar_${namespace}_stream.sqlite`);
     this.file = new SqliteDatabase(filename);
-    this.file.pragma("journal_mode = WAL");
-    this.file.pragma("synchronous = NORMAL");
-    this.file.pragma("busy_timeout = 5000");
-    this.file.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_BACKSTOP_PAGES}`);
+    configureSqlite(this.file);
     this.forgetCheckpoints = checkpointInBackground(filename);
     this.file.exec(`
       CREATE TABLE IF NOT EXISTS messages (
