@@ -6,7 +6,7 @@ import pino from "pino";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { JetStreamStream } from "../src/platform/stream/jetstream.stream";
 import type { Subscription } from "../src/platform/stream/stream";
-import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../src/services/exchange/matching/matching.contract";
+import { type MatchingCommand, type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "../src/services/exchange/matching/matching.contract";
 import { BUY, FOK, GTC, IOC, LIMIT, type MatchSink, OrderBook, SELL } from "../src/services/exchange/matching/matching.domain";
 import { type ChildNode, spawnNode } from "./support/child-node";
 import { cleanEngines, engines, testConfig } from "./support/harness";
@@ -125,13 +125,14 @@ describe.skipIf(!engines.nats || !engines.etcd)("matching engine failover (NATS 
     const b = await startEngine("b");
 
     const stream = await JetStreamStream.connect(engines.nats!, config.namespace, pino({ level: "warn" }));
-    // Deliveries by stream position: a redelivery of one message is not a second event.
-    const delivered = new Map<number, { event: MatchingEvent; arrivedAt: number }>();
+    // Deliveries by stream position: a redelivery of one message is not a second outcome.
+    const delivered = new Map<number, { outcome: MatchingOutcome; arrivedAt: number }>();
     const watcher: Subscription = await stream.consume({
       durable: "failover-watch",
       subject: MatchingSubjects.events,
-      handler: async (m) => void delivered.set(m.seq, { event: m.data as MatchingEvent, arrivedAt: performance.now() }),
+      handler: async (m) => void delivered.set(m.seq, { outcome: m.data as MatchingOutcome, arrivedAt: performance.now() }),
     });
+    const deliveredEvents = () => [...delivered.values()].flatMap((d) => d.outcome.events);
 
     const commands = workload();
     const expected = reference(commands);
@@ -151,14 +152,14 @@ describe.skipIf(!engines.nats || !engines.etcd)("matching engine failover (NATS 
         await new Promise((r) => setTimeout(r, 50));
       }
       const total = [...expected.events.values()].reduce((n, list) => n + list.length, 0);
-      await until(() => delivered.size >= total, 60_000, `all ${total} events delivered`);
+      await until(() => deliveredEvents().length >= total, 60_000, `all ${total} events delivered`);
       await new Promise((r) => setTimeout(r, 500));
 
       expect(isLeading(b)).toBe(true);
       // Each symbol's events: sequences 1..n, once each, exactly what the reference decided.
-      const all = [...delivered.values()];
+      const all = deliveredEvents();
       for (const symbol of SYMBOLS) {
-        const mine = all.filter((d) => d.event.symbol === symbol).map((d) => d.event);
+        const mine = all.filter((e) => e.symbol === symbol);
         const seqs = mine.map((e) => e.seq).sort((x, y) => x - y);
         expect(seqs).toEqual(Array.from({ length: expected.events.get(symbol)!.length }, (_, k) => k + 1));
         expect(mine.sort((x, y) => x.seq - y.seq).map(describeEvent)).toEqual(expected.events.get(symbol));

@@ -7,7 +7,7 @@ import { push, PushBatcher } from "../../../platform/gateway/push";
 import { notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
-import { type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
+import { type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "../matching/matching.contract";
 import { MarketContract as C, marketRoutes } from "./market.contract";
 import { bucketOf, type Candle, INTERVALS, type Interval, scaled, tickerOf, withTrade } from "./market.domain";
 import { marketMigrations, type MarketTables } from "./market.store";
@@ -191,8 +191,7 @@ export function marketService(platform: Platform): ServiceSchema {
     },
     created() {
       host.consume(MatchingSubjects.events, async (trx, message, emit) => {
-        const e = message.data as MatchingEvent;
-        if (e.kind === "TRADE") await onTrade(trx, e, emit);
+        for (const e of (message.data as MatchingOutcome).events) if (e.kind === "TRADE") await onTrade(trx, e, emit);
       }, { beforeCommit: writeBatch });
       // Recorded trades go to WebSocket subscribers once committed, as decimals on the grid.
       host.onCommitted((events) => {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
-import { type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
+import { type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "../matching/matching.contract";
 
 let sys: TestSystem;
 
@@ -61,9 +61,12 @@ describe("market data", () => {
       makerRemaining: 0,
     });
     const feed = [trade(1, base + 5_000, 250_000, 1_000), trade(2, base + 50_000, 251_000, 500), trade(3, base + 70_000, 249_000, 2_000), trade(4, base + 6 * 60_000, 252_000, 1_000)];
-    for (const e of feed) await sys.node.platform.stream.publish(MatchingSubjects.events, e, { id: `market-test:${e.seq}` });
-    // A repeat of a trade already recorded (as a redelivery under another id would be) changes nothing.
-    await sys.node.platform.stream.publish(MatchingSubjects.events, feed[0], { id: "market-test:again" });
+    // As the engine publishes them: one message per command, the first command with two trades.
+    const outcome = (events: MatchingEvent[]): MatchingOutcome => ({ symbol: "ETH-USDC", previous: events[0].seq - 1, sequence: events[events.length - 1].seq, events });
+    const outcomes = [outcome(feed.slice(0, 2)), outcome([feed[2]]), outcome([feed[3]])];
+    for (const o of outcomes) await sys.node.platform.stream.publish(MatchingSubjects.events, o, { id: `market-test:${o.sequence}` });
+    // A repeat of trades already recorded (as a redelivery under another id would be) changes nothing.
+    await sys.node.platform.stream.publish(MatchingSubjects.events, outcomes[0], { id: "market-test:again" });
     await eventually(async () => (await sys.api.get("/api/exchange/trades?symbol=ETH-USDC&limit=10")).body.length === 5);
     const minutes = (await sys.api.get("/api/exchange/klines?symbol=ETH-USDC&interval=1m&limit=3")).body;
     expect(minutes.map((c: { openTime: string; open: string; close: string; volume: string; trades: number }) => [c.openTime.slice(11, 16), c.open, c.close, c.volume, c.trades])).toEqual([

@@ -26,10 +26,8 @@ export type MatchingCommand = z.infer<typeof MatchingCommand>;
 export const MatchingSubjects = {
   /** The ordered command log every engine process follows. */
   commands: "exchange.commands",
-  /** What the engine decided, each with its symbol's own gap-free sequence. */
+  /** What the engine decided: one `MatchingOutcome` per command. */
   events: "exchange.events",
-  /** Changes to the top of a symbol's book, from the event sequence `previous` to `sequence`. */
-  depth: "exchange.depth",
 } as const;
 
 /** `at`: the time of the command that caused the event (order entry's clock), so every replica emits the same. */
@@ -38,6 +36,20 @@ export type MatchingEvent =
   | { kind: "RESTED"; symbol: string; seq: number; at: number; orderId: number; side: "BUY" | "SELL"; price: number; remaining: number }
   | { kind: "ENDED"; symbol: string; seq: number; at: number; orderId: number; reason: string; remaining: number };
 
+/**
+ * One command's outcome, one message: its events, numbered on from `previous` by the symbol's own
+ * gap-free sequence up to `sequence`, and the change to the top of the book it made, if any. A command
+ * decides the same events on every replica, so a new leader publishes the same messages.
+ */
+export interface MatchingOutcome {
+  symbol: string;
+  previous: number;
+  sequence: number;
+  events: MatchingEvent[];
+  depth?: Pick<DepthUpdate, "bids" | "asks">;
+}
+
+/** Changes to the top of a symbol's book, from the event sequence `previous` to `sequence` (the WebSocket depth channel). */
 export interface DepthUpdate {
   symbol: string;
   /** The event sequence the book was at before; a client whose book is not at it has missed an update. */

@@ -5,7 +5,7 @@ import { action } from "../../../platform/runtime/action";
 import type { Leadership } from "../../../platform/election/election";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
-import { type DepthUpdate, MatchingCommand, MatchingContract as C, type MatchingEvent, matchingRoutes, MatchingSubjects } from "./matching.contract";
+import { type DepthUpdate, MatchingCommand, MatchingContract as C, type MatchingEvent, type MatchingOutcome, matchingRoutes, MatchingSubjects } from "./matching.contract";
 import {
   BUY,
   CANCELLED,
@@ -166,20 +166,17 @@ export function matchingService(platform: Platform): ServiceSchema {
     engine.pending.length = 0;
     const before = [engine.book.levels(BUY, DEPTH_LEVELS), engine.book.levels(SELL, DEPTH_LEVELS)];
     engine.apply(c);
-    let eventSeq = engine.eventSeq;
+    const previous = engine.eventSeq;
+    let eventSeq = previous;
     // Replicas must emit identical events: their time is the command's, never the engine's clock.
     const { at } = c;
-    for (const e of engine.pending) {
-      eventSeq++;
-      emit(MatchingSubjects.events, { ...e, seq: eventSeq, at }, `match:${c.symbol}:${eventSeq}`, { key: `events:${c.symbol}`, seq: eventSeq });
-    }
-    // One depth update per command (not per batch): replicas batch differently, and must publish the same chain.
+    const events = engine.pending.map((e) => ({ ...e, seq: ++eventSeq, at }) as MatchingEvent);
+    // One message per command (not per batch): replicas batch differently, and must publish the same messages.
     const bids = depthChanges(before[0], engine.book.levels(BUY, DEPTH_LEVELS));
     const asks = depthChanges(before[1], engine.book.levels(SELL, DEPTH_LEVELS));
-    if (bids.length + asks.length > 0) {
-      const update: DepthUpdate = { symbol: c.symbol, previous: engine.eventSeq, sequence: eventSeq, bids, asks };
-      emit(MatchingSubjects.depth, update, `depth:${c.symbol}:${eventSeq}`, { key: `depth:${c.symbol}`, seq: eventSeq });
-    }
+    const outcome: MatchingOutcome = { symbol: c.symbol, previous, sequence: eventSeq, events };
+    if (bids.length + asks.length > 0) outcome.depth = { bids, asks };
+    if (events.length > 0) emit(MatchingSubjects.events, outcome, `outcome:${c.symbol}:${eventSeq}`, { key: `events:${c.symbol}`, seq: eventSeq });
     b.journal.push({ symbol: c.symbol, seq, command: JSON.stringify(c) });
     if (seq % SNAPSHOT_EVERY === 0) b.snapshotDue = true;
     engine.commandSeq = seq;
@@ -222,8 +219,9 @@ export function matchingService(platform: Platform): ServiceSchema {
       host.onCommitted((events) => {
         if (!leadership?.leading) return;
         for (const e of events) {
-          if (e.subject !== MatchingSubjects.depth) continue;
-          const update = e.data as DepthUpdate;
+          const outcome = e.data as MatchingOutcome;
+          if (e.subject !== MatchingSubjects.events || !outcome.depth) continue;
+          const update: DepthUpdate = { symbol: outcome.symbol, previous: outcome.previous, sequence: outcome.sequence, ...outcome.depth };
           const before = pending.get(update.symbol);
           pending.set(update.symbol, before ? mergeDepth(before, update) : update);
         }

@@ -4,13 +4,14 @@ import { eventually, startTestSystem, type TestSystem } from "../../../../test/s
 import { catalogue, GATEWAY_HOOKS } from "../../../services/catalog";
 import { startNode, type RunningNode } from "../../../platform/runtime/system";
 import type { Subscription } from "../../../platform/stream/stream";
-import { type DepthUpdate, type MatchingCommand, type MatchingEvent, MatchingSubjects } from "./matching.contract";
+import { type DepthUpdate, type MatchingCommand, type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "./matching.contract";
 import { GTC, LIMIT, MARKET, type MatchSink, OrderBook } from "./matching.domain";
 import { SNAPSHOT_EVERY } from "./matching.service";
 
 let sys: TestSystem;
 let node: RunningNode;
 const events: MatchingEvent[] = [];
+const outcomes: MatchingOutcome[] = [];
 let listening: Subscription;
 let sent = 0;
 /** Order entry's clock when it accepted the commands here: every event carries its command's time. */
@@ -26,7 +27,11 @@ async function listen() {
   listening = await node.platform.stream.consume({
     durable: "matching-test",
     subject: MatchingSubjects.events,
-    handler: async (m) => void events.push(m.data as MatchingEvent),
+    handler: async (m) => {
+      const outcome = m.data as MatchingOutcome;
+      outcomes.push(outcome);
+      events.push(...outcome.events);
+    },
   });
 }
 
@@ -70,6 +75,13 @@ describe("the matching service", () => {
       "T 3>2 2@101",
       "E 3 FILLED 0",
       "E 2 CANCELLED 3",
+    ]);
+    // One message per command: its events' sequences, and the change to the top of the book it made.
+    expect(outcomes.filter((o) => o.symbol === "BTC-USDT").map((o) => [o.previous, o.sequence, o.events.length, o.depth])).toEqual([
+      [0, 1, 1, { bids: [], asks: [[100, 10]] }],
+      [1, 2, 1, { bids: [], asks: [[101, 5]] }],
+      [2, 6, 4, { bids: [], asks: [[101, 3], [100, 0]] }],
+      [6, 7, 1, { bids: [], asks: [[101, 0]] }],
     ]);
     expect(events.filter((e) => e.symbol === "ETH-USDT").map((e) => e.seq)).toEqual([1]);
     // The time of each event is its command's, whatever the engine's clock says.

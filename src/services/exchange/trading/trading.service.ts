@@ -10,7 +10,7 @@ import { crashPoint } from "../../../platform/runtime/faults";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { type SoleBranch, soleBranch } from "../../../platform/tx/tx.client";
 import { fromUnits, toUnits } from "../account/account.domain";
-import { type MatchingCommand, type MatchingEvent, MatchingSubjects } from "../matching/matching.contract";
+import { type MatchingCommand, type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "../matching/matching.contract";
 import { type OrderView, TradingContract as C, tradingRoutes } from "./trading.contract";
 import { endedStatus, grid, isRefusal, notionalOf, OPEN, type SymbolSpec, specProblem } from "./trading.domain";
 import type { Insertable, Selectable } from "kysely";
@@ -517,7 +517,9 @@ export function tradingService(platform: Platform): ServiceSchema {
       },
     },
     created() {
-      host.consume(MatchingSubjects.events, (trx, message) => onEvent(trx, message.data as MatchingEvent), { beforeCommit: writeBatch });
+      host.consume(MatchingSubjects.events, async (trx, message) => {
+        for (const e of (message.data as MatchingOutcome).events) await onEvent(trx, e);
+      }, { beforeCommit: writeBatch });
     },
     async started() {
       broker = this.broker;
