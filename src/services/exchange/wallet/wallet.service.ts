@@ -410,13 +410,15 @@ export function walletService(platform: Platform): ServiceSchema {
           throw err;
         }
         const next = afterFreeze(units, lim.approvalAbove);
-        await host.tx(async (trx) => {
+        // The answer is the row as entry left it: read after the commit, the sender (asked below, or on
+        // its own beat) may already have sent it.
+        const row = await host.tx(async (trx) => {
           await initiator.commit(trx, gid, clock.now());
           await move(id, ["PENDING"], next, {}, trx);
+          return trx.selectFrom("withdrawals").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
         });
         await tcc.commit(gid).catch((err) => host.logger.warn({ err, gid }, "commit not delivered to the coordinator; it will ask"));
         if (next === "APPROVED") cycle.soon();
-        const row = await host.db.selectFrom("withdrawals").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
         return withdrawalView(row, decimals);
       }),
 
