@@ -167,20 +167,21 @@ export function matchingService(platform: Platform): ServiceSchema {
     const before = [engine.book.levels(BUY, DEPTH_LEVELS), engine.book.levels(SELL, DEPTH_LEVELS)];
     engine.apply(c);
     const previous = engine.eventSeq;
-    let eventSeq = previous;
     // Replicas must emit identical events: their time is the command's, never the engine's clock.
     const { at } = c;
-    const events = engine.pending.map((e) => ({ ...e, seq: ++eventSeq, at }) as MatchingEvent);
-    // One message per command (not per batch): replicas batch differently, and must publish the same messages.
+    const events = engine.pending.map((e, i) => ({ ...e, seq: previous + i + 1, at }) as MatchingEvent);
+    const sequence = previous + events.length;
+    // One message per command (not per batch): replicas batch differently, and must publish the same
+    // messages. Every command decides at least one event (the order's own end or rest).
     const bids = depthChanges(before[0], engine.book.levels(BUY, DEPTH_LEVELS));
     const asks = depthChanges(before[1], engine.book.levels(SELL, DEPTH_LEVELS));
-    const outcome: MatchingOutcome = { symbol: c.symbol, previous, sequence: eventSeq, events };
+    const outcome: MatchingOutcome = { symbol: c.symbol, previous, sequence, events };
     if (bids.length + asks.length > 0) outcome.depth = { bids, asks };
-    if (events.length > 0) emit(MatchingSubjects.events, outcome, `outcome:${c.symbol}:${eventSeq}`, { key: `events:${c.symbol}`, seq: eventSeq });
+    emit(MatchingSubjects.events, outcome, `outcome:${c.symbol}:${sequence}`, { key: `events:${c.symbol}`, seq: sequence });
     b.journal.push({ symbol: c.symbol, seq, command: JSON.stringify(c) });
     if (seq % SNAPSHOT_EVERY === 0) b.snapshotDue = true;
     engine.commandSeq = seq;
-    engine.eventSeq = eventSeq;
+    engine.eventSeq = sequence;
   }
 
   async function writeBatch(trx: MatchingDb): Promise<void> {
@@ -219,8 +220,9 @@ export function matchingService(platform: Platform): ServiceSchema {
       host.onCommitted((events) => {
         if (!leadership?.leading) return;
         for (const e of events) {
+          if (e.subject !== MatchingSubjects.events) continue;
           const outcome = e.data as MatchingOutcome;
-          if (e.subject !== MatchingSubjects.events || !outcome.depth) continue;
+          if (!outcome.depth) continue;
           const update: DepthUpdate = { symbol: outcome.symbol, previous: outcome.previous, sequence: outcome.sequence, ...outcome.depth };
           const before = pending.get(update.symbol);
           pending.set(update.symbol, before ? mergeDepth(before, update) : update);

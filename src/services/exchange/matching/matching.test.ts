@@ -10,8 +10,9 @@ import { SNAPSHOT_EVERY } from "./matching.service";
 
 let sys: TestSystem;
 let node: RunningNode;
-const events: MatchingEvent[] = [];
 const outcomes: MatchingOutcome[] = [];
+/** Every event published so far, in order. */
+const published = (): MatchingEvent[] => outcomes.flatMap((o) => o.events);
 let listening: Subscription;
 let sent = 0;
 /** Order entry's clock when it accepted the commands here: every event carries its command's time. */
@@ -27,11 +28,7 @@ async function listen() {
   listening = await node.platform.stream.consume({
     durable: "matching-test",
     subject: MatchingSubjects.events,
-    handler: async (m) => {
-      const outcome = m.data as MatchingOutcome;
-      outcomes.push(outcome);
-      events.push(...outcome.events);
-    },
+    handler: async (m) => void outcomes.push(m.data as MatchingOutcome),
   });
 }
 
@@ -64,8 +61,8 @@ describe("the matching service", () => {
   it("applies the log in order and publishes what happened with a gap-free sequence per symbol", async () => {
     await send([place(1, 1, "SELL", 100, 10), place(2, 2, "SELL", 101, 5), place(3, 3, "BUY", 101, 12), { kind: "CANCEL", symbol: "BTC-USDT", orderId: 2, at: T0 }]);
     await send([{ kind: "PLACE", symbol: "ETH-USDT", orderId: 1, account: 1, side: "BUY", type: "LIMIT", tif: "GTC", price: 50, quantity: 1, at: T0 }]);
-    await eventually(async () => events.length === 8);
-    const btc = events.filter((e) => e.symbol === "BTC-USDT");
+    await eventually(async () => published().length === 8);
+    const btc = published().filter((e) => e.symbol === "BTC-USDT");
     expect(btc.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(btc.map((e) => (e.kind === "TRADE" ? `T ${e.takerId}>${e.makerId} ${e.quantity}@${e.price}` : e.kind === "RESTED" ? `R ${e.orderId}` : `E ${e.orderId} ${e.reason} ${e.remaining}`))).toEqual([
       "R 1",
@@ -83,7 +80,7 @@ describe("the matching service", () => {
       [2, 6, 4, { bids: [], asks: [[101, 3], [100, 0]] }],
       [6, 7, 1, { bids: [], asks: [[101, 0]] }],
     ]);
-    expect(events.filter((e) => e.symbol === "ETH-USDT").map((e) => e.seq)).toEqual([1]);
+    expect(published().filter((e) => e.symbol === "ETH-USDT").map((e) => e.seq)).toEqual([1]);
     // The time of each event is its command's, whatever the engine's clock says.
     expect(btc.map((e) => e.at)).toEqual([T0 + 1, T0 + 2, T0 + 3, T0 + 3, T0 + 3, T0 + 3, T0]);
     expect(await depth("BTC-USDT")).toEqual({ symbol: "BTC-USDT", sequence: 7, bids: [], asks: [] });
@@ -162,12 +159,12 @@ describe("the matching service", () => {
     // New commands carry on from the next sequence: no gap, no repeat.
     await send([place(99_999, 99, "BUY", 2_000, 1_000_000)]);
     await eventually(async () => (await depth("BTC-USDT")).sequence > seenBefore.sequence);
-    const seqs = events.filter((e) => e.symbol === "BTC-USDT").map((e) => e.seq);
+    const seqs = published().filter((e) => e.symbol === "BTC-USDT").map((e) => e.seq);
     await eventually(async () => {
-      const all = events.filter((e) => e.symbol === "BTC-USDT").map((e) => e.seq);
+      const all = published().filter((e) => e.symbol === "BTC-USDT").map((e) => e.seq);
       return all[all.length - 1] === (await depth("BTC-USDT")).sequence;
     });
-    const all = events.filter((e) => e.symbol === "BTC-USDT").map((e) => e.seq);
+    const all = published().filter((e) => e.symbol === "BTC-USDT").map((e) => e.seq);
     expect(new Set(all).size).toBe(all.length);
     expect(all).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
     expect(seqs.length).toBeLessThanOrEqual(all.length);
@@ -175,7 +172,7 @@ describe("the matching service", () => {
 
     async function engineDone() {
       const d = await depth("BTC-USDT");
-      const last = events.filter((e) => e.symbol === "BTC-USDT").at(-1);
+      const last = published().filter((e) => e.symbol === "BTC-USDT").at(-1);
       return d.sequence === 7 + referenceEvents && last?.seq === d.sequence;
     }
   }, 120_000);
