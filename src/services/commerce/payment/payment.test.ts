@@ -19,8 +19,8 @@ beforeAll(async () => {
 });
 afterAll(() => sys?.stop());
 
-async function placed(quantity = 1) {
-  const res = await sys.api.post("/api/commerce/orders", { tenantId: tid, items: [{ sku: "pen", quantity }], address }, buyer.token, randomUUID());
+async function placed(quantity = 1, sku = "pen") {
+  const res = await sys.api.post("/api/commerce/orders", { tenantId: tid, items: [{ sku, quantity }], address }, buyer.token, randomUUID());
   expect(res.status).toBe(201);
   return res.body as { id: string; total: number };
 }
@@ -128,42 +128,45 @@ describe("the sandbox provider", () => {
 });
 
 describe("refunds", () => {
-  async function paidOrder(quantity: number) {
-    const order = await placed(quantity);
+  /** Each test stocks its own product: another test's sale settling late cannot move these counts. */
+  async function stocked(sku: string) {
+    await sys.api.post(`/api/commerce/tenants/${tid}/products`, { sku, name: sku, price: 150 }, owner.token);
+    await sys.api.put(`/api/commerce/tenants/${tid}/stock/${sku}`, { quantity: 100 }, owner.token);
+  }
+  async function paidOrder(sku: string, quantity: number) {
+    const order = await placed(quantity, sku);
     const p = (await sys.api.post(`/api/commerce/orders/${order.id}/payments`, {}, buyer.token)).body;
     await sys.api.post(`/api/payments/sandbox/${p.paymentId}/complete`, { outcome: "SUCCESS" });
     await eventually(async () => (await orderStatus(order.id)) === "PAID");
     return { order, paymentId: p.paymentId as string };
   }
-  const onHand = async () => (await sys.api.get(`/api/commerce/tenants/${tid}/products/pen`, owner.token)).body.stock.onHand as number;
+  const onHand = async (sku: string) => (await sys.api.get(`/api/commerce/tenants/${tid}/products/${sku}`, owner.token)).body.stock.onHand as number;
+  const latestMove = async (sku: string) => (await sys.api.get(`/api/commerce/tenants/${tid}/stock/${sku}/movements?limit=1`, owner.token)).body.items[0].kind as string;
   const refund = (id: string, who: User = owner) => sys.api.post(`/api/commerce/tenants/${tid}/orders/${id}/refund`, { reason: "damaged" }, who.token);
 
   it("return the money through the provider, and the goods to the shelf when they had not left", async () => {
-    const { order, paymentId } = await paidOrder(3);
+    await stocked("pen-returned");
+    const { order, paymentId } = await paidOrder("pen-returned", 3);
     await eventually(async () => (await checkout(paymentId)).status === "SUCCEEDED");
-    const soldDown = await eventually(async () => {
-      const n = await onHand();
-      return (await sys.api.get(`/api/commerce/tenants/${tid}/stock/pen/movements?limit=1`, owner.token)).body.items[0].kind === "SELL" ? n : null;
-    });
+    await eventually(async () => (await latestMove("pen-returned")) === "SELL");
+    expect(await onHand("pen-returned")).toBe(97);
     expect((await refund(order.id, buyer)).status).toBe(404);
     const refunded = await refund(order.id);
     expect(refunded.body.status).toBe("REFUNDED");
     await eventually(async () => (await checkout(paymentId)).status === "REFUNDED");
-    await eventually(async () => (await onHand()) === soldDown + 3);
+    await eventually(async () => (await onHand("pen-returned")) === 100);
     expect((await refund(order.id)).body.error.code).toBe("ORDER_REFUNDED");
   });
 
   it("do not restock what was shipped, and refuse an unpaid order", async () => {
-    const { order, paymentId } = await paidOrder(1);
+    await stocked("pen-shipped");
+    const { order, paymentId } = await paidOrder("pen-shipped", 1);
     await sys.api.post(`/api/commerce/tenants/${tid}/orders/${order.id}/ship`, {}, owner.token);
-    const before = await eventually(async () => {
-      const kinds = (await sys.api.get(`/api/commerce/tenants/${tid}/stock/pen/movements?limit=1`, owner.token)).body.items[0].kind;
-      return kinds === "SELL" ? onHand() : null;
-    });
+    await eventually(async () => (await latestMove("pen-shipped")) === "SELL");
     expect((await refund(order.id)).body.status).toBe("REFUNDED");
     await eventually(async () => (await checkout(paymentId)).status === "REFUNDED");
-    expect(await onHand()).toBe(before);
-    const unpaid = await placed(1);
+    expect(await onHand("pen-shipped")).toBe(99);
+    const unpaid = await placed(1, "pen-shipped");
     expect((await refund(unpaid.id)).body.error.code).toBe("ORDER_PENDING_PAYMENT");
   });
 });
