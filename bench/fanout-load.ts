@@ -10,8 +10,20 @@ import WebSocket from "ws";
  */
 const [url, symbol, count] = process.argv.slice(2);
 const subscribers = Number(count);
-/** Per depth update or trade: when the first and last subscriber got it, and how many did. */
-const seen = new Map<string, { first: number; last: number; got: number; age?: number }>();
+
+/**
+ * A data frame as received: the hub encodes a push once and writes the same bytes to every subscriber,
+ * so each distinct frame is parsed once and every later copy is found by its text. Parsing each copy
+ * (and each trade's time) took this process most of a core, which it took from the server under test.
+ */
+interface Frame {
+  /** Its depth update, or its trades: each counted on its own. */
+  items: { id: string; at?: string }[];
+  /** When the first and the last subscriber got it. */
+  first: number;
+  last: number;
+}
+const frames = new Map<string, Frame>();
 /** Messages (WebSocket frames) received, over all subscribers. */
 let delivered = 0;
 /** Depth updates and trades received, over all subscribers: a frame of trades carries several. */
@@ -27,29 +39,43 @@ function connect(): Promise<void> {
       for (const channel of ["depth", "trades"]) ws.send(JSON.stringify({ op: "subscribe", channel, key: symbol }));
     });
     ws.on("message", (raw) => {
-      const m = JSON.parse(String(raw));
-      if (m.op === "subscribed" && ++acks === 2) resolve();
-      if (!m.channel || !m.data) return;
+      const text = String(raw);
       const now = Date.now();
-      delivered++;
-      // A depth update, or a list of trades: each trade is counted on its own (its age, who got it when).
-      const got: { id: string; at?: string }[] = m.channel === "depth" ? [{ id: `d${m.data.sequence}` }] : m.data.map((t: { seq: number; at: string }) => ({ id: `t${t.seq}`, at: t.at }));
-      items += got.length;
-      for (const { id, at } of got) {
-        const s = seen.get(id);
-        if (!s) seen.set(id, { first: now, last: now, got: 1, age: at === undefined ? undefined : now - Date.parse(at) });
-        else {
-          s.last = now;
-          s.got++;
-          if (s.age !== undefined && at !== undefined) s.age = Math.max(s.age, now - Date.parse(at));
-        }
+      let frame = frames.get(text);
+      if (frame === undefined) {
+        const m = JSON.parse(text);
+        if (m.op === "subscribed" && ++acks === 2) resolve();
+        if (!m.channel || !m.data) return;
+        // A depth update, or a list of trades.
+        const got: Frame["items"] = m.channel === "depth" ? [{ id: `d${m.data.sequence}` }] : m.data.map((t: { seq: number; at: string }) => ({ id: `t${t.seq}`, at: t.at }));
+        frames.set(text, (frame = { items: got, first: now, last: now }));
       }
+      delivered++;
+      items += frame.items.length;
+      frame.last = now;
     });
     ws.on("close", () => {
       if (started) dropped++;
     });
     ws.on("error", reject);
   });
+}
+
+/** Per depth update or trade: when the first and last subscriber got it, and a trade's age at the last. */
+function byItem() {
+  const seen = new Map<string, { first: number; last: number; age?: number }>();
+  for (const frame of frames.values())
+    for (const { id, at } of frame.items) {
+      const age = at === undefined ? undefined : frame.last - Date.parse(at);
+      const s = seen.get(id);
+      if (!s) seen.set(id, { first: frame.first, last: frame.last, age });
+      else {
+        s.first = Math.min(s.first, frame.first);
+        s.last = Math.max(s.last, frame.last);
+        if (s.age !== undefined && age !== undefined) s.age = Math.max(s.age, age);
+      }
+    }
+  return [...seen.values()];
 }
 
 const percentile = (values: number[], p: number) => {
@@ -67,7 +93,7 @@ async function main() {
   process.on("SIGTERM", () => {
     clearInterval(alive);
     const seconds = (Date.now() - started) / 1000;
-    const messages = [...seen.values()];
+    const messages = byItem();
     const spreads = messages.map((s) => s.last - s.first);
     const ages = messages.filter((s) => s.age !== undefined).map((s) => s.age!);
     process.stdout.write(
