@@ -1,19 +1,30 @@
-import type { Result } from "autocannon";
+import type { Instance, Result } from "autocannon";
 
-/** The callback every load process gives autocannon: one JSON summary on stdout for the benchmark that spawned it. */
-export function printSummary(err: Error | null, result: Result): void {
-  if (err) throw err;
-  process.stdout.write(
-    JSON.stringify({
-      requests: result.requests.total,
-      seconds: result.duration,
-      requestsPerSecond: Math.round(result.requests.total / result.duration),
-      p50ms: result.latency.p50,
-      p99ms: result.latency.p99,
-      non2xx: result.non2xx,
-      statusCodes: result.statusCodeStats,
-      errors: result.errors,
-      timeouts: result.timeouts,
-    }),
-  );
+/**
+ * The summary every load process prints for the benchmark that spawned it: one JSON line on stdout.
+ * Its duration is timed here, from autocannon's start to the last response: with `amount`, autocannon
+ * reports only on its next one-second tick, so its own duration rounds the run up to whole seconds
+ * (20,400 votes in 6.2 s counted as 7.02 s: a seventh fewer requests a second than served).
+ */
+export function reportWhenDone(instance: Instance): void {
+  let started = Date.now();
+  let last = started;
+  instance.on("start", () => (started = last = Date.now()));
+  instance.on("response", () => (last = Date.now()));
+  instance.on("done", (result: Result) => {
+    const seconds = Math.max(last - started, 1) / 1000;
+    process.stdout.write(
+      JSON.stringify({
+        requests: result.requests.total,
+        seconds,
+        requestsPerSecond: Math.round(result.requests.total / seconds),
+        p50ms: result.latency.p50,
+        p99ms: result.latency.p99,
+        non2xx: result.non2xx,
+        statusCodes: result.statusCodeStats,
+        errors: result.errors,
+        timeouts: result.timeouts,
+      }),
+    );
+  });
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
-import { printSummary } from "./load-report";
+import { reportWhenDone } from "./load-report";
 
 /**
  * The load process of the vote benchmark: replays prepared votes (each seat once) against the
@@ -30,6 +30,8 @@ const instance = autocannon(
       },
     ],
   },
-  printSummary,
+  (err) => {
+    if (err) throw err;
+  },
 );
-void instance;
+reportWhenDone(instance);
