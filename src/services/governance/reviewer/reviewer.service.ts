@@ -252,7 +252,6 @@ export function reviewerService(platform: Platform): ServiceSchema {
               status: "TRIED",
               reviewers: JSON.stringify(reviewers),
               seed,
-              candidates: JSON.stringify(candidates),
               created_at: now,
               updated_at: now,
             });

@@ -38,7 +38,6 @@ export interface ReviewerTables {
     status: "TRIED" | "CONFIRMED" | "CANCELLED";
     reviewers: string;
     seed: string;
-    candidates: string;
     created_at: number;
     updated_at: number;
   };
@@ -105,6 +104,14 @@ export const reviewerMigrations: Record<string, Migration> = {
   "0003_reviewer_draw_by_key": {
     async up(db: Kysely<any>) {
       await dropIndex(db, "reviewers_status", "reviewers");
+    },
+  },
+  // The candidate list of a draw is kept by the report service with the case (its record for
+  // re-deriving the panel) and by the barrier with the try's answer (for a repeated try); this third
+  // copy was written on every hold and never read.
+  "0004_reviewer_reservation_without_candidates": {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable("reservations").dropColumn("candidates").execute();
     },
   },
 };
