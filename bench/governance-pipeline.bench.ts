@@ -6,8 +6,8 @@ import { benchNode, operator, seedReviewers, userMeta, stopBenchNode } from "./s
  * Counts a case when its grants are in the reward ledger.
  *
  * With `warmup` > 0, that many cases run first on the same node and are not counted: the figures are
- * then the steady state of a running node, its code compiled by the JIT (a cold round of 2,000–3,000
- * cases spends a fifth more CPU a case). The warm-up round's own figures come back as `cold`.
+ * then the steady state of a running node, its code compiled by the JIT (a cold round of 3,000 cases
+ * spent 12–15 % more CPU a case than the warm one after it). The warm-up round's figures come back as `cold`.
  */
 export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0) {
   const { node } = await benchNode();
