@@ -104,14 +104,17 @@ export function reviewerService(platform: Platform): ServiceSchema {
     const pivot = randomInt(DRAW_KEY_SPACE);
     const pool = new Map<number, Reviewer>();
     const candidates: Candidate[] = [];
+    let seen = 0;
     for (const [start, end] of [
       [pivot, DRAW_KEY_SPACE],
       [0, pivot],
     ]) {
       for (let from = start; candidates.length < wanted; ) {
-        // Until one is found, a window asks for just the number wanted (rows cost more to read than to find).
-        const limit = candidates.length === 0 ? wanted : POOL_WINDOW;
+        // A window asks for about as many rows as it takes to find those still wanted, at the share of
+        // eligible rows seen so far (rows cost more to read than to find): the number wanted until one is found.
+        const limit = candidates.length === 0 ? wanted : Math.min(POOL_WINDOW, Math.ceil(((wanted - candidates.length) * seen) / candidates.length));
         const rows = await poolWindow(db, from, end, limit, now, rules.maxOpenCases, profileFactsNeeded(rules));
+        seen += rows.length;
         for (const { reviewer: r } of rows) {
           if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
           pool.set(r.userId, r);

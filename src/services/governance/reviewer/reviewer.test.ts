@@ -195,3 +195,23 @@ describe("standing from results", () => {
     expect(scored.status).toBe("ACTIVE");
   });
 });
+
+describe("the draw's walk over the pool", () => {
+  it("reads window after window, round the key space, until it has seen every reviewer who may sit", async () => {
+    await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0, maxOpenCases: 0, maxCasesPerDay: 0, cooldownSeconds: 0 }, sys.admin.token);
+    const fresh = await enrolReviewers(sys, 60);
+    // Ten may sit; everyone else enrolled so far (a user id is at most the newest) is excluded, so the
+    // first windows find few and the walk goes on round the key space: it must still see all ten.
+    const open = fresh.slice(0, 10).map((m) => m.id);
+    const newest = Math.max(...fresh.map((m) => m.id));
+    const exclude = Array.from({ length: newest }, (_, i) => i + 1).filter((id) => !open.includes(id));
+    // Each draw starts at a random point of the key space: several, so that some start past the ten.
+    for (let i = 0; i < 8; i++) {
+      const tried = await seating("try", `walk-${i}`, { caseId: `c-walk-${i}`, count: 5, exclude });
+      expect(tried.candidates.map((c: { userId: number }) => c.userId).sort()).toEqual([...open].sort());
+      expect(tried.reviewers).toHaveLength(5);
+      for (const id of tried.reviewers) expect(open).toContain(id);
+      await seating("cancel", `walk-${i}`);
+    }
+  }, 60_000);
+});
