@@ -1,5 +1,6 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import { eventually } from "../../../test/support/harness";
 import { ManualClock } from "../clock/clock";
 import { MemoryKv } from "../kv/memory.kv";
 import { ACTIVITY_BATCH, ActivityRecorder } from "./activity";
@@ -42,22 +43,28 @@ describe("activity recorder", () => {
     const clock = new ManualClock();
     const sent: number[][] = [];
     let fail = true;
+    let failed = 0;
     const recorder = new ActivityRecorder(
       new MemoryKv(clock, "b:"),
       clock,
       60_000,
       async (ids) => {
-        if (fail) throw new Error("identity down");
+        if (fail) {
+          failed++;
+          throw new Error("identity down");
+        }
         sent.push(ids);
       },
       pino({ level: "silent" }),
       5,
     );
+    // Waited for by what happens, not for a fixed time: on a loaded machine a 5 ms timer can fire late.
     recorder.record(7);
-    await new Promise((r) => setTimeout(r, 30));
+    await eventually(async () => failed > 0);
     fail = false;
     recorder.record(8);
-    await new Promise((r) => setTimeout(r, 30));
+    await eventually(async () => sent.length > 0);
+    expect(failed).toBe(1);
     expect(sent).toEqual([[8]]);
   });
 });
