@@ -185,7 +185,7 @@ describe.runIf(!config.dbUrl)("the embedded store's files", () => {
     await notes.db.transaction().execute(async (trx) => {
       for (let i = 0; i < 1500; i++) await trx.insertInto("notes").values({ id: i, body: "x".repeat(3000) }).execute();
     });
-    await eventually(async () => statSync(file).size > before + 4_000_000, 5_000);
+    await eventually(async () => statSync(file).size > before + 4_000_000, 20_000);
     await notes.close();
   });
 });
