@@ -45,6 +45,7 @@ import {
   toReviewer,
 } from "./reviewer.store";
 
+/** The most rows a draw asks for in one window after its first. */
 const POOL_WINDOW = 64;
 
 /** Raised when a reviewer row changed under a draw; the whole try is retried. */
