@@ -14,7 +14,7 @@ async function main() {
   const only = process.argv[2];
   const results: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
   if (!only || only === "startup") results.startup = await startup();
-  if (!only || only === "pipeline") results.pipeline = await governancePipeline(3000, 32, 3000);
+  if (!only || only === "pipeline") results.pipeline = await governancePipeline(3000, 32, 3000, 3);
   if (!only || only === "tx") results.coordinator = await coordinator();
   if (!only || only === "checkout") results.checkout = await checkout();
   if (!only || only === "flash") {
