@@ -83,3 +83,76 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
     await stopBenchNode(node);
   }
 }
+
+/**
+ * Where a case's CPU goes, phase by phase, on one node: every case opened first (report, draw,
+ * seating through the coordinator, invitations relayed), then each read once (as the pipeline's
+ * workers read the panel), then two votes on each (undecided), then the deciding vote (verdict,
+ * release of the seats, grants, profile). Each phase's CPU runs from its start until the node is idle
+ * again, so the work its events cause in consumers counts in it; figures are ms CPU a case.
+ * `npm run bench -- phases`: a diagnostic for choosing what to change, not a throughput figure.
+ */
+export async function governancePhases(cases = 3000, inFlight = 32) {
+  const { node } = await benchNode();
+  const { broker } = node;
+  await seedReviewers(broker, Number(process.env.BENCH_REVIEWERS ?? 200));
+  await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: 5, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
+  const reporter = 1_000_000;
+
+  /** Runs `work` for every case, `inFlight` at a time, and answers the CPU spent until the node is idle again, a case. */
+  async function phase(work: (i: number) => Promise<void>): Promise<number> {
+    const before = process.cpuUsage();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < cases) await work(next++);
+      }),
+    );
+    await idle();
+    const cpu = process.cpuUsage(before);
+    return Math.round(((cpu.user + cpu.system) / 1000 / cases) * 1000) / 1000;
+  }
+
+  try {
+    const ids: string[] = [];
+    const panels: number[][] = [];
+    let round = 0;
+    const open = (i: number) =>
+      broker
+        .call<{ caseId: string }, object>(
+          "report.submit",
+          { reportType: "BENCH", target: { type: "LISTING", id: `p-${round}-${i}`, authorId: reporter + 1 }, reason: "bench" },
+          userMeta(reporter, { idempotencyKey: randomUUID() }),
+        )
+        .then((opened) => void (ids[i] = opened.caseId));
+    // A first round of as many cases, not counted: the JIT compiles the paths before they are measured.
+    await phase(open);
+    round++;
+    ids.length = 0;
+    const opened = await phase(open);
+    const read = await phase(async (i) => {
+      const view = await broker.call<{ panel: { reviewerId: number }[] }, object>("report.get", { id: ids[i] }, operator);
+      panels[i] = view.panel.map((seat) => seat.reviewerId);
+    });
+    const vote = (i: number, seat: number) => broker.call("report.vote", { id: ids[i], decision: "VIOLATION" }, userMeta(panels[i][seat]));
+    const undecided = await phase(async (i) => {
+      await vote(i, 0);
+      await vote(i, 1);
+    });
+    const deciding = await phase(async (i) => void (await vote(i, 2)));
+    const total = Math.round((opened + read + undecided + deciding) * 1000) / 1000;
+    return { cases, inFlight, cpuMsPerCase: { opened, read, twoVotes: undecided, decidingVoteAndOutcome: deciding, total } };
+  } finally {
+    await stopBenchNode(node);
+  }
+}
+
+/** Waits until the process has used under 5 % of a core for three 100 ms samples in a row: its consumers and relays are done. */
+async function idle(): Promise<void> {
+  for (let quiet = 0; quiet < 3; ) {
+    const before = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 100));
+    const cpu = process.cpuUsage(before);
+    quiet = (cpu.user + cpu.system) / 1000 < 5 ? quiet + 1 : 0;
+  }
+}

@@ -1,4 +1,4 @@
-import { governancePipeline } from "./governance-pipeline.bench";
+import { governancePhases, governancePipeline } from "./governance-pipeline.bench";
 import { startup } from "./startup.bench";
 import { checkout } from "./checkout.bench";
 import { flashSale } from "./flash.bench";
@@ -15,6 +15,8 @@ async function main() {
   const results: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
   if (!only || only === "startup") results.startup = await startup();
   if (!only || only === "pipeline") results.pipeline = await governancePipeline(3000, 32, 3000, 3);
+  // A diagnostic, run only when asked for.
+  if (only === "phases") results.pipelinePhases = await governancePhases();
   if (!only || only === "tx") results.coordinator = await coordinator();
   if (!only || only === "checkout") results.checkout = await checkout();
   if (!only || only === "flash") {
