@@ -1,6 +1,28 @@
 import { randomUUID } from "node:crypto";
 import { benchNode, operator, seedReviewers, userMeta, stopBenchNode } from "./support";
 
+const REPORTER = 1_000_000;
+
+/**
+ * A node with every service, the bench's reviewers enrolled and a 5-seat policy (3 votes decide, one
+ * coin a vote and one more when coherent); `open` reports a listing of its own and answers the case.
+ */
+async function governanceFloor() {
+  const { node } = await benchNode();
+  const { broker } = node;
+  const reviewers = await seedReviewers(broker, Number(process.env.BENCH_REVIEWERS ?? 200));
+  await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: 5, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
+  const open = async (listing: string) =>
+    (
+      await broker.call<{ caseId: string }, object>(
+        "report.submit",
+        { reportType: "BENCH", target: { type: "LISTING", id: listing, authorId: REPORTER + 1 }, reason: "bench" },
+        userMeta(REPORTER, { idempotencyKey: randomUUID() }),
+      )
+    ).caseId;
+  return { node, broker, reviewers, open };
+}
+
 /**
  * (a) The governance pipeline in-process: cases opened, the panel voting until decided, coins granted.
  * Counts a case when its grants are in the reward ledger.
@@ -11,11 +33,7 @@ import { benchNode, operator, seedReviewers, userMeta, stopBenchNode } from "./s
  * with `rounds` > 1, that many rounds are measured after it and the median (by CPU a case) is answered.
  */
 export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0, rounds = 1) {
-  const { node } = await benchNode();
-  const { broker } = node;
-  const reviewers = await seedReviewers(broker, Number(process.env.BENCH_REVIEWERS ?? 200));
-  await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: 5, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
-  const reporter = 1_000_000;
+  const { node, broker, reviewers, open } = await governanceFloor();
   /** Cases opened on this node so far: each gets a target of its own. */
   let total = 0;
 
@@ -28,15 +46,10 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
     const cpuBefore = process.cpuUsage();
     const worker = async () => {
       while (next < count) {
-        const n = first + next++;
-        const opened = await broker.call<{ caseId: string }, object>(
-          "report.submit",
-          { reportType: "BENCH", target: { type: "LISTING", id: `b-${n}`, authorId: reporter + 1 }, reason: "bench" },
-          userMeta(reporter, { idempotencyKey: randomUUID() }),
-        );
-        const view = await broker.call<{ panel: { reviewerId: number }[] }, object>("report.get", { id: opened.caseId }, operator);
+        const caseId = await open(`b-${first + next++}`);
+        const view = await broker.call<{ panel: { reviewerId: number }[] }, object>("report.get", { id: caseId }, operator);
         for (const seat of view.panel) {
-          const res = await broker.call<{ caseStatus: string }, object>("report.vote", { id: opened.caseId, decision: "VIOLATION" }, userMeta(seat.reviewerId));
+          const res = await broker.call<{ caseStatus: string }, object>("report.vote", { id: caseId, decision: "VIOLATION" }, userMeta(seat.reviewerId));
           votes++;
           if (res.caseStatus !== "VOTING") break;
         }
@@ -93,11 +106,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
  * `npm run bench -- phases`: a diagnostic for choosing what to change, not a throughput figure.
  */
 export async function governancePhases(cases = 3000, inFlight = 32) {
-  const { node } = await benchNode();
-  const { broker } = node;
-  await seedReviewers(broker, Number(process.env.BENCH_REVIEWERS ?? 200));
-  await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: 5, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
-  const reporter = 1_000_000;
+  const { node, broker, open } = await governanceFloor();
 
   /** Runs `work` for every case, `inFlight` at a time, and answers the CPU spent until the node is idle again, a case. */
   async function phase(work: (i: number) => Promise<void>): Promise<number> {
@@ -116,20 +125,9 @@ export async function governancePhases(cases = 3000, inFlight = 32) {
   try {
     const ids: string[] = [];
     const panels: number[][] = [];
-    let round = 0;
-    const open = (i: number) =>
-      broker
-        .call<{ caseId: string }, object>(
-          "report.submit",
-          { reportType: "BENCH", target: { type: "LISTING", id: `p-${round}-${i}`, authorId: reporter + 1 }, reason: "bench" },
-          userMeta(reporter, { idempotencyKey: randomUUID() }),
-        )
-        .then((opened) => void (ids[i] = opened.caseId));
-    // A first round of as many cases, not counted: the JIT compiles the paths before they are measured.
-    await phase(open);
-    round++;
-    ids.length = 0;
-    const opened = await phase(open);
+    // A first round of as many cases, not counted (left open): the JIT compiles the paths before they are measured.
+    await phase(async (i) => void (await open(`warm-${i}`)));
+    const opened = await phase(async (i) => void (ids[i] = await open(`p-${i}`)));
     const read = await phase(async (i) => {
       const view = await broker.call<{ panel: { reviewerId: number }[] }, object>("report.get", { id: ids[i] }, operator);
       panels[i] = view.panel.map((seat) => seat.reviewerId);
