@@ -46,11 +46,18 @@ export class ChildNode {
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     const args = script ? ["--require", "tsx/cjs", path.resolve(script)] : [path.resolve("bin/bazaar.js"), services ? "node" : "start"];
     this.process = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    const keep = (chunk: Buffer) => {
-      for (const line of String(chunk).split("\n")) if (line) this.lines.push(line);
+    // A chunk may end mid-line: its tail waits for the rest, per stream, so every kept line is whole.
+    const keep = (stream: NodeJS.ReadableStream) => {
+      let partial = "";
+      stream.on("data", (chunk: Buffer) => {
+        const lines = (partial + String(chunk)).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) if (line) this.lines.push(line);
+      });
+      stream.on("end", () => partial && this.lines.push(partial));
     };
-    this.process.stdout!.on("data", keep);
-    this.process.stderr!.on("data", keep);
+    keep(this.process.stdout!);
+    keep(this.process.stderr!);
     this.exited = new Promise((resolve) =>
       this.process.once("exit", (code) => {
         this.done = true;
