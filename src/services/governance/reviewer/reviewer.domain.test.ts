@@ -11,6 +11,7 @@ import {
   drawPanel,
   effectiveStatus,
   ineligibility,
+  PoolIndex,
   profileFactsNeeded,
   release,
   type Reviewer,
@@ -199,5 +200,57 @@ describe("panel draw", () => {
       sum += v;
     }
     expect(sum / 10_000).toBeCloseTo(0.5, 1);
+  });
+});
+
+describe("the pool in memory", () => {
+  // Operations on a pool and a plain model of it: every reviewer's latest record by user, keys unique.
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant("put" as const), userId: fc.integer({ min: 1, max: 12 }), key: fc.integer({ min: 0, max: 40 }), votes: fc.nat(9) }),
+    fc.record({ kind: fc.constant("update" as const), userId: fc.integer({ min: 1, max: 14 }), votes: fc.nat(9) }),
+  );
+
+  it("walks every reviewer once, in draw-key order from the pivot round to those before it, each as last written", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: -1, max: 42 }), (ops, pivot) => {
+        const pool = new PoolIndex();
+        const model = new Map<number, { key: number; votes: number }>();
+        for (const o of ops) {
+          if (o.kind === "put") {
+            // Draw keys are unique in the table: a key held by someone else is not given again.
+            if ([...model].some(([id, m]) => m.key === o.key && id !== o.userId)) continue;
+            pool.put(o.key, reviewer({ userId: o.userId, votes: o.votes }));
+            model.set(o.userId, { key: o.key, votes: o.votes });
+          } else {
+            expect(pool.update(reviewer({ userId: o.userId, votes: o.votes }))).toBe(model.has(o.userId));
+            const m = model.get(o.userId);
+            if (m) m.votes = o.votes;
+          }
+        }
+        const ordered = [...model].sort((a, b) => a[1].key - b[1].key);
+        const first = ordered.findIndex(([, m]) => m.key >= pivot);
+        const expected = first < 0 ? ordered : [...ordered.slice(first), ...ordered.slice(0, first)];
+        const walked: [number, number][] = [];
+        pool.walk(pivot, (r) => {
+          walked.push([r.userId, r.votes]);
+          return true;
+        });
+        expect(walked).toEqual(expected.map(([id, m]) => [id, m.votes]));
+        expect(pool.size).toBe(model.size);
+        for (const [id, m] of model) expect(pool.get(id)?.votes).toBe(m.votes);
+        expect(pool.get(99)).toBeUndefined();
+      }),
+    );
+  });
+
+  it("stops walking when the visitor has enough", () => {
+    const pool = new PoolIndex();
+    for (let i = 1; i <= 10; i++) pool.put(i * 10, reviewer({ userId: i }));
+    const seen: number[] = [];
+    pool.walk(75, (r) => {
+      seen.push(r.userId);
+      return seen.length < 4;
+    });
+    expect(seen).toEqual([8, 9, 10, 1]);
   });
 });

@@ -207,3 +207,68 @@ export function assign(r: Reviewer, now: number): Reviewer {
 export function release(r: Reviewer): Reviewer {
   return { ...r, openCases: Math.max(0, r.openCases - 1) };
 }
+
+/**
+ * The pool in draw-key order, in memory: what a draw walks instead of reading the table a window at a
+ * time (the window's rows were about a tenth of a governance case's CPU). A copy of what the service
+ * wrote, which may lag; the save of every drawn reviewer still checks the table's row.
+ */
+export class PoolIndex {
+  /** Draw keys, ascending. */
+  private readonly keys: number[] = [];
+  private readonly byKey = new Map<number, Reviewer>();
+  private readonly keyOf = new Map<number, number>();
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** Holds the reviewer at `drawKey`, in place of what was held for them. */
+  put(drawKey: number, r: Reviewer): void {
+    const held = this.keyOf.get(r.userId);
+    if (held !== drawKey) {
+      if (held !== undefined) {
+        this.keys.splice(this.lowerBound(held), 1);
+        this.byKey.delete(held);
+      }
+      this.keys.splice(this.lowerBound(drawKey), 0, drawKey);
+      this.keyOf.set(r.userId, drawKey);
+    }
+    this.byKey.set(drawKey, r);
+  }
+
+  /** Replaces the record of a reviewer held (their draw key stays); false when they are not held. */
+  update(r: Reviewer): boolean {
+    const key = this.keyOf.get(r.userId);
+    if (key === undefined) return false;
+    this.byKey.set(key, r);
+    return true;
+  }
+
+  get(userId: number): Reviewer | undefined {
+    const key = this.keyOf.get(userId);
+    return key === undefined ? undefined : this.byKey.get(key);
+  }
+
+  /**
+   * Every reviewer once, in draw-key order from the first key at or after `pivot`, round past the end
+   * to those before it (the order a draw walks the table); stops when `visit` answers false.
+   */
+  walk(pivot: number, visit: (r: Reviewer) => boolean): void {
+    const n = this.keys.length;
+    const start = this.lowerBound(pivot);
+    for (let i = 0; i < n; i++) if (!visit(this.byKey.get(this.keys[(start + i) % n])!)) return;
+  }
+
+  /** Where `key` is, or would go, in `keys`. */
+  private lowerBound(key: number): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.keys[mid] < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}

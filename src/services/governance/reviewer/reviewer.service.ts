@@ -20,6 +20,7 @@ import {
   drawPanel,
   effectiveStatus,
   ineligibility,
+  PoolIndex,
   profileFactsNeeded,
   type Outcome,
   type PoolRules,
@@ -41,6 +42,7 @@ import {
   type ReviewerTables,
   DRAW_KEY_SPACE,
   poolWindow,
+  reviewersWithFacts,
   reviewerPage,
   toReviewer,
 } from "./reviewer.store";
@@ -55,6 +57,12 @@ class DrawRace extends Error {}
 export function reviewerService(platform: Platform): ServiceSchema {
   const host = platform.host<ReviewerTables>("reviewer", reviewerMigrations);
   const { clock } = platform;
+  /**
+   * On SQLite, the pool a draw walks, in memory: the file has one owner, this process, so every write
+   * to it passes through here. A server engine's table may be shared by replicas of this service:
+   * there draws read it (see `sampleEligible`).
+   */
+  let memory: PoolIndex | undefined;
 
   const rulesRow = host.prepare((db, $: { id: number }) => db.selectFrom("rules").select("body").where("id", "=", $.id));
 
@@ -79,25 +87,52 @@ export function reviewerService(platform: Platform): ServiceSchema {
     };
   }
 
-  /** Writes a changed reviewer only if nobody changed it since it was read (optimistic, so draws need no table lock). */
-  async function save(db: ReviewerDb, before: Reviewer, after: Reviewer) {
+  /**
+   * Writes a changed reviewer only if nobody changed it since it was read (optimistic, so draws need no
+   * table lock), and then its copy in memory at once: a later draw in the same group commit sees it as
+   * the table does. `touched` collects who was written or found changed, to be read again if the
+   * transaction rolls back.
+   */
+  async function save(db: ReviewerDb, before: Reviewer, after: Reviewer, touched?: Set<number>) {
+    touched?.add(before.userId);
     if (!(await saveReviewer(db, before, after, clock.now()))) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
+    memory?.update(after);
   }
 
-  async function withDrawRetry<R>(work: () => Promise<R>): Promise<R> {
+  /**
+   * Runs a transaction that saves reviewers, again when a draw raced (at most six times). After any
+   * failure, its transaction rolled back, those it `touched` (wrote, found changed, or drew among) are
+   * read again into memory.
+   */
+  async function withDrawRetry<R>(work: (touched: Set<number>) => Promise<R>): Promise<R> {
     for (let attempt = 0; ; attempt++) {
+      const touched = new Set<number>();
       try {
-        return await work();
+        return await work(touched);
       } catch (err) {
+        await reload(touched);
         if (!(err instanceof DrawRace) || attempt >= 5) throw err;
       }
     }
   }
 
+  /** Reads reviewers again from the table into memory (committed rows: outside a transaction, SQLite answers after the one open). */
+  async function reload(userIds: Set<number>) {
+    if (!memory || userIds.size === 0) return;
+    const held = memory;
+    try {
+      for (const { drawKey, reviewer } of await reviewersWithFacts(host.db, [...userIds])) held.put(drawKey, reviewer);
+    } catch (err) {
+      // Left as it was: a draw that picks one of them finds the row changed, and reads it again then.
+      host.logger.warn({ err, userIds: [...userIds] }, "reviewers not read again into memory");
+    }
+  }
+
   /**
-   * Eligible candidates for a draw: walks the pool in draw-key order from a random point, a window
-   * at a time, until it has eight per seat (at least 40) or has seen everyone. The cost follows the
-   * panel size, not the pool size; draw keys are random, so who registered together is not drawn together.
+   * Eligible candidates for a draw: walks the pool in draw-key order from a random point until it has
+   * eight per seat (at least 40) or has seen everyone — in memory, or in the table a window at a time.
+   * The cost follows the panel size, not the pool size; draw keys are random, so who registered
+   * together is not drawn together.
    */
   async function sampleEligible(db: ReviewerDb, count: number, excluded: ReadonlySet<number>, now: number) {
     const rules = await loadRules(db);
@@ -105,6 +140,18 @@ export function reviewerService(platform: Platform): ServiceSchema {
     const pivot = randomInt(DRAW_KEY_SPACE);
     const pool = new Map<number, Reviewer>();
     const candidates: Candidate[] = [];
+    /** Takes the reviewer if eligible; answers whether more are wanted. */
+    const consider = (r: Reviewer) => {
+      if (!excluded.has(r.userId) && !ineligibility(r, rules, now)) {
+        pool.set(r.userId, r);
+        candidates.push({ userId: r.userId, weight: weightOf(r) });
+      }
+      return candidates.length < wanted;
+    };
+    if (memory) {
+      memory.walk(pivot, consider);
+      return { pool, candidates };
+    }
     let seen = 0;
     for (const [start, end] of [
       [pivot, DRAW_KEY_SPACE],
@@ -116,11 +163,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const limit = candidates.length === 0 ? wanted : Math.min(POOL_WINDOW, Math.ceil(((wanted - candidates.length) * seen) / candidates.length));
         const rows = await poolWindow(db, from, end, limit, now, rules.maxOpenCases, profileFactsNeeded(rules));
         seen += rows.length;
-        for (const { reviewer: r } of rows) {
-          if (excluded.has(r.userId) || ineligibility(r, rules, now)) continue;
-          pool.set(r.userId, r);
-          candidates.push({ userId: r.userId, weight: weightOf(r) });
-        }
+        for (const { reviewer } of rows) consider(reviewer);
         if (rows.length < limit) break;
         from = rows[rows.length - 1].drawKey + 1;
       }
@@ -128,13 +171,15 @@ export function reviewerService(platform: Platform): ServiceSchema {
     return { pool, candidates };
   }
 
-  function copyProfile(db: ReviewerDb, p: ProfileChanged) {
-    return copyProfileFacts(db, p.userId, { account_created_at: p.accountCreatedAt, last_active_at: p.lastActiveAt, last_violation_at: p.lastViolationAt, version: p.version });
+  async function copyProfile(db: ReviewerDb, p: ProfileChanged) {
+    const kept = await copyProfileFacts(db, p.userId, { account_created_at: p.accountCreatedAt, last_active_at: p.lastActiveAt, last_violation_at: p.lastViolationAt, version: p.version });
+    const held = memory?.get(p.userId);
+    if (kept && held) memory!.update({ ...held, accountCreatedAt: p.accountCreatedAt, lastActiveAt: p.lastActiveAt, lastViolationAt: p.lastViolationAt });
   }
 
-  async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer) {
+  async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer, touched?: Set<number>) {
     const found = (await lockReviewers(db, [userId])).get(userId);
-    if (found) await save(db, found, change(found));
+    if (found) await save(db, found, change(found), touched);
   }
 
   function audit(emit: Emit, record: AuditRecorded) {
@@ -171,7 +216,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
         await ctx.call("identity.grantRole", { userId: user.id, role: "reviewer" });
         const now = clock.now();
         // A retry covers a draw-key collision and a concurrent second enrolment alike.
-        return retryOnUniqueViolation(() => host.tx(async (trx) => {
+        const enrolled = await retryOnUniqueViolation(() => host.tx(async (trx) => {
           const found = await findReviewer(trx, user.id);
           if (!found) {
             await trx.insertInto("reviewers").values(freshReviewer(user.id, randomInt(DRAW_KEY_SPACE), now)).execute();
@@ -183,16 +228,20 @@ export function reviewerService(platform: Platform): ServiceSchema {
             await trx.updateTable("reviewers").set({ status: "ACTIVE", suspended_until: null, updated_at: now }).where("user_id", "=", user.id).execute();
           return view({ ...found.reviewer, status: "ACTIVE", suspendedUntil: null });
         }));
+        await reload(new Set([user.id]));
+        return enrolled;
       }),
 
       optOut: action(C.optOut, async (ctx) => {
         const user = requireUser(ctx);
-        return host.tx(async (trx) => {
+        const optedOut = await host.tx(async (trx) => {
           const found = await findReviewer(trx, user.id);
           if (!found) throw notFound("NOT_ENROLLED", "you are not enrolled as a reviewer");
           await trx.updateTable("reviewers").set({ status: "OPTED_OUT", updated_at: clock.now() }).where("user_id", "=", user.id).execute();
           return view({ ...found.reviewer, status: "OPTED_OUT" });
         });
+        await reload(new Set([user.id]));
+        return optedOut;
       }),
 
       me: action(C.me, async (ctx) => {
@@ -241,15 +290,17 @@ export function reviewerService(platform: Platform): ServiceSchema {
       tryChoose: action(C.tryChoose, async (ctx) => {
         const { caseId, count, exclude } = ctx.params;
         // The barrier answers a repeated try with its first draw and refuses one arriving after its cancel.
-        const outcome = await withDrawRetry(() =>
+        const outcome = await withDrawRetry((touched) =>
           host.branch(ctx.meta, async (trx, _emit, { gid }): Promise<ChooseResult> => {
             const now = clock.now();
             const { pool, candidates } = await sampleEligible(trx, count, new Set(exclude), now);
+            // Should one of them turn out changed, all the candidates are read again before the next try.
+            for (const id of pool.keys()) touched.add(id);
             if (candidates.length < count)
               throw new AppError(409, "NOT_ENOUGH_REVIEWERS", `${candidates.length} eligible reviewers, ${count} needed`);
             const seed = randomBytes(16).toString("hex");
             const reviewers = drawPanel(candidates, count, seed, new Set());
-            for (const id of reviewers) await save(trx, pool.get(id)!, assign(pool.get(id)!, now));
+            for (const id of reviewers) await save(trx, pool.get(id)!, assign(pool.get(id)!, now), touched);
             await insertReservation(trx, {
               id: gid,
               case_id: caseId,
@@ -277,11 +328,11 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
       cancel: action(C.cancel, async (ctx) => {
         // A cancel with no try before it is recorded by the barrier and does nothing here.
-        await withDrawRetry(() =>
+        await withDrawRetry((touched) =>
           host.branch(ctx.meta, async (trx, _emit, { gid }) => {
             const r = await lockReservation(trx, gid);
             if (r?.status !== "TRIED") return;
-            for (const userId of JSON.parse(r.reviewers) as number[]) await applyToReviewer(trx, userId, (rv) => release(rv));
+            for (const userId of JSON.parse(r.reviewers) as number[]) await applyToReviewer(trx, userId, (rv) => release(rv), touched);
             await setReservationStatus(trx, gid, "CANCELLED", clock.now());
           }),
         );
@@ -320,6 +371,11 @@ export function reviewerService(platform: Platform): ServiceSchema {
     },
     async started() {
       await host.start();
+      if (host.store.dialect === "sqlite") {
+        const loaded = new PoolIndex();
+        for (const { drawKey, reviewer } of await reviewersWithFacts(host.db)) loaded.put(drawKey, reviewer);
+        memory = loaded;
+      }
     },
     async stopped() {
       await host.stop();

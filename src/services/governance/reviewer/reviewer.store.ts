@@ -279,11 +279,13 @@ const profileVersion = prepare((db: ReviewerDb, $: { userId: number }) => db.sel
 const profileInsert = prepare((db: ReviewerDb, $: { row: ReviewerTables["profiles"] }) => db.insertInto("profiles").values($.row));
 const profileUpdate = prepare((db: ReviewerDb, $: { userId: number; facts: ProfileFacts }) => db.updateTable("profiles").set($.facts).where("user_id", "=", $.userId));
 
-/** Keeps the copy of a user's profile facts, dropping a version older than the one held. */
-export async function copyProfileFacts(db: ReviewerDb, userId: number, facts: ProfileFacts) {
+/** Keeps the copy of a user's profile facts, dropping a version older than the one held; answers whether it kept them. */
+export async function copyProfileFacts(db: ReviewerDb, userId: number, facts: ProfileFacts): Promise<boolean> {
   const existing = await profileVersion.first(db, { userId });
   if (!existing) await profileInsert.run(db, { row: { user_id: userId, ...facts } });
   else if (Number(existing.version) < facts.version) await profileUpdate.run(db, { userId, facts });
+  else return false;
+  return true;
 }
 
 export const DRAW_KEY_SPACE = 2 ** 31;
@@ -321,6 +323,14 @@ export async function poolWindow(db: ReviewerDb, from: number, to: number, limit
   const values = { from, to, limit, now, openBelow: maxOpenCases > 0 ? maxOpenCases : 2_147_483_647 };
   if (withProfiles) return (await poolQuery.all(db, values)).map((row) => ({ drawKey: Number(row.draw_key), reviewer: toReviewer(row, row) }));
   return (await poolQueryWithoutProfiles.all(db, values)).map((row) => ({ drawKey: Number(row.draw_key), reviewer: toReviewer(row) }));
+}
+
+/** Reviewers with their draw keys and profile facts, in draw-key order: every one, or those of `userIds`. */
+export async function reviewersWithFacts(db: ReviewerDb, userIds?: number[]) {
+  if (userIds?.length === 0) return [];
+  let q = withProfiles(db).orderBy("reviewers.draw_key");
+  if (userIds) q = q.where("reviewers.user_id", "in", userIds);
+  return (await q.execute()).map((row) => ({ drawKey: Number(row.draw_key), reviewer: toReviewer(row, row) }));
 }
 
 /** Reviewers newest first, optionally of one status, after the cursor (a user id). */

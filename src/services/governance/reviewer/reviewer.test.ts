@@ -1,6 +1,8 @@
+import path from "node:path";
+import SqliteDatabase from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byId, enrolReviewers, type Member, panelOf, putPolicy, report, SPAM, vote } from "../../../../test/support/governance";
-import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+import { eventually, startTestSystem, testConfig, type TestSystem } from "../../../../test/support/harness";
 
 let sys: TestSystem;
 let pool: Member[];
@@ -214,4 +216,30 @@ describe("the draw's walk over the pool", () => {
       await seating("cancel", `walk-${i}`);
     }
   }, 60_000);
+
+  // On SQLite the draw walks a copy of the pool in memory. A change to the table that the copy missed
+  // (written here behind the service's back, as a rolled-back transaction can leave the copy) must
+  // never be overwritten: the save of a drawn reviewer checks the row, and the copy is read again.
+  it.skipIf(!!testConfig().dbUrl)("never holds a reviewer whose row changed behind the pool in memory, and learns the row", async () => {
+    const fresh = await enrolReviewers(sys, 20);
+    const open = fresh.map((m) => m.id);
+    const newest = Math.max(...open);
+    const exclude = Array.from({ length: newest }, (_, i) => i + 1).filter((id) => !open.includes(id));
+    const gone = open.slice(0, 10);
+    const file = new SqliteDatabase(path.join(sys.config.dataDir, `bazaar_${sys.config.namespace}_reviewer.sqlite`));
+    try {
+      file.prepare(`UPDATE reviewers SET status = 'OPTED_OUT' WHERE user_id IN (${gone.join(",")})`).run();
+    } finally {
+      file.close();
+    }
+    for (let i = 0; i < 6; i++) {
+      const tried = await seating("try", `behind-${i}`, { caseId: `c-behind-${i}`, count: 5, exclude });
+      for (const id of tried.reviewers) expect(gone).not.toContain(id);
+      // Once read again, the copy knows them gone: they are not even candidates.
+      for (const c of tried.candidates as { userId: number }[]) expect(gone).not.toContain(c.userId);
+      await seating("cancel", `behind-${i}`);
+    }
+    for (const id of gone) expect((await sys.api.get("/api/governance/reviewers/me", byId(fresh, id).token)).body.status).toBe("OPTED_OUT");
+  }, 60_000);
 });
+
