@@ -60,7 +60,9 @@ export function reviewerService(platform: Platform): ServiceSchema {
   /**
    * On SQLite, the pool a draw walks, in memory: the file has one owner, this process, so every write
    * to it passes through here. A server engine's table may be shared by replicas of this service:
-   * there draws read it (see `sampleEligible`).
+   * there draws read it (see `sampleEligible`). The copy can differ from the table for a while after a
+   * transaction rolls back (a consumer's batch, say): the save of a drawn reviewer checks the row, and
+   * a draw that finds one changed reads its candidates again.
    */
   let memory: PoolIndex | undefined;
 
@@ -96,7 +98,9 @@ export function reviewerService(platform: Platform): ServiceSchema {
   async function save(db: ReviewerDb, before: Reviewer, after: Reviewer, touched?: Set<number>) {
     touched?.add(before.userId);
     if (!(await saveReviewer(db, before, after, clock.now()))) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
-    memory?.update(after);
+    // The standing only: a reviewer read for a write comes without the profile facts (those are copyProfile's).
+    const held = memory?.get(after.userId);
+    if (held) memory!.update({ ...after, accountCreatedAt: held.accountCreatedAt, lastActiveAt: held.lastActiveAt, lastViolationAt: held.lastViolationAt });
   }
 
   /**
@@ -265,7 +269,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
       setStatus: action(C.setStatus, async (ctx) => {
         const operator = requireRole(ctx, "operator");
         const { id, status, days, reason } = ctx.params;
-        return host.tx(async (trx, emit) => {
+        return withDrawRetry((touched) => host.tx(async (trx, emit) => {
           // Locked: a draw writing the same reviewer meanwhile waits, rather than this write failing.
           const found = (await lockReviewers(trx, [id])).get(id);
           if (!found) throw notFound("NOT_ENROLLED", `user ${id} is not enrolled as a reviewer`);
@@ -276,10 +280,10 @@ export function reviewerService(platform: Platform): ServiceSchema {
             status === "SUSPENDED"
               ? { ...found, status, suspendedUntil: now + (days ?? rules.suspensionDays) * 86_400_000 }
               : { ...found, status, suspendedUntil: null, consecutiveNoShows: 0 };
-          await save(trx, found, after);
+          await save(trx, found, after, touched);
           audit(emit, { actorId: operator.id, action: `reviewer.${status === "SUSPENDED" ? "suspend" : "reinstate"}`, subject: `reviewer:${id}`, detail: { days, reason }, at: now });
           return view(after);
-        });
+        }));
       }),
 
       stats: action(C.stats, async () => {

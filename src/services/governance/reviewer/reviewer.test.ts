@@ -161,6 +161,10 @@ describe("reservations: the TCC branch barrier", () => {
     });
     expect(chosen.reviewers).toEqual([fresh[0].id]);
     await seating("cancel", chosen.reservationId);
+    // The cancel wrote the reviewer's standing; their activity still counts for the next draw.
+    const again = await seating("try", `r9-again-${Date.now()}`, { caseId: "c9-again", count: 1, exclude: [] });
+    expect(again.reviewers).toEqual([fresh[0].id]);
+    await seating("cancel", again.reservationId);
     pool.push(fresh[0], idle);
     await sys.api.put("/api/governance/reviewer-rules", { activeWithinDays: 0, minAccountAgeDays: 0, minAccuracy: 0 }, sys.admin.token);
   });
