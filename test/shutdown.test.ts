@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../src/platform/gateway/client";
 import { type ChildNode, spawnNode } from "./support/child-node";
-import { cleanEngines, testConfig } from "./support/harness";
+import { cleanEngines, eventually, testConfig } from "./support/harness";
 import { freePort } from "./support/net";
 
 /** The whole system as a child process, stopped with SIGTERM while requests are in flight. */
@@ -34,17 +34,20 @@ describe("graceful shutdown", () => {
     const { code, ms } = await exited;
     expect(code).toBe(0);
     expect(ms).toBeLessThan(25_000);
-    // Requests the node held when the signal came were still finished: registrations it logged after "shutting down".
-    const log = child!.lines.flatMap((line): { msg?: string; route?: string; status?: number }[] => {
-      try {
-        return [JSON.parse(line)];
-      } catch {
-        return []; // not a log record (a runtime warning on stderr)
-      }
-    });
-    const stopping = log.findIndex((l) => l.msg === "shutting down");
-    expect(stopping).toBeGreaterThan(-1);
-    expect(log.slice(stopping).filter((l) => l.msg === "http" && l.route === "/api/auth/register" && l.status === 201).length).toBeGreaterThan(0);
+    // Requests the node held when the signal came were still finished: registrations it logged after
+    // "shutting down" (waited for: the pipe's last lines can arrive just after the exit).
+    const finishedWhileStopping = () => {
+      const log = child!.lines.flatMap((line): { msg?: string; route?: string; status?: number }[] => {
+        try {
+          return [JSON.parse(line)];
+        } catch {
+          return []; // not a log record (a runtime warning on stderr)
+        }
+      });
+      const stopping = log.findIndex((l) => l.msg === "shutting down");
+      return stopping < 0 ? 0 : log.slice(stopping).filter((l) => l.msg === "http" && l.route === "/api/auth/register" && l.status === 201).length;
+    };
+    expect(await eventually(async () => finishedWhileStopping(), 5_000)).toBeGreaterThan(0);
     // Every request was answered in full (201), or refused whole while closing (503, or no connection).
     for (const r of results) expect([0, 201, 503], JSON.stringify(r.body)).toContain(r.status);
 

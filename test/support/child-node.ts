@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { ApiClient } from "../../src/platform/gateway/client";
 import type { BazaarConfig } from "../../src/platform/runtime/config";
 
@@ -46,18 +47,9 @@ export class ChildNode {
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     const args = script ? ["--require", "tsx/cjs", path.resolve(script)] : [path.resolve("bin/bazaar.js"), services ? "node" : "start"];
     this.process = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    // A chunk may end mid-line: its tail waits for the rest, per stream, so every kept line is whole.
-    const keep = (stream: NodeJS.ReadableStream) => {
-      let partial = "";
-      stream.on("data", (chunk: Buffer) => {
-        const lines = (partial + String(chunk)).split("\n");
-        partial = lines.pop()!;
-        for (const line of lines) if (line) this.lines.push(line);
-      });
-      stream.on("end", () => partial && this.lines.push(partial));
-    };
-    keep(this.process.stdout!);
-    keep(this.process.stderr!);
+    // Whole lines, however the pipe cuts its chunks (readline keeps a partial line, and a character split across chunks, for the rest).
+    for (const input of [this.process.stdout!, this.process.stderr!])
+      createInterface({ input, crlfDelay: Infinity }).on("line", (line) => line && this.lines.push(line));
     this.exited = new Promise((resolve) =>
       this.process.once("exit", (code) => {
         this.done = true;

@@ -204,40 +204,45 @@ describe("panel draw", () => {
 });
 
 describe("the pool in memory", () => {
-  // Operations on a pool and a plain model of it: every reviewer's latest record by user, keys unique.
+  // Operations on a pool and a plain model of it: every reviewer's latest standing (votes, here) and
+  // profile facts (last activity, here) by user, draw keys unique. A standing written comes without facts.
   const op = fc.oneof(
-    fc.record({ kind: fc.constant("put" as const), userId: fc.integer({ min: 1, max: 12 }), key: fc.integer({ min: 0, max: 40 }), votes: fc.nat(9) }),
-    fc.record({ kind: fc.constant("update" as const), userId: fc.integer({ min: 1, max: 14 }), votes: fc.nat(9) }),
+    fc.record({ kind: fc.constant("put" as const), userId: fc.integer({ min: 1, max: 12 }), key: fc.integer({ min: 0, max: 40 }), votes: fc.nat(9), active: fc.nat(9) }),
+    fc.record({ kind: fc.constant("standing" as const), userId: fc.integer({ min: 1, max: 14 }), votes: fc.nat(9) }),
+    fc.record({ kind: fc.constant("facts" as const), userId: fc.integer({ min: 1, max: 14 }), active: fc.nat(9) }),
   );
 
-  it("walks every reviewer once, in draw-key order from the pivot round to those before it, each as last written", () => {
+  it("walks every reviewer once, in draw-key order from the pivot round to those before it, each with the standing and facts last written", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: -1, max: 42 }), (ops, pivot) => {
         const pool = new PoolIndex();
-        const model = new Map<number, { key: number; votes: number }>();
+        const model = new Map<number, { key: number; votes: number; active: number }>();
         for (const o of ops) {
+          const m = model.get(o.userId);
           if (o.kind === "put") {
             // Draw keys are unique in the table: a key held by someone else is not given again.
-            if ([...model].some(([id, m]) => m.key === o.key && id !== o.userId)) continue;
-            pool.put(o.key, reviewer({ userId: o.userId, votes: o.votes }));
-            model.set(o.userId, { key: o.key, votes: o.votes });
-          } else {
-            expect(pool.update(reviewer({ userId: o.userId, votes: o.votes }))).toBe(model.has(o.userId));
-            const m = model.get(o.userId);
+            if ([...model].some(([id, held]) => held.key === o.key && id !== o.userId)) continue;
+            pool.put(o.key, reviewer({ userId: o.userId, votes: o.votes, lastActiveAt: o.active }));
+            model.set(o.userId, { key: o.key, votes: o.votes, active: o.active });
+          } else if (o.kind === "standing") {
+            expect(pool.updateStanding(reviewer({ userId: o.userId, votes: o.votes, lastActiveAt: null }))).toBe(m !== undefined);
             if (m) m.votes = o.votes;
+          } else {
+            expect(pool.updateFacts(o.userId, { accountCreatedAt: null, lastActiveAt: o.active, lastViolationAt: null })).toBe(m !== undefined);
+            if (m) m.active = o.active;
           }
         }
         const ordered = [...model].sort((a, b) => a[1].key - b[1].key);
         const first = ordered.findIndex(([, m]) => m.key >= pivot);
         const expected = first < 0 ? ordered : [...ordered.slice(first), ...ordered.slice(0, first)];
-        const walked: [number, number][] = [];
+        const walked: [number, number, number | null][] = [];
         pool.walk(pivot, (r) => {
-          walked.push([r.userId, r.votes]);
+          walked.push([r.userId, r.votes, r.lastActiveAt]);
           return true;
         });
-        expect(walked).toEqual(expected.map(([id, m]) => [id, m.votes]));
+        expect(walked).toEqual(expected.map(([id, m]) => [id, m.votes, m.active]));
         expect(pool.size).toBe(model.size);
-        for (const [id, m] of model) expect(pool.get(id)?.votes).toBe(m.votes);
+        for (const [id, m] of model) expect(pool.get(id)).toMatchObject({ votes: m.votes, lastActiveAt: m.active });
         expect(pool.get(99)).toBeUndefined();
       }),
     );

@@ -208,6 +208,9 @@ export function release(r: Reviewer): Reviewer {
   return { ...r, openCases: Math.max(0, r.openCases - 1) };
 }
 
+/** What a reviewer's eligibility reads from their profile (copied from the profile service). */
+export type EligibilityFacts = Pick<Reviewer, "accountCreatedAt" | "lastActiveAt" | "lastViolationAt">;
+
 /**
  * The pool in draw-key order, in memory: what a draw walks instead of reading the table a window at a
  * time (the window's rows were about a tenth of a governance case's CPU). A copy of what the service
@@ -237,11 +240,22 @@ export class PoolIndex {
     this.byKey.set(drawKey, r);
   }
 
-  /** Replaces the record of a reviewer held (their draw key stays); false when they are not held. */
-  update(r: Reviewer): boolean {
-    const key = this.keyOf.get(r.userId);
-    if (key === undefined) return false;
-    this.byKey.set(key, r);
+  /**
+   * A held reviewer's standing, as a save wrote it; the profile facts held stay (a reviewer read for a
+   * write comes without them). False when they are not held.
+   */
+  updateStanding(r: Reviewer): boolean {
+    const held = this.get(r.userId);
+    if (!held) return false;
+    this.byKey.set(this.keyOf.get(r.userId)!, { ...r, accountCreatedAt: held.accountCreatedAt, lastActiveAt: held.lastActiveAt, lastViolationAt: held.lastViolationAt });
+    return true;
+  }
+
+  /** A held reviewer's profile facts, as copied from the profile service. False when they are not held. */
+  updateFacts(userId: number, facts: EligibilityFacts): boolean {
+    const held = this.get(userId);
+    if (!held) return false;
+    this.byKey.set(this.keyOf.get(userId)!, { ...held, ...facts });
     return true;
   }
 

@@ -98,9 +98,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
   async function save(db: ReviewerDb, before: Reviewer, after: Reviewer, touched?: Set<number>) {
     touched?.add(before.userId);
     if (!(await saveReviewer(db, before, after, clock.now()))) throw new DrawRace(`reviewer ${before.userId} changed concurrently`);
-    // The standing only: a reviewer read for a write comes without the profile facts (those are copyProfile's).
-    const held = memory?.get(after.userId);
-    if (held) memory!.update({ ...after, accountCreatedAt: held.accountCreatedAt, lastActiveAt: held.lastActiveAt, lastViolationAt: held.lastViolationAt });
+    memory?.updateStanding(after);
   }
 
   /**
@@ -177,8 +175,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
   async function copyProfile(db: ReviewerDb, p: ProfileChanged) {
     const kept = await copyProfileFacts(db, p.userId, { account_created_at: p.accountCreatedAt, last_active_at: p.lastActiveAt, last_violation_at: p.lastViolationAt, version: p.version });
-    const held = memory?.get(p.userId);
-    if (kept && held) memory!.update({ ...held, accountCreatedAt: p.accountCreatedAt, lastActiveAt: p.lastActiveAt, lastViolationAt: p.lastViolationAt });
+    if (kept) memory?.updateFacts(p.userId, { accountCreatedAt: p.accountCreatedAt, lastActiveAt: p.lastActiveAt, lastViolationAt: p.lastViolationAt });
   }
 
   async function applyToReviewer(db: ReviewerDb, userId: number, change: (r: Reviewer) => Reviewer, touched?: Set<number>) {
