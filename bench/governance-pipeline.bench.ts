@@ -1,17 +1,21 @@
 import { randomUUID } from "node:crypto";
+import type { Platform } from "../src/platform/runtime/platform";
+import { ReportEvents, type TaskInvited } from "../src/services/governance/report/report.contract";
 import { benchNode, operator, seedReviewers, userMeta, stopBenchNode } from "./support";
 
 const REPORTER = 1_000_000;
+const PANEL_SIZE = 5;
 
 /**
  * A node with every service, the bench's reviewers enrolled and a 5-seat policy (3 votes decide, one
- * coin a vote and one more when coherent); `open` reports a listing of its own and answers the case.
+ * coin a vote and one more when coherent); `open` reports a listing of its own and answers the case;
+ * `panelOf` answers a case's reviewers once their invitations have arrived.
  */
 async function governanceFloor() {
   const { node } = await benchNode();
   const { broker } = node;
   const reviewers = await seedReviewers(broker, Number(process.env.BENCH_REVIEWERS ?? 200));
-  await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: 5, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
+  await broker.call("report.putPolicy", { reportType: "BENCH", panelSize: PANEL_SIZE, votesToDecide: 3, voteTimeoutSeconds: 3600, caseTimeoutSeconds: 86_400, maxAlternates: 0, coinsPerVote: 1, coinsPerCoherentVote: 1 }, operator);
   const open = async (listing: string) =>
     (
       await broker.call<{ caseId: string }, object>(
@@ -20,12 +24,53 @@ async function governanceFloor() {
         userMeta(REPORTER, { idempotencyKey: randomUUID() }),
       )
     ).caseId;
-  return { node, broker, reviewers, open };
+  const invitations = await invitationFeed(node.platform, PANEL_SIZE);
+  return { node, broker, reviewers, open, panelOf: invitations.panelOf };
+}
+
+/**
+ * The reviewers' side of the push: the invitations the report service publishes, one per seat,
+ * consumed from the stream as a notification system outside the platform would (a durable consumer of
+ * its own). Answers a case's panel, in the order its invitations arrived, once every seat has one.
+ */
+async function invitationFeed(platform: Platform, panelSize: number) {
+  const arriving = new Map<string, Set<number>>();
+  const complete = new Map<string, number[]>();
+  const waiting = new Map<string, (panel: number[]) => void>();
+  const take = (invitation: TaskInvited) => {
+    const { caseId, reviewerId } = invitation;
+    let seats = arriving.get(caseId);
+    if (!seats) arriving.set(caseId, (seats = new Set()));
+    seats.add(reviewerId);
+    if (seats.size < panelSize) return;
+    arriving.delete(caseId);
+    const waiter = waiting.get(caseId);
+    if (!waiter) complete.set(caseId, [...seats]);
+    else {
+      waiting.delete(caseId);
+      waiter([...seats]);
+    }
+  };
+  await platform.stream.consume({
+    durable: "bench-reviewers",
+    subject: ReportEvents.invited,
+    handler: async (m) => take(m.data as TaskInvited),
+    batch: { maxBatch: 256, handler: async (messages) => messages.forEach((m) => take(m.data as TaskInvited)) },
+  });
+  return {
+    panelOf(caseId: string): Promise<number[]> {
+      const panel = complete.get(caseId);
+      if (!panel) return new Promise((resolve) => waiting.set(caseId, resolve));
+      complete.delete(caseId);
+      return Promise.resolve(panel);
+    },
+  };
 }
 
 /**
  * (a) The governance pipeline in-process: cases opened, the panel voting until decided, coins granted.
- * Counts a case when its grants are in the reward ledger.
+ * Counts a case when its grants are in the reward ledger. A panel's reviewers learn of their seats
+ * from their invitations (the push) and vote one after the other until the case is decided.
  *
  * With `warmup` > 0, that many cases run first on the same node and are not counted: the figures are
  * then the steady state of a running node, its code compiled by the JIT (a cold round of 3,000 cases
@@ -33,7 +78,7 @@ async function governanceFloor() {
  * with `rounds` > 1, that many rounds are measured after it and the median (by CPU a case) is answered.
  */
 export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0, rounds = 1) {
-  const { node, broker, reviewers, open } = await governanceFloor();
+  const { node, broker, reviewers, open, panelOf } = await governanceFloor();
   /** Cases opened on this node so far: each gets a target of its own. */
   let total = 0;
 
@@ -47,9 +92,8 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
     const worker = async () => {
       while (next < count) {
         const caseId = await open(`b-${first + next++}`);
-        const view = await broker.call<{ panel: { reviewerId: number }[] }, object>("report.get", { id: caseId }, operator);
-        for (const seat of view.panel) {
-          const res = await broker.call<{ caseStatus: string }, object>("report.vote", { id: caseId, decision: "VIOLATION" }, userMeta(seat.reviewerId));
+        for (const reviewerId of await panelOf(caseId)) {
+          const res = await broker.call<{ caseStatus: string }, object>("report.vote", { id: caseId, decision: "VIOLATION" }, userMeta(reviewerId));
           votes++;
           if (res.caseStatus !== "VOTING") break;
         }
@@ -99,14 +143,14 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
 
 /**
  * Where a case's CPU goes, phase by phase, on one node: every case opened first (report, draw,
- * seating through the coordinator, invitations relayed), then each read once (as the pipeline's
- * workers read the panel), then two votes on each (undecided), then the deciding vote (verdict,
+ * seating through the coordinator, invitations relayed and received), then two votes on each
+ * (undecided), then the deciding vote (verdict,
  * release of the seats, grants, profile). Each phase's CPU runs from its start until the node is idle
  * again, so the work its events cause in consumers counts in it; figures are ms CPU a case.
  * `npm run bench -- phases`: a diagnostic for choosing what to change, not a throughput figure.
  */
 export async function governancePhases(cases = 3000, inFlight = 32) {
-  const { node, broker, open } = await governanceFloor();
+  const { node, broker, open, panelOf } = await governanceFloor();
 
   /** Runs `work` for every case, `inFlight` at a time, and answers the CPU spent until the node is idle again, a case. */
   async function phase(work: (i: number) => Promise<void>): Promise<number> {
@@ -127,10 +171,9 @@ export async function governancePhases(cases = 3000, inFlight = 32) {
     const panels: number[][] = [];
     // A first round of as many cases, not counted (left open): the JIT compiles the paths before they are measured.
     await phase(async (i) => void (await open(`warm-${i}`)));
-    const opened = await phase(async (i) => void (ids[i] = await open(`p-${i}`)));
-    const read = await phase(async (i) => {
-      const view = await broker.call<{ panel: { reviewerId: number }[] }, object>("report.get", { id: ids[i] }, operator);
-      panels[i] = view.panel.map((seat) => seat.reviewerId);
+    const opened = await phase(async (i) => {
+      ids[i] = await open(`p-${i}`);
+      panels[i] = await panelOf(ids[i]);
     });
     const vote = (i: number, seat: number) => broker.call("report.vote", { id: ids[i], decision: "VIOLATION" }, userMeta(panels[i][seat]));
     const undecided = await phase(async (i) => {
@@ -138,8 +181,8 @@ export async function governancePhases(cases = 3000, inFlight = 32) {
       await vote(i, 1);
     });
     const deciding = await phase(async (i) => void (await vote(i, 2)));
-    const total = Math.round((opened + read + undecided + deciding) * 1000) / 1000;
-    return { cases, inFlight, cpuMsPerCase: { opened, read, twoVotes: undecided, decidingVoteAndOutcome: deciding, total } };
+    const total = Math.round((opened + undecided + deciding) * 1000) / 1000;
+    return { cases, inFlight, cpuMsPerCase: { opened, twoVotes: undecided, decidingVoteAndOutcome: deciding, total } };
   } finally {
     await stopBenchNode(node);
   }
