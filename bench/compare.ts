@@ -8,10 +8,14 @@ import { machine } from "./support";
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..");
 
-/** What can be compared: the module and function of each benchmark, and the CPU figure it answers. */
+/**
+ * What can be compared: the module and function of each benchmark, the CPU figure it answers, and its
+ * throughput (time the event loop spends blocked, in a commit's writes for one, costs throughput but
+ * no CPU).
+ */
 const BENCHES = {
-  pipeline: { module: "bench/governance-pipeline.bench.ts", run: "governancePipeline", cpu: "cpuMsPerCase", size: 3000 },
-  placement: { module: "bench/order-entry.bench.ts", run: "orderPlacement", cpu: "cpuUsPerOrder", size: 4000 },
+  pipeline: { module: "bench/governance-pipeline.bench.ts", run: "governancePipeline", cpu: "cpuMsPerCase", rate: "decidedCasesPerSecond", size: 3000 },
+  placement: { module: "bench/order-entry.bench.ts", run: "orderPlacement", cpu: "cpuUsPerOrder", rate: "ordersPerSecond", size: 4000 },
 } as const;
 type BenchName = keyof typeof BENCHES;
 
@@ -33,25 +37,40 @@ async function main() {
   await run("git", ["-C", ROOT, "worktree", "add", "--detach", before, ref]);
   try {
     if (!existsSync(path.join(before, "node_modules"))) symlinkSync(path.join(ROOT, "node_modules"), path.join(before, "node_modules"));
-    const results: { core: number; a: number; b: number }[] = [];
+    const results: { core: number; a: number; b: number; rateA: number; rateB: number }[] = [];
     for (let i = 0; i < pairs; i++) {
       const core = i % cpus().length;
-      const [a, b] = await Promise.all([cpuPerUnit(bench, before, core, size), cpuPerUnit(bench, ROOT, core, size)]);
-      results.push({ core, a, b });
-      console.error(`pair ${i + 1}: core ${core}, A ${a}, B ${b} ${bench.cpu}`);
+      const [ra, rb] = await Promise.all([runOnce(bench, before, core, size), runOnce(bench, ROOT, core, size)]);
+      results.push({ core, a: ra.cpu, b: rb.cpu, rateA: ra.rate, rateB: rb.rate });
+      console.error(`pair ${i + 1}: core ${core}, A ${ra.cpu}, B ${rb.cpu} ${bench.cpu}; A ${ra.rate}, B ${rb.rate} ${bench.rate}`);
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const a = mean(results.map((r) => r.a));
     const b = mean(results.map((r) => r.b));
-    const summary = { machine: machine(), date: new Date().toISOString(), bench: benchArg, figure: bench.cpu, a: ref, b: "this checkout", size, pairs: results, meanA: round(a), meanB: round(b), changePercent: round(((b - a) / a) * 100) };
+    const rateA = mean(results.map((r) => r.rateA));
+    const rateB = mean(results.map((r) => r.rateB));
+    const summary = {
+      machine: machine(),
+      date: new Date().toISOString(),
+      bench: benchArg,
+      figure: bench.cpu,
+      a: ref,
+      b: "this checkout",
+      size,
+      pairs: results,
+      meanA: round(a),
+      meanB: round(b),
+      changePercent: round(((b - a) / a) * 100),
+      rateChangePercent: round(((rateB - rateA) / rateA) * 100),
+    };
     console.log(JSON.stringify(summary, null, 2));
   } finally {
     await run("git", ["-C", ROOT, "worktree", "remove", "--force", before]);
   }
 }
 
-/** One run of `bench` in the checkout at `dir`, pinned to `core`: its CPU figure. */
-function cpuPerUnit(bench: (typeof BENCHES)[BenchName], dir: string, core: number, size: number): Promise<number> {
+/** One run of `bench` in the checkout at `dir`, pinned to `core`: its CPU figure and its throughput. */
+function runOnce(bench: (typeof BENCHES)[BenchName], dir: string, core: number, size: number): Promise<{ cpu: number; rate: number }> {
   // Evaluated as a module, which sees a CommonJS-compiled file's exports as its default.
   const script = `const m = await import(${JSON.stringify(path.join(dir, bench.module))});
 const r = await (m.${bench.run} ?? m.default.${bench.run})(${size});
@@ -65,7 +84,8 @@ process.exit(0);`;
     child.on("exit", (code) => {
       const line = out.split("\n").find((l) => l.startsWith("RESULT "));
       if (code !== 0 || !line) return reject(new Error(`${bench.run} in ${dir} exited ${code}`));
-      resolve(JSON.parse(line.slice("RESULT ".length))[bench.cpu] as number);
+      const result = JSON.parse(line.slice("RESULT ".length)) as Record<string, number>;
+      resolve({ cpu: result[bench.cpu], rate: result[bench.rate] });
     });
   });
 }

@@ -401,6 +401,18 @@ export async function dropIndex(db: Kysely<any>, name: string, table: string): P
   await (dialectOf(db) === "mysql" ? drop.on(table) : drop).execute();
 }
 
+/**
+ * Creates index `name` on `table` (`columns`) over only the rows where `where.column` is `where.value`:
+ * a partial index where the engine has them (SQLite, PostgreSQL), so that an index over the few live
+ * rows of a growing table stays a few hot pages instead of spreading every write over the table's
+ * history. MySQL has none: there the condition's column leads a full index. A query uses the partial
+ * index only when it writes the condition as a literal (`sql.lit`), not as a bound parameter.
+ */
+export async function createPartialIndex(db: Kysely<any>, name: string, table: string, columns: string[], where: { column: string; value: string }): Promise<void> {
+  const create = db.schema.createIndex(name).on(table);
+  await (dialectOf(db) === "mysql" ? create.columns([where.column, ...columns]) : create.columns(columns).where(sql.ref(where.column), "=", sql.lit(where.value))).execute();
+}
+
 /** Adds an auto-numbered primary key `column`: `serial` on PostgreSQL, AUTOINCREMENT elsewhere. */
 export function withAutoId<TB extends string, C extends string>(
   db: Kysely<any>,

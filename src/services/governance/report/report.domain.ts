@@ -11,8 +11,12 @@ export type TargetType = (typeof TARGET_TYPES)[number];
 export type CaseStatus = "OPEN" | "VOTING" | "UPHELD" | "REJECTED" | "EXPIRED";
 export type Verdict = "UPHELD" | "REJECTED" | "EXPIRED";
 export type DecidedBy = "PANEL" | "OPERATOR" | "TIMEOUT";
-/** INVITED: may vote until the deadline; VOTED; REPLACED: missed the deadline, an alternate took the seat; TIMED_OUT: missed it with no alternate left. */
-export type PanelState = "INVITED" | "VOTED" | "REPLACED" | "TIMED_OUT";
+/**
+ * INVITED: may vote until the deadline; VOTED; REPLACED: missed the deadline, an alternate took the
+ * seat; TIMED_OUT: missed it with no alternate left; RELEASED: the case was decided before this seat
+ * voted (it held the reviewer until then).
+ */
+export type PanelState = "INVITED" | "VOTED" | "REPLACED" | "TIMED_OUT" | "RELEASED";
 
 export interface Policy {
   reportType: string;

@@ -52,12 +52,14 @@ import {
   insertDraw,
   insertReport,
   insertSeats,
+  INVITED,
   lockCase,
   type PanelRow,
   panelOf,
   type PolicyRow,
   policyFromRow,
   type ReportDb,
+  releaseOpenSeats,
   reportMigrations,
   type ReportTables,
   updateCase,
@@ -370,6 +372,7 @@ export function reportService(platform: Platform): ServiceSchema {
     const now = clock.now();
     await updateCase(db, c.id, { status: verdict, verdict, final_verdict: verdict, decided_at: now, decided_by: decidedBy, decision_reason: reason, open_key: null, updated_at: now });
     if (c.appeal_of && verdict !== "EXPIRED") await updateCase(db, c.appeal_of, { final_verdict: verdict, updated_at: now });
+    await releaseOpenSeats(db, c.id);
     const panel = await panelOf(db, c.id);
     const decided: CaseDecided = {
       caseId: c.id,
@@ -425,17 +428,20 @@ export function reportService(platform: Platform): ServiceSchema {
       });
     }
 
+    // The late seats first, most overdue first, by their partial index: a cross join keeps SQLite from
+    // walking every voting case instead (and a DISTINCT from scanning the whole panel in key order).
     const late = await host.db
       .selectFrom("panel")
-      .innerJoin("cases", "cases.id", "panel.case_id")
+      .crossJoin("cases")
+      .whereRef("cases.id", "=", "panel.case_id")
       .select("panel.case_id")
-      .distinct()
-      .where("panel.state", "=", "INVITED")
+      .where("panel.state", "=", INVITED)
       .where("panel.deadline_at", "<=", now)
       .where("cases.status", "=", "VOTING")
+      .orderBy("panel.deadline_at")
       .limit(500)
       .execute();
-    for (const { case_id } of late) done.replaced += await retireLateSeats(case_id);
+    for (const caseId of new Set(late.map((s) => s.case_id))) done.replaced += await retireLateSeats(caseId);
 
     const needSeats = await host.db
       .selectFrom("cases")
@@ -480,7 +486,7 @@ export function reportService(platform: Platform): ServiceSchema {
           .set({ state: alternate ? "REPLACED" : "TIMED_OUT" })
           .where("case_id", "=", caseId)
           .where("reviewer_id", "=", p.reviewer_id)
-          .where("state", "=", "INVITED")
+          .where("state", "=", INVITED)
           .execute();
         const replaced: SeatReplaced = { caseId, reviewerId: Number(p.reviewer_id), alternate };
         emit(ReportEvents.replaced, replaced, `seat-retired:${caseId}:${p.reviewer_id}`);
@@ -635,7 +641,7 @@ export function reportService(platform: Platform): ServiceSchema {
           .innerJoin("cases", "cases.id", "panel.case_id")
           .select(["cases.id", "cases.report_type", "cases.target_type", "cases.target_id", "cases.round", "panel.deadline_at", "panel.invited_at"])
           .where("panel.reviewer_id", "=", user.id)
-          .where("panel.state", "=", "INVITED")
+          .where("panel.state", "=", INVITED)
           .where("panel.deadline_at", ">", now)
           .where("cases.status", "=", "VOTING")
           .orderBy("panel.deadline_at")

@@ -1,5 +1,5 @@
-import type { Generated, Insertable, Kysely, Migration, Selectable, Updateable } from "kysely";
-import { dropIndex, forUpdateOn, withAutoId } from "../../../platform/db/db";
+import { type Generated, type Insertable, type Kysely, type Migration, type Selectable, sql, type Updateable } from "kysely";
+import { createPartialIndex, dropIndex, forUpdateOn, withAutoId } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
@@ -208,7 +208,31 @@ export const reportMigrations: Record<string, Migration> = {
       await db.schema.createIndex("cases_reservation").on("cases").columns(["reservation_id", "reservation_at"]).execute();
     },
   },
+  /**
+   * Seats are looked up by reviewer and by deadline only while INVITED, and a decided case's unvoted
+   * seats are RELEASED: indexes over the INVITED seats alone stay a few hot pages, where the full ones
+   * on (reviewer, state) and (state, deadline) took a random page for every seat written and every
+   * vote — two fifths of the pages the report database committed.
+   */
+  "0003_governance_report_open_seats": {
+    async up(db: Kysely<any>) {
+      await db
+        .updateTable("panel")
+        .set({ state: "RELEASED" })
+        .where("state", "=", "INVITED")
+        .where("case_id", "not in", db.selectFrom("cases").select("id").where("status", "in", ["OPEN", "VOTING"]))
+        .execute();
+      await dropIndex(db, "panel_reviewer_state", "panel");
+      await dropIndex(db, "panel_state_deadline", "panel");
+      await createPartialIndex(db, "panel_invited_reviewer", "panel", ["reviewer_id", "deadline_at"], INVITED_ONLY);
+      await createPartialIndex(db, "panel_invited_deadline", "panel", ["deadline_at"], INVITED_ONLY);
+    },
+  },
 };
+
+const INVITED_ONLY = { column: "state", value: "INVITED" };
+/** How a query on open seats names their state: a literal, so that the engine sees the partial indexes apply. */
+export const INVITED = sql.lit<PanelState>("INVITED");
 
 export function policyFromRow(row: PolicyRow): Policy {
   return {
@@ -338,6 +362,15 @@ const voteCast = prepare((db: ReportDb, $: { caseId: string; reviewerId: number;
     .where("state", "=", "INVITED")
     .where("deadline_at", ">", $.now),
 );
+
+const openSeatsReleased = prepare((db: ReportDb, $: { caseId: string }) =>
+  db.updateTable("panel").set({ state: "RELEASED" }).where("case_id", "=", $.caseId).where("state", "=", INVITED),
+);
+
+/** A decided case's seats that have not voted close: RELEASED. */
+export async function releaseOpenSeats(db: ReportDb, caseId: string): Promise<void> {
+  await openSeatsReleased.run(db, { caseId });
+}
 
 /** The common vote in one statement: an invited seat, in time. Answers whether it was cast. */
 export async function castVote(db: ReportDb, caseId: string, reviewerId: number, decision: Decision, comment: string | null, now: number): Promise<boolean> {

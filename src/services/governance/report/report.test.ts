@@ -173,6 +173,9 @@ describe("voting", () => {
     expect(outsider.status).toBe(403);
     expect(outsider.body.error.code).toBe("NOT_ON_PANEL");
 
+    const openCasesOf = async (m: Member) => (await sys.api.get("/api/governance/reviewers/me", m.token)).body.openCases as number;
+    const holding = await openCasesOf(c);
+    expect(holding).toBeGreaterThan(0);
     const deciding = await vote(sys, b, caseId, "VIOLATION");
     expect(deciding.body.caseStatus).toBe("UPHELD");
     const late = await vote(sys, c, caseId, "NO_VIOLATION");
@@ -186,7 +189,12 @@ describe("voting", () => {
     for (const seat of view.body.panel) expect(seat.reviewerId).toBeUndefined();
     expect(view.body.draws).toBeUndefined();
     const audited = await sys.api.get(`/api/governance/cases/${caseId}`, sys.admin.token);
-    expect(audited.body.panel.find((p: { reviewerId: number }) => p.reviewerId === c.id).decision).toBeNull();
+    // The seat that had not voted closed with the verdict; its reviewer's task with it.
+    expect(audited.body.panel.find((p: { reviewerId: number }) => p.reviewerId === c.id)).toMatchObject({ state: "RELEASED", decision: null });
+    expect(audited.body.panel.filter((p: { state: string }) => p.state === "VOTED")).toHaveLength(2);
+    expect((await sys.api.get("/api/governance/tasks", c.token)).body.find((t: { caseId: string }) => t.caseId === caseId)).toBeUndefined();
+    // The reviewer service lets go of the released seat's reviewer too.
+    await eventually(async () => (await openCasesOf(c)) === holding - 1);
     const metrics = (await sys.api.get("/metrics")).body as string;
     expect(metrics).toMatch(/bazaar_governance_cases_decided_total\{verdict="UPHELD",decided_by="PANEL"\} [1-9]/);
     expect(metrics).toMatch(/bazaar_governance_votes_total\{decision="VIOLATION"\} [1-9]/);

@@ -354,7 +354,8 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const e = message.data as CaseDecided;
         const now = clock.now();
         const rules = await loadRules(trx);
-        const seated = e.panel.filter((seat) => seat.state === "INVITED" || seat.state === "VOTED");
+        // Seats that held the reviewer until the verdict (INVITED: a verdict published before seats were released).
+        const seated = e.panel.filter((seat) => seat.state === "VOTED" || seat.state === "RELEASED" || seat.state === "INVITED");
         if (seated.length === 0) return;
         const reviewers = await lockReviewers(trx, seated.map((seat) => seat.reviewerId));
         for (const seat of seated) {
