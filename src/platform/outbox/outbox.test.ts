@@ -66,6 +66,24 @@ describe("outbox and inbox", () => {
     expect(await writer.db.selectFrom("outbox").selectAll().execute()).toEqual([]);
   });
 
+  it("publishes in seq order an event committed without being handed to the relay: it reads the table over the gap", async () => {
+    const { writer, reader } = await setup();
+    const seen: string[] = [];
+    reader.consume("notes.created", async (_trx, m) => {
+      seen.push((m.data as { id: string }).id);
+    });
+    await writer.start();
+    await reader.start();
+    await writer.tx(async (_trx, emit) => emit("notes.created", { id: "a" }, "evt-a"));
+    await eventually(async () => seen.length === 1);
+    // Committed behind the host's back: the relay is told nothing of it.
+    await writer.db.transaction().execute((trx) => writeOutbox(trx, [{ subject: "notes.created", data: { id: "b" }, id: "evt-b" }], 0));
+    await writer.tx(async (_trx, emit) => emit("notes.created", { id: "c" }, "evt-c"));
+    await eventually(async () => seen.length === 3);
+    expect(seen).toEqual(["a", "b", "c"]);
+    expect(await writer.db.selectFrom("outbox").selectAll().execute()).toEqual([]);
+  });
+
   // SQLite runs one writer at a time, so only the server engines can commit out of seq order.
   it.skipIf(!testConfig().dbUrl)("publishes an event whose transaction took a lower seq but committed after a relay pass", async () => {
     const { writer, reader } = await setup();

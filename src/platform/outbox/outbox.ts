@@ -92,28 +92,54 @@ const q = {
   ),
 };
 
-/** Writes events in the caller's transaction: they exist exactly when the state change does. */
-export async function writeOutbox(trx: Kysely<any>, events: OutgoingEvent[], now: number): Promise<void> {
-  if (events.length === 0) return;
-  await q.addEvents.run(trx, {
-    rows: events.map((e) => ({
-      event_id: e.id,
-      subject: e.subject,
-      payload: JSON.stringify(e.data),
-      headers: JSON.stringify(e.headers ?? {}),
-      created_at: now,
-      partition_key: e.position?.key ?? null,
-      position: e.position?.seq ?? null,
-    })),
-  });
+/** An event as its outbox row holds it, with the row's seq: what the relay publishes. */
+export interface StoredEvent {
+  seq: number;
+  id: string;
+  subject: string;
+  json: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Writes events in the caller's transaction: they exist exactly when the state change does. On SQLite
+ * answers them with their seqs (one writer: a multi-row insert's rows take consecutive seqs ending at
+ * its last rowid), for the relay to be handed once the transaction commits.
+ */
+export async function writeOutbox(trx: Kysely<any>, events: OutgoingEvent[], now: number): Promise<StoredEvent[] | undefined> {
+  if (events.length === 0) return undefined;
+  const rows = events.map((e) => ({
+    event_id: e.id,
+    subject: e.subject,
+    payload: JSON.stringify(e.data),
+    headers: JSON.stringify(e.headers ?? {}),
+    created_at: now,
+    partition_key: e.position?.key ?? null,
+    position: e.position?.seq ?? null,
+  }));
+  if (dialectOf(trx) !== "sqlite") {
+    await q.addEvents.run(trx, { rows });
+    return undefined;
+  }
+  const first = (await q.addEvents.insertId(trx, { rows })) - rows.length + 1;
+  return events.map((e, i) => ({ seq: first + i, id: e.id, subject: e.subject, json: rows[i].payload, headers: e.headers ?? {} }));
 }
 
 /** How often a standby learns what its leader published and drops it from its own outbox. */
 const FOLLOW_EVERY_MS = 1000;
+/** Rows published in one pass at most. */
+const BATCH = 256;
+/** Events handed over and not yet published beyond which the relay forgets them and reads the table (the stream is down). */
+const MAX_HANDED = 10_000;
 
 /**
  * Moves committed outbox rows to the stream in order, then deletes them. A crash between publish
  * and delete republishes the same ids, which the stream's dedup and the consumers' inbox absorb.
+ *
+ * On SQLite the committed events are also handed over in memory (`handOver`), and while they follow
+ * on from the last row published without a gap they go out without reading their rows back; only
+ * the delete touches the table. Anything else — a start, a gap, a failed pass — reads the table,
+ * which is always right.
  *
  * With a leadership (replicas that compute the same events), only the leader publishes, and after
  * each batch records how far each sequence got; a standby keeps its rows and drops those its leader
@@ -121,6 +147,11 @@ const FOLLOW_EVERY_MS = 1000;
  */
 export class OutboxRelay {
   private stopped = false;
+  /** Committed events by seq, not yet published (SQLite without a leadership only). */
+  private readonly handed = new Map<number, StoredEvent>();
+  /** The seq after the last row published, once a pass has published one. */
+  private next?: number;
+  private publishedHanded = false;
   private wake?: () => void;
   private pending = false;
   private running?: Promise<void>;
@@ -150,6 +181,15 @@ export class OutboxRelay {
     this.wake?.();
   }
 
+  /** The events of a transaction that has committed, with their seqs: published from here when they follow on. */
+  handOver(events: StoredEvent[]): void {
+    if (!this.leadership) {
+      if (this.handed.size + events.length > MAX_HANDED) this.handed.clear();
+      for (const e of events) if (this.next === undefined || e.seq >= this.next) this.handed.set(e.seq, e);
+    }
+    this.kick();
+  }
+
   private async loop(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
@@ -157,7 +197,9 @@ export class OutboxRelay {
       try {
         const moved = await this.relayBatch();
         failures = 0;
-        if (moved > 0) continue;
+        // Past the last event handed over, the table holds nothing more unless a gap says so (the next
+        // hand-over finds it; a poll too): wait for one rather than read the table for nothing.
+        if (moved > 0 && !this.caughtUp()) continue;
       } catch (err) {
         failures++;
         this.logger.warn({ err, failures }, "outbox relay failed; retrying");
@@ -191,7 +233,9 @@ export class OutboxRelay {
       await this.dropPublished(progress);
       this.progress = progress;
     }
-    const rows = await q.oldest.all(this.sdb.db as Kysely<OutboxTables>, { limit: 256 });
+    this.publishedHanded = this.next !== undefined && this.handed.has(this.next);
+    if (this.publishedHanded) return this.relayHanded(this.next!);
+    const rows = await q.oldest.all(this.sdb.db as Kysely<OutboxTables>, { limit: BATCH });
     if (rows.length === 0) return 0;
     // Fencing: checked again right before publishing, as the lease may have lapsed during the read.
     if (leadership && !leadership.leading) return 0;
@@ -208,9 +252,35 @@ export class OutboxRelay {
     // Exactly the rows published: on a server engine a transaction holding a lower seq may commit
     // after this read, and a range delete would drop its event unpublished. SQLite has one writer,
     // so the read saw every row up to its last: a range, one statement whatever the batch's length.
-    if (dialectOf(db) === "sqlite") await q.publishedThrough.run(db, { last: rows[rows.length - 1].seq });
-    else await q.published.run(db, { seqs: rows.map((r) => r.seq) });
+    if (dialectOf(db) === "sqlite") {
+      const last = rows[rows.length - 1].seq;
+      await q.publishedThrough.run(db, { last });
+      this.next = last + 1;
+      for (const seq of this.handed.keys()) if (seq <= last) this.handed.delete(seq);
+    } else await q.published.run(db, { seqs: rows.map((r) => r.seq) });
     return rows.length;
+  }
+
+  /** Whether the last pass published handed-over events and none follow them yet. */
+  private caughtUp(): boolean {
+    return this.publishedHanded && this.next !== undefined && !this.handed.has(this.next);
+  }
+
+  /** Publishes the handed-over events that run on without a gap from `from`, then deletes their rows. */
+  private async relayHanded(from: number): Promise<number> {
+    const events: StoredEvent[] = [];
+    for (let seq = from; events.length < BATCH; seq++) {
+      const e = this.handed.get(seq);
+      if (!e) break;
+      events.push(e);
+      this.handed.delete(seq);
+    }
+    // A failure from here leaves `next` where it was: the next pass reads those rows from the table.
+    await this.stream.publishAll(events.map((e) => ({ subject: e.subject, json: e.json, id: e.id, headers: e.headers })));
+    const last = from + events.length - 1;
+    await q.publishedThrough.run(this.sdb.db as Kysely<OutboxTables>, { last });
+    this.next = last + 1;
+    return events.length;
   }
 
   /** As a standby: drop what the leader has published (at most once per FOLLOW_EVERY_MS). */

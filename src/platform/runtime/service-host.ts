@@ -4,7 +4,7 @@ import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { GroupCommit } from "../db/group-commit";
 import { Prepared } from "../db/prepared";
 import type { Leadership } from "../election/election";
-import { type EventPosition, handleBatchOnce, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, writeOutbox } from "../outbox/outbox";
+import { type EventPosition, handleBatchOnce, handleOnce, type OutgoingEvent, OutboxRelay, platformMigrations, pruneInbox, type StoredEvent, writeOutbox } from "../outbox/outbox";
 import { TRACE_HEADER } from "../observability/message-tracing";
 import { currentLane, LANE_HEADER, withLane } from "../release/lane";
 import { RETENTION_MS, type StreamMessage, type Subscription } from "../stream/stream";
@@ -115,9 +115,11 @@ export class ServiceHost<T> {
     this.observers.push(observer);
   }
 
-  private committed(events: OutgoingEvent[]): void {
+  /** After a commit: its events to the relay (with their rows' seqs where known) and to the observers. */
+  private committed(events: OutgoingEvent[], stored: StoredEvent[] | undefined): void {
     if (events.length === 0) return;
-    this.relay?.kick();
+    if (stored) this.relay?.handOver(stored);
+    else this.relay?.kick();
     for (const observe of this.observers) observe(events);
   }
 
@@ -168,6 +170,7 @@ export class ServiceHost<T> {
   ): Promise<void> {
     if (messages.length === 1) return one(messages[0]);
     const events: OutgoingEvent[] = [];
+    let stored: StoredEvent[] | undefined;
     const after: (() => Promise<unknown>)[] = [];
     try {
       await handleBatchOnce(
@@ -178,7 +181,7 @@ export class ServiceHost<T> {
         (trx, message) => inScope(message, () => handler(trx, message, this.collector(events), (work) => after.push(work))),
         async (trx) => {
           await beforeCommit?.(trx);
-          await writeOutbox(trx, events, this.platform.clock.now());
+          stored = await writeOutbox(trx, events, this.platform.clock.now());
         },
       );
     } catch (err) {
@@ -186,7 +189,7 @@ export class ServiceHost<T> {
       for (const message of messages) await one(message);
       return;
     }
-    this.committed(events);
+    this.committed(events, stored);
     await this.afterCommitted(after);
   }
 
@@ -202,6 +205,7 @@ export class ServiceHost<T> {
     beforeCommit?: (trx: Kysely<T>) => Promise<void>,
   ): Promise<void> {
     const events: OutgoingEvent[] = [];
+    let stored: StoredEvent[] | undefined;
     const emit = this.collector(events);
     const after: (() => Promise<unknown>)[] = [];
     const db = tenantOf ? this.store.forTenant(tenantOf(message)) : this.store.db;
@@ -213,12 +217,12 @@ export class ServiceHost<T> {
       async (trx) => {
         await handler(trx, message, emit, (work) => after.push(work));
         await beforeCommit?.(trx);
-        await writeOutbox(trx, events, this.platform.clock.now());
+        stored = await writeOutbox(trx, events, this.platform.clock.now());
       },
       db,
     );
     if (!applied) return;
-    this.committed(events);
+    this.committed(events, stored);
     await this.afterCommitted(after);
   }
 
@@ -242,14 +246,15 @@ export class ServiceHost<T> {
     const group = db === this.store.db ? this.group : undefined;
     for (let attempt = 0; ; attempt++) {
       const events: OutgoingEvent[] = [];
+      let stored: StoredEvent[] | undefined;
       const inTransaction = async (trx: Kysely<T>) => {
         const value = await work(trx, this.collector(events));
-        await writeOutbox(trx, events, this.platform.clock.now());
+        stored = await writeOutbox(trx, events, this.platform.clock.now());
         return value;
       };
       try {
         const result = await (group ? group.run(inTransaction) : db.transaction().execute(inTransaction));
-        this.committed(events);
+        this.committed(events, stored);
         return result;
       } catch (err) {
         // The engine chose this transaction as a deadlock victim and rolled it back whole: run it again.
