@@ -163,10 +163,7 @@ export async function openServiceDb<T>(
       const result = await skippingTaken(db, qb).executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
     },
-    upsert(qb, key, columns) {
-      if (dialect === "mysql") return qb.onDuplicateKeyUpdate(Object.fromEntries(columns.map((c) => [c, sql`values(${sql.ref(c)})`]))) as typeof qb;
-      return qb.onConflict((oc) => oc.columns(key as string[]).doUpdateSet(Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])))) as typeof qb;
-    },
+    upsert: (qb, key, columns) => upsertOn(db, qb, key, columns),
     async close() {
       await base.destroy();
       release();
@@ -393,6 +390,12 @@ export function forUpdateOn<QB extends SelectQueryBuilder<any, any, any>>(db: Ky
 /** The insert made to skip rows whose key is taken (as `insertIfAbsent` runs it), for a prepared insert on `db`. */
 export function skippingTaken<QB extends InsertQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB): QB {
   return (dialectOf(db) === "mysql" ? qb.ignore() : qb.onConflict((oc) => oc.doNothing())) as QB;
+}
+
+/** The insert made to overwrite `columns` of a row whose `key` is taken (`ServiceDb.upsert`), for a prepared insert on `db`. */
+export function upsertOn<QB extends InsertQueryBuilder<any, any, any>>(db: Kysely<any>, qb: QB, key: readonly string[], columns: readonly string[]): QB {
+  if (dialectOf(db) === "mysql") return qb.onDuplicateKeyUpdate(Object.fromEntries(columns.map((c) => [c, sql`values(${sql.ref(c)})`]))) as QB;
+  return qb.onConflict((oc) => oc.columns(key as string[]).doUpdateSet(Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)])))) as QB;
 }
 
 /** Drops index `name` of `table` in a migration (MySQL names the table; the others must not). */

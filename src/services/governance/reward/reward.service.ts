@@ -9,7 +9,7 @@ import type { Platform } from "../../../platform/runtime/platform";
 import { type CaseDecided, ReportEvents } from "../report/report.contract";
 import { type CasePaid, type Redemption, RewardContract as C, RewardEvents, rewardRoutes } from "./reward.contract";
 import { grantsFor, redemptionRefusal } from "./reward.domain";
-import { moveCoins, refsPaid, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
+import { type Grant, grantCoins, moveCoins, refsPaid, type RewardDb, rewardMigrations, type RewardTables } from "./reward.store";
 
 /** Coins for reviewers and the points mall they spend them in. */
 export function rewardService(platform: Platform): ServiceSchema {
@@ -21,6 +21,20 @@ export function rewardService(platform: Platform): ServiceSchema {
   async function balanceOf(db: RewardDb, userId: number): Promise<number> {
     const row = await db.selectFrom("accounts").select("balance").where("user_id", "=", userId).executeTakeFirst();
     return Number(row?.balance ?? 0);
+  }
+
+  /** The grants due in a consumer's transaction (its whole batch of verdicts), paid together just before it commits. */
+  const pending = new WeakMap<object, { grants: Grant[]; refs: Set<string> }>();
+  function grantsOf(trx: RewardDb) {
+    let batch = pending.get(trx);
+    if (!batch) pending.set(trx, (batch = { grants: [], refs: new Set() }));
+    return batch;
+  }
+  async function payGrants(trx: RewardDb): Promise<void> {
+    const batch = pending.get(trx);
+    if (!batch) return;
+    pending.delete(trx);
+    await grantCoins(trx, batch.grants, clock.now());
   }
 
   async function priorRedemption(db: RewardDb, idemKey: string): Promise<Redemption | undefined> {
@@ -114,20 +128,28 @@ export function rewardService(platform: Platform): ServiceSchema {
           for (const g of (e.data as CasePaid).grants) coinsGranted.inc({ coherent: String(g.coherent) }, g.amount);
         }
       });
-      host.consume(ReportEvents.decided, async (trx, message, emit) => {
-        const decided = message.data as CaseDecided;
-        const now = clock.now();
-        const grants = grantsFor(decided).map((g) => ({ ...g, ref: `grant:${decided.caseId}:${g.userId}` }));
-        if (grants.length === 0) return;
-        // The inbox drops redeliveries; the refs also hold against the same verdict arriving under another event id.
-        const paid = await refsPaid(trx, grants.map((g) => g.ref));
-        const due = grants.filter((g) => !paid.has(g.ref));
-        for (const g of due) await moveCoins(trx, g.userId, g.amount, "GRANT", g.ref, now);
-        if (due.length > 0) {
-          const event: CasePaid = { caseId: decided.caseId, grants: due.map(({ userId, amount, coherent }) => ({ userId, amount, coherent })) };
-          emit(RewardEvents.paid, event, `case-paid:${decided.caseId}`);
-        }
-      });
+      host.consume(
+        ReportEvents.decided,
+        async (trx, message, emit) => {
+          const decided = message.data as CaseDecided;
+          const grants = grantsFor(decided).map((g) => ({ ...g, ref: `grant:${decided.caseId}:${g.userId}` }));
+          if (grants.length === 0) return;
+          // The inbox drops redeliveries; the refs also hold against the same verdict arriving under another
+          // event id, earlier in the ledger or earlier in this batch.
+          const batch = grantsOf(trx);
+          const paid = await refsPaid(trx, grants.map((g) => g.ref));
+          const due = grants.filter((g) => !paid.has(g.ref) && !batch.refs.has(g.ref));
+          for (const g of due) {
+            batch.refs.add(g.ref);
+            batch.grants.push(g);
+          }
+          if (due.length > 0) {
+            const event: CasePaid = { caseId: decided.caseId, grants: due.map(({ userId, amount, coherent }) => ({ userId, amount, coherent })) };
+            emit(RewardEvents.paid, event, `case-paid:${decided.caseId}`);
+          }
+        },
+        { beforeCommit: (trx) => payGrants(trx) },
+      );
     },
     async started() {
       await host.start();

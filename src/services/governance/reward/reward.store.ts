@@ -1,5 +1,5 @@
-import type { Generated, Kysely, Migration } from "kysely";
-import { forUpdateOn, withAutoId } from "../../../platform/db/db";
+import type { Generated, Insertable, Kysely, Migration } from "kysely";
+import { forUpdateOn, skippingTaken, upsertOn, withAutoId } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 
 export interface RewardTables {
@@ -88,8 +88,47 @@ export async function moveCoins(
   return balance;
 }
 
+export interface Grant {
+  userId: number;
+  amount: number;
+  ref: string;
+}
+
+/**
+ * Credits every grant in the caller's transaction, in order, each with its ledger row — in three
+ * statements whatever their number (a consumer's whole batch of verdicts): the accounts read (and
+ * locked, in user order, on a server engine) at once, their new balances written at once, the
+ * ledger rows inserted at once. An account seen for the first time is created at zero first, so a
+ * concurrent grant to it waits for the lock rather than being overwritten.
+ */
+export async function grantCoins(db: RewardDb, grants: readonly Grant[], now: number): Promise<void> {
+  if (grants.length === 0) return;
+  const userIds = [...new Set(grants.map((g) => g.userId))].sort((a, b) => a - b);
+  const read = async () => new Map((await q.accounts.all(db, { userIds })).map((a) => [Number(a.user_id), Number(a.balance)]));
+  let balances = await read();
+  if (balances.size < userIds.length) {
+    await q.openAccounts.run(db, { userIds: userIds.filter((id) => !balances.has(id)), now });
+    balances = await read();
+  }
+  const entries = grants.map((g) => {
+    const balance = balances.get(g.userId)! + g.amount;
+    balances.set(g.userId, balance);
+    return { user_id: g.userId, amount: g.amount, kind: "GRANT" as const, ref: g.ref, balance_after: balance, at: now };
+  });
+  await q.setBalances.run(db, { rows: userIds.map((id) => ({ user_id: id, balance: balances.get(id)!, updated_at: now })) });
+  await q.entries.run(db, { rows: entries });
+}
+
 /** The statements every grant and redemption runs, prepared once (see prepared.ts). */
 const q = {
+  accounts: prepare((db: RewardDb, $: { userIds: number[] }) => forUpdateOn(db, db.selectFrom("accounts").select(["user_id", "balance"]).where("user_id", "in", $.userIds).orderBy("user_id"))),
+  openAccounts: prepare((db: RewardDb, $: { userIds: number[]; now: number }) =>
+    skippingTaken(db, db.insertInto("accounts").values($.userIds.map((id) => ({ user_id: id, balance: 0, updated_at: $.now })))),
+  ),
+  setBalances: prepare((db: RewardDb, $: { rows: RewardTables["accounts"][] }) =>
+    upsertOn(db, db.insertInto("accounts").values($.rows), ["user_id"], ["balance", "updated_at"]),
+  ),
+  entries: prepare((db: RewardDb, $: { rows: Insertable<RewardTables["ledger"]>[] }) => db.insertInto("ledger").values($.rows)),
   account: prepare((db: RewardDb, $: { userId: number }) => forUpdateOn(db, db.selectFrom("accounts").select("balance").where("user_id", "=", $.userId))),
   setBalance: prepare((db: RewardDb, $: { userId: number; balance: number; now: number }) => db.updateTable("accounts").set({ balance: $.balance, updated_at: $.now }).where("user_id", "=", $.userId)),
   entry: prepare((db: RewardDb, $: { userId: number; amount: number; kind: "GRANT" | "REDEEM"; ref: string; balance: number; now: number }) =>

@@ -55,6 +55,40 @@ describe("grants", () => {
   });
 });
 
+describe("grants in a batch", () => {
+  it("pays verdicts that arrive together: each grant once, a reviewer's balances following one another, new accounts opened", async () => {
+    const [x, y] = [await sys.user(), await sys.user()];
+    const verdict = (caseId: string, seats: [Member, "VIOLATION" | "NO_VIOLATION"][]): CaseDecided => ({
+      caseId,
+      reportType: "SPAM",
+      target: { type: "LISTING", id: caseId, authorId: author.id },
+      verdict: "UPHELD",
+      decidedBy: "PANEL",
+      decidedAt: sys.clock.now(),
+      appealOf: null,
+      coinsPerVote: 2,
+      coinsPerCoherentVote: 1,
+      panel: seats.map(([m, decision]) => ({ reviewerId: m.id, state: "VOTED" as const, decision })),
+    });
+    const first = verdict(`batch-${x.id}-1`, [
+      [x, "VIOLATION"],
+      [y, "NO_VIOLATION"],
+    ]);
+    const second = verdict(`batch-${x.id}-2`, [[x, "VIOLATION"]]);
+    const decided = (v: CaseDecided, id: string) => ({ subject: "governance.case.decided", json: JSON.stringify(v), id });
+    // The same verdict a second time under another event id, in the same batch.
+    await sys.node.platform.stream.publishAll([decided(first, `${first.caseId}`), decided(second, `${second.caseId}`), decided(first, `${first.caseId}-again`)]);
+    await eventually(async () => (await balance(x)) === 6 && (await balance(y)) === 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect([await balance(x), await balance(y)]).toEqual([6, 2]);
+    const ledger = (await sys.api.get("/api/rewards/me/ledger", x.token)).body.items as { ref: string; balanceAfter: number }[];
+    expect(ledger.map((l) => [l.ref, l.balanceAfter]).sort((a, b) => Number(a[1]) - Number(b[1]))).toEqual([
+      [`grant:${first.caseId}:${x.id}`, 3],
+      [`grant:${second.caseId}:${x.id}`, 6],
+    ]);
+  });
+});
+
 describe("points mall", () => {
   it("lets operators stock items and refuses bad ones", async () => {
     const u = await sys.user();
