@@ -20,6 +20,9 @@ import {
 
 type Row = [seq: number, msgId: string, data: string, headers: string];
 
+/** Messages appended by one statement at most: one statement a round's append, not one a message. */
+const APPEND_ROWS = 64;
+
 /**
  * The embedded log: one SQLite file, append-only, with a stored position per durable consumer.
  * Consumers in this process wake on publish; consumers in other processes on the same data dir poll.
@@ -27,7 +30,8 @@ type Row = [seq: number, msgId: string, data: string, headers: string];
 export class SqliteStream implements Stream {
   private readonly file: SqliteDatabase.Database;
   private readonly appended = new EventEmitter();
-  private readonly insert: SqliteDatabase.Statement;
+  /** The append of n messages in one statement, by n (1 to APPEND_ROWS). */
+  private readonly inserts = new Map<number, SqliteDatabase.Statement>();
   private readonly page: SqliteDatabase.Statement;
   private readonly position: SqliteDatabase.Statement;
   private readonly advance: SqliteDatabase.Statement;
@@ -56,9 +60,7 @@ export class SqliteStream implements Stream {
       CREATE TABLE IF NOT EXISTS cursors (durable TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL,
         PRIMARY KEY (durable, subject));`);
     this.appended.setMaxListeners(0);
-    this.insert = this.file.prepare(
-      "INSERT OR IGNORE INTO messages (subject, msg_id, data, headers, at) VALUES (?, ?, ?, ?, ?)",
-    );
+
     // Raw arrays: better-sqlite3 builds row objects at about the cost of the read.
     this.page = this.file.prepare("SELECT seq, msg_id, data, headers FROM messages WHERE subject = ? AND seq > ? ORDER BY seq LIMIT 256").raw(true);
     this.position = this.file.prepare("SELECT seq FROM cursors WHERE durable = ? AND subject = ?");
@@ -120,9 +122,24 @@ export class SqliteStream implements Stream {
   private readonly appendAll = (messages: OutgoingMessage[], positions: Iterable<[string, string, number]>) =>
     this.file.transaction(() => {
       const at = this.clock.now();
-      for (const m of messages) this.insert.run(m.subject, m.id, m.json, JSON.stringify(m.headers ?? {}), at);
+      for (let from = 0; from < messages.length; from += APPEND_ROWS) {
+        const chunk = messages.slice(from, from + APPEND_ROWS);
+        const values: unknown[] = [];
+        for (const m of chunk) values.push(m.subject, m.id, m.json, JSON.stringify(m.headers ?? {}), at);
+        this.insertOf(chunk.length).run(values);
+      }
       for (const [durable, subject, seq] of positions) this.advance.run(durable, subject, seq);
     })();
+
+  private insertOf(rows: number): SqliteDatabase.Statement {
+    let insert = this.inserts.get(rows);
+    if (!insert) {
+      // A message already in the log (its id published before) is skipped: the log's dedup.
+      insert = this.file.prepare(`INSERT OR IGNORE INTO messages (subject, msg_id, data, headers, at) VALUES ${Array(rows).fill("(?, ?, ?, ?, ?)").join(", ")}`);
+      this.inserts.set(rows, insert);
+    }
+    return insert;
+  }
 
   /** Records how far a consumer got; written with the round's appends (one commit, not one per page). */
   private advanceTo(durable: string, subject: string, seq: number): void {

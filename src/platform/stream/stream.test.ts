@@ -47,6 +47,19 @@ function contract(name: string, open: (ns: string) => Promise<Stream>) {
       await stream.close();
     });
 
+    it("stores a long publishAll in order, each id once: one repeated within it, one published before", async () => {
+      const ns = `s${Math.random().toString(36).slice(2, 8)}`;
+      const stream = await open(ns);
+      await stream.publish("bulk.n", { i: 0 }, { id: "b0" });
+      const ids = Array.from({ length: 150 }, (_, i) => `b${i}`);
+      // b0 was published before; b70 comes twice in this batch.
+      const batch = [...ids.slice(0, 71), "b70", ...ids.slice(71)].map((id) => ({ subject: "bulk.n", json: JSON.stringify({ i: Number(id.slice(1)) }), id }));
+      await stream.publishAll(batch);
+      const got = await collect(stream, "bulk", "bulk.n", 150);
+      expect(got.map((m) => (m.data as { i: number }).i)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+      await stream.close();
+    });
+
     it("keeps each durable consumer's position across restarts", async () => {
       const ns = `s${Math.random().toString(36).slice(2, 8)}`;
       let stream = await open(ns);
