@@ -101,6 +101,33 @@ export function reviewerService(platform: Platform): ServiceSchema {
     memory?.updateStanding(after);
   }
 
+  /** The seats' outcomes of a consumer's transaction (its whole batch of verdicts), in order, applied just before it commits. */
+  const outcomes = new WeakMap<object, { reviewerId: number; outcome: Outcome }[]>();
+  function outcomesOf(trx: ReviewerDb) {
+    let list = outcomes.get(trx);
+    if (!list) outcomes.set(trx, (list = []));
+    return list;
+  }
+
+  /**
+   * Each reviewer's seats released and outcomes counted, in the verdicts' order: the reviewers read
+   * (and locked) once and each saved once, however many of the batch's cases they sat on.
+   */
+  async function applyOutcomes(trx: ReviewerDb): Promise<void> {
+    const list = outcomes.get(trx);
+    if (!list) return;
+    outcomes.delete(trx);
+    const now = clock.now();
+    const rules = await loadRules(trx);
+    const read = await lockReviewers(trx, [...new Set(list.map((o) => o.reviewerId))]);
+    const standing = new Map(read);
+    for (const { reviewerId, outcome } of list) {
+      const r = standing.get(reviewerId);
+      if (r) standing.set(reviewerId, applyOutcome(release(r), outcome, rules, now));
+    }
+    for (const [id, before] of read) await save(trx, before, standing.get(id)!);
+  }
+
   /**
    * Runs a transaction that saves reviewers, again when a draw raced (at most six times). After any
    * failure, its transaction rolled back, those it `touched` (wrote, found changed, or drew among) are
@@ -350,26 +377,20 @@ export function reviewerService(platform: Platform): ServiceSchema {
         const rules = await loadRules(trx);
         await applyToReviewer(trx, e.reviewerId, (r) => applyOutcome(release(r), "NO_SHOW", rules, now));
       });
-      host.consume(ReportEvents.decided, async (trx, message) => {
-        const e = message.data as CaseDecided;
-        const now = clock.now();
-        const rules = await loadRules(trx);
-        // Seats that held the reviewer until the verdict (INVITED: a verdict published before seats were released).
-        const seated = e.panel.filter((seat) => seat.state === "VOTED" || seat.state === "RELEASED" || seat.state === "INVITED");
-        if (seated.length === 0) return;
-        const reviewers = await lockReviewers(trx, seated.map((seat) => seat.reviewerId));
-        for (const seat of seated) {
-          const before = reviewers.get(seat.reviewerId);
-          if (!before) continue;
-          const outcome: Outcome =
-            seat.decision === null || e.verdict === "EXPIRED"
-              ? "ABSTAINED"
-              : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD")
-                ? "COHERENT"
-                : "INCOHERENT";
-          await save(trx, before, applyOutcome(release(before), outcome, rules, now));
-        }
-      });
+      host.consume(
+        ReportEvents.decided,
+        async (trx, message) => {
+          const e = message.data as CaseDecided;
+          // Seats that held the reviewer until the verdict (INVITED: a verdict published before seats were released).
+          const seated = e.panel.filter((seat) => seat.state === "VOTED" || seat.state === "RELEASED" || seat.state === "INVITED");
+          for (const seat of seated) {
+            const outcome: Outcome =
+              seat.decision === null || e.verdict === "EXPIRED" ? "ABSTAINED" : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD") ? "COHERENT" : "INCOHERENT";
+            outcomesOf(trx).push({ reviewerId: seat.reviewerId, outcome });
+          }
+        },
+        { beforeCommit: (trx) => applyOutcomes(trx) },
+      );
     },
     async started() {
       await host.start();

@@ -3,6 +3,7 @@ import SqliteDatabase from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byId, enrolReviewers, type Member, panelOf, putPolicy, report, SPAM, vote } from "../../../../test/support/governance";
 import { eventually, startTestSystem, testConfig, type TestSystem } from "../../../../test/support/harness";
+import { type CaseDecided, ReportEvents } from "../report/report.contract";
 
 let sys: TestSystem;
 let pool: Member[];
@@ -199,6 +200,29 @@ describe("standing from results", () => {
     expect(scored.coherentVotes).toBe(1);
     expect(scored.accuracy).toBeCloseTo(5 / 6, 3);
     expect(scored.status).toBe("ACTIVE");
+  });
+
+  it("counts every verdict of a batch in order, a reviewer who sat on several of them saved once with all of them", async () => {
+    const [x] = await enrolReviewers(sys, 1);
+    const verdict = (caseId: string, verdict: CaseDecided["verdict"], state: "VOTED" | "RELEASED", decision: "VIOLATION" | null): CaseDecided => ({
+      caseId,
+      reportType: "SPAM",
+      target: { type: "LISTING", id: caseId, authorId: 1 },
+      verdict,
+      decidedBy: "PANEL",
+      decidedAt: sys.clock.now(),
+      appealOf: null,
+      coinsPerVote: 1,
+      coinsPerCoherentVote: 1,
+      panel: [{ reviewerId: x.id, state, decision }],
+    });
+    const batch = [verdict(`b-${x.id}-1`, "UPHELD", "VOTED", "VIOLATION"), verdict(`b-${x.id}-2`, "REJECTED", "VOTED", "VIOLATION"), verdict(`b-${x.id}-3`, "UPHELD", "RELEASED", null)];
+    await sys.node.platform.stream.publishAll(batch.map((v) => ({ subject: ReportEvents.decided, json: JSON.stringify(v), id: v.caseId })));
+    const scored = await eventually(async () => {
+      const res = await sys.api.get("/api/governance/reviewers/me", x.token);
+      return res.body.votes === 2 ? res.body : null;
+    });
+    expect(scored).toMatchObject({ votes: 2, coherentVotes: 1, openCases: 0, status: "ACTIVE" });
   });
 });
 
