@@ -38,6 +38,18 @@ async function setup() {
   return { writer, reader, platform };
 }
 
+/** `setup`, the reader noting the id of each `notes.created` it consumes; both started. */
+async function startedWithIdsSeen() {
+  const { writer, reader } = await setup();
+  const seen: string[] = [];
+  reader.consume("notes.created", async (_trx, m) => {
+    seen.push((m.data as { id: string }).id);
+  });
+  await writer.start();
+  await reader.start();
+  return { writer, seen };
+}
+
 describe("outbox and inbox", () => {
   it("publishes exactly the events of committed transactions", async () => {
     const { writer, reader } = await setup();
@@ -67,13 +79,7 @@ describe("outbox and inbox", () => {
   });
 
   it("publishes in seq order an event committed without being handed to the relay: it reads the table over the gap", async () => {
-    const { writer, reader } = await setup();
-    const seen: string[] = [];
-    reader.consume("notes.created", async (_trx, m) => {
-      seen.push((m.data as { id: string }).id);
-    });
-    await writer.start();
-    await reader.start();
+    const { writer, seen } = await startedWithIdsSeen();
     await writer.tx(async (_trx, emit) => emit("notes.created", { id: "a" }, "evt-a"));
     await eventually(async () => seen.length === 1);
     // Committed behind the host's back: the relay is told nothing of it.
@@ -86,13 +92,7 @@ describe("outbox and inbox", () => {
 
   // SQLite runs one writer at a time, so only the server engines can commit out of seq order.
   it.skipIf(!testConfig().dbUrl)("publishes an event whose transaction took a lower seq but committed after a relay pass", async () => {
-    const { writer, reader } = await setup();
-    const seen: string[] = [];
-    reader.consume("notes.created", async (_trx, m) => {
-      seen.push((m.data as { id: string }).id);
-    });
-    await writer.start();
-    await reader.start();
+    const { writer, seen } = await startedWithIdsSeen();
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let wrote!: () => void;

@@ -7,6 +7,7 @@ import { push, PushBatcher } from "../../../platform/gateway/push";
 import { notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { PerTransaction } from "../../../platform/runtime/per-transaction";
 import { type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "../matching/matching.contract";
 import { MarketContract as C, marketRoutes } from "./market.contract";
 import { bucketOf, type Candle, INTERVALS, type Interval, scaled, tickerOf, withTrade } from "./market.domain";
@@ -74,12 +75,11 @@ export function marketService(platform: Platform): ServiceSchema {
     trades: MarketTables["trades"][];
     candles: Map<string, { symbol: string; interval: Interval; candle: Candle }>;
   }
-  const batches = new WeakMap<object, Batch>();
+  const batches = new PerTransaction<Batch>(() => ({ seqs: new Set(), trades: [], candles: new Map() }));
   const recorded = host.prepare((db, $: { symbol: string; seq: number }) => db.selectFrom("trades").select("seq").where("symbol", "=", $.symbol).where("seq", "=", $.seq));
 
   async function onTrade(trx: Kysely<MarketTables>, e: Extract<MatchingEvent, { kind: "TRADE" }>, emit: Emit): Promise<void> {
-    let b = batches.get(trx);
-    if (!b) batches.set(trx, (b = { seqs: new Set(), trades: [], candles: new Map() }));
+    const b = batches.of(trx);
     const id = `${e.symbol}:${e.seq}`;
     if (b.seqs.has(id) || (await recorded.first(trx, { symbol: e.symbol, seq: e.seq }))) return;
     b.seqs.add(id);
@@ -111,9 +111,8 @@ export function marketService(platform: Platform): ServiceSchema {
   }
 
   async function writeBatch(trx: Kysely<MarketTables>): Promise<void> {
-    const b = batches.get(trx);
+    const b = batches.take(trx);
     if (!b) return;
-    batches.delete(trx);
     if (b.trades.length > 0) await trx.insertInto("trades").values(b.trades).execute();
     const candles = [...b.candles.values()].map(({ symbol, interval, candle: c }) => ({
       symbol,

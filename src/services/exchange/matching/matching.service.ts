@@ -5,6 +5,7 @@ import { action } from "../../../platform/runtime/action";
 import type { Leadership } from "../../../platform/election/election";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { PerTransaction } from "../../../platform/runtime/per-transaction";
 import { type DepthUpdate, MatchingCommand, MatchingContract as C, type MatchingEvent, type MatchingOutcome, matchingRoutes, MatchingSubjects } from "./matching.contract";
 import {
   BUY,
@@ -154,11 +155,10 @@ export function matchingService(platform: Platform): ServiceSchema {
     journal: MatchingTables["journal"][];
     snapshotDue: boolean;
   }
-  const batches = new WeakMap<object, Map<string, Batch>>();
+  const batches = new PerTransaction(() => new Map<string, Batch>());
 
   async function onCommand(trx: MatchingDb, c: MatchingCommand, emit: Emit): Promise<void> {
-    let symbols = batches.get(trx);
-    if (!symbols) batches.set(trx, (symbols = new Map()));
+    const symbols = batches.of(trx);
     let b = symbols.get(c.symbol);
     if (!b) symbols.set(c.symbol, (b = { engine: await engineFor(trx, c.symbol), journal: [], snapshotDue: false }));
     const { engine } = b;
@@ -185,9 +185,8 @@ export function matchingService(platform: Platform): ServiceSchema {
   }
 
   async function writeBatch(trx: MatchingDb): Promise<void> {
-    const symbols = batches.get(trx);
+    const symbols = batches.take(trx);
     if (!symbols) return;
-    batches.delete(trx);
     for (const [symbol, { engine, journal, snapshotDue }] of symbols) {
       await saveJournal.run(trx, { rows: journal });
       await saveEngine.run(trx, { symbol, commandSeq: engine.commandSeq, eventSeq: engine.eventSeq });

@@ -9,6 +9,7 @@ import type { Emit } from "../../../platform/runtime/service-host";
 import { crashPoint } from "../../../platform/runtime/faults";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { type SoleBranch, soleBranch } from "../../../platform/tx/tx.client";
+import { PerTransaction } from "../../../platform/runtime/per-transaction";
 import { fromUnits, toUnits } from "../account/account.domain";
 import { type MatchingCommand, type MatchingEvent, type MatchingOutcome, MatchingSubjects } from "../matching/matching.contract";
 import { type OrderView, TradingContract as C, tradingRoutes } from "./trading.contract";
@@ -205,12 +206,7 @@ export function tradingService(platform: Platform): ServiceSchema {
     trades: Insertable<TradingTables["trades"]>[];
     journals: AccountJournal[];
   }
-  const batches = new WeakMap<object, Batch>();
-  function batchOf(trx: TradingDb): Batch {
-    let b = batches.get(trx);
-    if (!b) batches.set(trx, (b = { orders: new Map(), changed: new Set(), trades: [], journals: [] }));
-    return b;
-  }
+  const batches = new PerTransaction<Batch>(() => ({ orders: new Map(), changed: new Set(), trades: [], journals: [] }));
 
   async function orderIn(trx: TradingDb, b: Batch, id: number): Promise<OrderRow | undefined> {
     let o = b.orders.get(id);
@@ -222,9 +218,8 @@ export function tradingService(platform: Platform): ServiceSchema {
   }
 
   async function writeBatch(trx: TradingDb): Promise<void> {
-    const b = batches.get(trx);
+    const b = batches.take(trx);
     if (!b) return;
-    batches.delete(trx);
     const now = clock.now();
     for (const o of b.changed) await saveOrder.run(trx, { id: Number(o.id), filled: o.filled_lots, notional: o.filled_notional, status: o.status, reason: o.reason, now });
     if (b.trades.length > 0) await host.store.insertIfAbsent(trx.insertInto("trades").values(b.trades));
@@ -241,7 +236,7 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   async function onEvent(trx: TradingDb, e: MatchingEvent): Promise<void> {
     const s = await gridOf(trx, e.symbol);
-    const b = batchOf(trx);
+    const b = batches.of(trx);
     if (e.kind === "TRADE") {
       const taker = await orderIn(trx, b, e.takerId);
       const maker = await orderIn(trx, b, e.makerId);

@@ -7,6 +7,7 @@ import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
+import { PerTransaction } from "../../../platform/runtime/per-transaction";
 import { type ProfileChanged, ProfileEvents } from "../../commerce/profile/profile.contract";
 import { type AuditRecorded, type CaseDecided, ReportEvents, type SeatReplaced } from "../report/report.contract";
 import { type ChooseResult, ReviewerContract as C, reviewerRoutes, type ReviewerView } from "./reviewer.contract";
@@ -102,21 +103,15 @@ export function reviewerService(platform: Platform): ServiceSchema {
   }
 
   /** The seats' outcomes of a consumer's transaction (its whole batch of verdicts), in order, applied just before it commits. */
-  const outcomes = new WeakMap<object, { reviewerId: number; outcome: Outcome }[]>();
-  function outcomesOf(trx: ReviewerDb) {
-    let list = outcomes.get(trx);
-    if (!list) outcomes.set(trx, (list = []));
-    return list;
-  }
+  const outcomes = new PerTransaction<{ reviewerId: number; outcome: Outcome }[]>(() => []);
 
   /**
    * Each reviewer's seats released and outcomes counted, in the verdicts' order: the reviewers read
    * (and locked) once and each saved once, however many of the batch's cases they sat on.
    */
   async function applyOutcomes(trx: ReviewerDb): Promise<void> {
-    const list = outcomes.get(trx);
+    const list = outcomes.take(trx);
     if (!list) return;
-    outcomes.delete(trx);
     const now = clock.now();
     const rules = await loadRules(trx);
     const read = await lockReviewers(trx, [...new Set(list.map((o) => o.reviewerId))]);
@@ -386,7 +381,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
           for (const seat of seated) {
             const outcome: Outcome =
               seat.decision === null || e.verdict === "EXPIRED" ? "ABSTAINED" : (seat.decision === "VIOLATION") === (e.verdict === "UPHELD") ? "COHERENT" : "INCOHERENT";
-            outcomesOf(trx).push({ reviewerId: seat.reviewerId, outcome });
+            outcomes.of(trx).push({ reviewerId: seat.reviewerId, outcome });
           }
         },
         { beforeCommit: (trx) => applyOutcomes(trx) },

@@ -6,6 +6,7 @@ import { AppError, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
+import { PerTransaction } from "../../../platform/runtime/per-transaction";
 import { type CaseDecided, ReportEvents } from "../report/report.contract";
 import { type CasePaid, type Redemption, RewardContract as C, RewardEvents, rewardRoutes } from "./reward.contract";
 import { grantsFor, redemptionRefusal } from "./reward.domain";
@@ -24,17 +25,10 @@ export function rewardService(platform: Platform): ServiceSchema {
   }
 
   /** The grants due in a consumer's transaction (its whole batch of verdicts), paid together just before it commits. */
-  const pending = new WeakMap<object, { grants: Grant[]; refs: Set<string> }>();
-  function grantsOf(trx: RewardDb) {
-    let batch = pending.get(trx);
-    if (!batch) pending.set(trx, (batch = { grants: [], refs: new Set() }));
-    return batch;
-  }
+  const pending = new PerTransaction(() => ({ grants: [] as Grant[], refs: new Set<string>() }));
   async function payGrants(trx: RewardDb): Promise<void> {
-    const batch = pending.get(trx);
-    if (!batch) return;
-    pending.delete(trx);
-    await grantCoins(trx, batch.grants, clock.now());
+    const batch = pending.take(trx);
+    if (batch) await grantCoins(trx, batch.grants, clock.now());
   }
 
   async function priorRedemption(db: RewardDb, idemKey: string): Promise<Redemption | undefined> {
@@ -136,7 +130,7 @@ export function rewardService(platform: Platform): ServiceSchema {
           if (grants.length === 0) return;
           // The inbox drops redeliveries; the refs also hold against the same verdict arriving under another
           // event id, earlier in the ledger or earlier in this batch.
-          const batch = grantsOf(trx);
+          const batch = pending.of(trx);
           const paid = await refsPaid(trx, grants.map((g) => g.ref));
           const due = grants.filter((g) => !paid.has(g.ref) && !batch.refs.has(g.ref));
           for (const g of due) {
