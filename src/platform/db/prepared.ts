@@ -43,6 +43,8 @@ const MAX_SHAPES = 64;
  */
 export class Prepared<DB, P extends object, R> {
   private readonly compiled = new WeakMap<DialectAdapter, WeakMap<object, Map<string, Compiled>>>();
+  /** The database and plugin chain of the last run, and their compiled forms: nearly every run is on the same handle as the one before. */
+  private last?: { adapter: DialectAdapter; chain: object; shapes: Map<string, Compiled> };
 
   constructor(private readonly build: (db: Kysely<DB>, $: P) => Compilable<R>) {}
 
@@ -92,10 +94,14 @@ export class Prepared<DB, P extends object, R> {
     const executor = db.getExecutor();
     const plugins = executor.plugins;
     const chain: object = plugins.length > 0 ? plugins[plugins.length - 1] : NO_PLUGIN;
-    let byChain = this.compiled.get(executor.adapter);
-    if (!byChain) this.compiled.set(executor.adapter, (byChain = new WeakMap()));
-    let shapes = byChain.get(chain);
-    if (!shapes) byChain.set(chain, (shapes = new Map()));
+    let shapes = this.last?.adapter === executor.adapter && this.last.chain === chain ? this.last.shapes : undefined;
+    if (!shapes) {
+      let byChain = this.compiled.get(executor.adapter);
+      if (!byChain) this.compiled.set(executor.adapter, (byChain = new WeakMap()));
+      shapes = byChain.get(chain);
+      if (!shapes) byChain.set(chain, (shapes = new Map()));
+      this.last = { adapter: executor.adapter, chain, shapes };
+    }
     const shape = shapeOf(values);
     let c = shapes.get(shape);
     if (!c) {
