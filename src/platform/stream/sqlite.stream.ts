@@ -60,7 +60,6 @@ export class SqliteStream implements Stream {
       CREATE TABLE IF NOT EXISTS cursors (durable TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL,
         PRIMARY KEY (durable, subject));`);
     this.appended.setMaxListeners(0);
-
     // Raw arrays: better-sqlite3 builds row objects at about the cost of the read.
     this.page = this.file.prepare("SELECT seq, msg_id, data, headers FROM messages WHERE subject = ? AND seq > ? ORDER BY seq LIMIT 256").raw(true);
     this.position = this.file.prepare("SELECT seq FROM cursors WHERE durable = ? AND subject = ?");

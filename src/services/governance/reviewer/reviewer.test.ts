@@ -202,7 +202,7 @@ describe("standing from results", () => {
     expect(scored.status).toBe("ACTIVE");
   });
 
-  it("counts every verdict of a batch in order, a reviewer who sat on several of them saved once with all of them", async () => {
+  it("counts every verdict of a batch for a reviewer who sat on several of them: votes, coherence and seats released", async () => {
     const [x] = await enrolReviewers(sys, 1);
     const verdict = (caseId: string, verdict: CaseDecided["verdict"], state: "VOTED" | "RELEASED", decision: "VIOLATION" | null): CaseDecided => ({
       caseId,
