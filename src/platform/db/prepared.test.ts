@@ -107,6 +107,13 @@ describe("prepared queries", () => {
       { id: 31, label: "b" },
       { id: 32, label: "c" },
     ]);
+    // The same length with the columns in another order, then the first order again: each binds by its own columns.
+    await addRows.run(sdb.db, { rows: [{ kind: "reordered", label: "e", id: 35 }] });
+    await addRows.run(sdb.db, { rows: [{ id: 36, label: "f", kind: "reordered" }] });
+    expect(await sdb.db.selectFrom("plain").select(["id", "label"]).where("kind", "=", "reordered").orderBy("id").execute()).toEqual([
+      { id: 35, label: "e" },
+      { id: 36, label: "f" },
+    ]);
     const ragged = [{ id: 33, label: "d", kind: "rows" }, { id: 34, kind: "rows" }] as { id: number; label: string; kind: string }[];
     await expect(addRows.run(sdb.db, { rows: ragged })).rejects.toThrow("no value for $.rows[1].label (the rows of one list share the first one's columns)");
     expect(await sdb.db.selectFrom("plain").select("id").where("id", "in", [33, 34]).execute()).toEqual([]);

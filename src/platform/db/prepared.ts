@@ -43,8 +43,12 @@ const MAX_SHAPES = 64;
  */
 export class Prepared<DB, P extends object, R> {
   private readonly compiled = new WeakMap<DialectAdapter, WeakMap<object, Map<string, Compiled>>>();
-  /** The database and plugin chain of the last run, and their compiled forms: nearly every run is on the same handle as the one before. */
-  private last?: { adapter: DialectAdapter; chain: object; shapes: Map<string, Compiled> };
+  /**
+   * The database and plugin chain of the last run, their compiled forms, and the last shape met with
+   * its compiled form: nearly every run is on the same handle and of the same shape as the one before,
+   * and checking that allocates nothing (the shape's key is a string built per run).
+   */
+  private last?: { adapter: DialectAdapter; chain: object; shapes: Map<string, Compiled>; shape?: Shape; compiled?: Compiled };
 
   constructor(private readonly build: (db: Kysely<DB>, $: P) => Compilable<R>) {}
 
@@ -102,12 +106,16 @@ export class Prepared<DB, P extends object, R> {
       if (!shapes) byChain.set(chain, (shapes = new Map()));
       this.last = { adapter: executor.adapter, chain, shapes };
     }
+    const last = this.last!;
+    if (last.shape && hasShape(values, last.shape)) return last.compiled!;
     const shape = shapeOf(values);
-    let c = shapes.get(shape);
+    let c = shapes.get(shape.key);
     if (!c) {
       if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
-      shapes.set(shape, (c = this.compile(db, values)));
+      shapes.set(shape.key, (c = this.compile(db, values)));
     }
+    last.shape = shape;
+    last.compiled = c;
     return c;
   }
 
@@ -156,15 +164,63 @@ function fieldsOf(row: Record<string, unknown>): string[] {
   return Object.keys(row).filter((key) => row[key] !== undefined);
 }
 
-/** The lengths of the list values and the columns of the rows: what makes one compiled form differ from another. */
-function shapeOf(values: object): string {
-  let shape = "";
+/**
+ * The lengths of the list values and the columns of the rows: what makes one compiled form differ from
+ * another. `key` names it; `parts` lists, in the values' order, each list or row value's name, its
+ * length (-1 for a row), and the columns of its rows (null for a list of plain values).
+ */
+interface Shape {
+  readonly key: string;
+  readonly parts: readonly { readonly name: string; readonly length: number; readonly columns: readonly string[] | null }[];
+}
+
+function shapeOf(values: object): Shape {
+  let key = "";
+  const parts: Shape["parts"][number][] = [];
   for (const name in values) {
     const value = (values as Record<string, unknown>)[name];
-    if (Array.isArray(value)) shape += isRow(value[0]) ? `${name}:${value.length}{${fieldsOf(value[0]).join()}},` : `${name}:${value.length},`;
-    else if (isRow(value)) shape += `${name}{${fieldsOf(value).join()}},`;
+    if (Array.isArray(value)) {
+      const columns = isRow(value[0]) ? fieldsOf(value[0]) : null;
+      key += columns ? `${name}:${value.length}{${columns.join()}},` : `${name}:${value.length},`;
+      parts.push({ name, length: value.length, columns });
+    } else if (isRow(value)) {
+      const columns = fieldsOf(value);
+      key += `${name}{${columns.join()}},`;
+      parts.push({ name, length: -1, columns });
+    }
   }
-  return shape;
+  return { key, parts };
+}
+
+/** Whether `values` are of `shape`, without building its key. */
+function hasShape(values: object, shape: Shape): boolean {
+  let part = 0;
+  for (const name in values) {
+    const value = (values as Record<string, unknown>)[name];
+    let length: number;
+    let row: unknown;
+    if (Array.isArray(value)) {
+      length = value.length;
+      row = value[0];
+    } else if (isRow(value)) {
+      length = -1;
+      row = value;
+    } else continue;
+    const expected = shape.parts[part++];
+    if (expected === undefined || expected.name !== name || expected.length !== length) return false;
+    if (isRow(row) ? expected.columns === null || !hasColumns(row, expected.columns) : expected.columns !== null) return false;
+  }
+  return part === shape.parts.length;
+}
+
+/** Whether a row's columns (its keys but those left undefined) are `columns`, in order. */
+function hasColumns(row: Record<string, unknown>, columns: readonly string[]): boolean {
+  let i = 0;
+  for (const key in row) {
+    if (row[key] === undefined) continue;
+    if (columns[i++] !== key) return false;
+  }
+  return i === columns.length;
 }
 
 /** Prepares a query for `Kysely<DB>` handles; annotate `$` with the values' names and types. */
