@@ -5,7 +5,8 @@ import { ManualClock } from "../clock/clock";
 import { createPlatform, type Platform } from "../runtime/platform";
 import type { ServiceHost } from "../runtime/service-host";
 import type { StreamMessage } from "../stream/stream";
-import { handleBatchOnce, handleOnce, type OutboxTables, writeOutbox } from "./outbox";
+import { openServiceDb } from "../db/db";
+import { handleBatchOnce, handleOnce, type OutboxTables, platformMigrations, writeOutbox } from "./outbox";
 
 interface Tables extends OutboxTables {
   notes: { id: string; body: string };
@@ -261,6 +262,33 @@ describe("transactions", () => {
     expect(await Promise.all([crossing("a", "b", "x"), crossing("b", "a", "y")])).toEqual(["x", "y"]);
     const rows = await writer.db.selectFrom("notes").select("body").execute();
     expect(new Set(rows.map((r) => r.body)).size).toBe(1);
+  });
+});
+
+describe("outbox migrations", () => {
+  it("take the unique key off event ids, keeping the waiting rows and the sequence", async () => {
+    const config = testConfig();
+    const { "0000_platform_outbox_without_unique_ids": unkeyed, ...before } = platformMigrations;
+    const old = await openServiceDb<OutboxTables>(config, "outboxmigration", before);
+    const write = (db: Kysely<OutboxTables>, id: string) => writeOutbox(db, [{ subject: "notes.created", data: { id }, id }], 0);
+    await old.db.transaction().execute(async (trx) => {
+      await write(trx, "evt-1");
+      await write(trx, "evt-2");
+      await write(trx, "evt-3");
+    });
+    await old.db.deleteFrom("outbox").where("event_id", "in", ["evt-2", "evt-3"]).execute();
+    await old.close();
+    const migrated = await openServiceDb<OutboxTables>(config, "outboxmigration", { ...before, "0000_platform_outbox_without_unique_ids": unkeyed });
+    try {
+      await migrated.db.transaction().execute((trx) => write(trx, "evt-1"));
+      const rows = await migrated.db.selectFrom("outbox").select(["seq", "event_id"]).orderBy("seq").execute();
+      expect(rows.map((r) => r.event_id)).toEqual(["evt-1", "evt-1"]);
+      // Past every seq given out before, the deleted rows' too.
+      expect(Number(rows[1].seq)).toBeGreaterThan(Number(rows[0].seq) + 2);
+    } finally {
+      await migrated.close();
+      await cleanEngines(config);
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Generated, Kysely, Migration } from "kysely";
+import { type Generated, type Kysely, type Migration, sql } from "kysely";
 import type { Logger } from "pino";
 import { dialectOf, isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
 import { prepare } from "../db/prepared";
@@ -42,6 +42,35 @@ export const platformMigrations: Record<string, Migration> = {
     async up(db: Kysely<any>) {
       await db.schema.alterTable("outbox").addColumn("partition_key", "varchar(64)").execute();
       await db.schema.alterTable("outbox").addColumn("position", "bigint").execute();
+    },
+  },
+  // (Named to sort after the migrations it changes: a new database runs them in name order.)
+  // An event's id was unique in the outbox too, but a row lives there only until it is relayed, so
+  // that key never guarded a repeat: the stream's own dedup by id does. Kept, it cost an index entry
+  // written and deleted for every event.
+  "0000_platform_outbox_without_unique_ids": {
+    async up(db: Kysely<any>) {
+      const dialect = dialectOf(db);
+      if (dialect === "mysql") await sql`alter table outbox drop index event_id`.execute(db);
+      else if (dialect === "postgres") await sql`alter table outbox drop constraint outbox_event_id_key`.execute(db);
+      else {
+        // SQLite drops a column's unique key only with its table: the rows move to a copy without it,
+        // and the copy keeps the sequence, so no seq is given out twice.
+        await withAutoId(db, db.schema.createTable("outbox_unkeyed"), "seq")
+          .addColumn("event_id", "varchar(160)", (c) => c.notNull())
+          .addColumn("subject", "varchar(128)", (c) => c.notNull())
+          .addColumn("payload", "text", (c) => c.notNull())
+          .addColumn("headers", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("partition_key", "varchar(64)")
+          .addColumn("position", "bigint")
+          .execute();
+        await sql`insert into outbox_unkeyed select seq, event_id, subject, payload, headers, created_at, partition_key, position from outbox`.execute(db);
+        await sql`delete from sqlite_sequence where name = 'outbox_unkeyed'`.execute(db);
+        await sql`insert into sqlite_sequence (name, seq) select 'outbox_unkeyed', seq from sqlite_sequence where name = 'outbox'`.execute(db);
+        await db.schema.dropTable("outbox").execute();
+        await db.schema.alterTable("outbox_unkeyed").renameTo("outbox").execute();
+      }
     },
   },
 };
