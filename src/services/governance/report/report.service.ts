@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
 import { isUniqueViolation, retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, type Ctx, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
@@ -71,6 +71,9 @@ const SEATING_TIMEOUT_MS = 15_000;
 /** A seating transaction still in flight after this long was cut short here; the sweeper rolls it back. */
 const SEATING_ABANDONED_MS = 30_000;
 const TICK_MS = 1_000;
+/** How long a vote policy read is trusted: a change made through another instance applies here within it (at once, by its broadcast). */
+const POLICY_RECHECK_MS = 1_000;
+const POLICY_CHANGED = "report.policy.changed";
 
 /** How a case a report opens gets its panel (see `fileReport`). */
 type Seating = "intent" | "later" | Held;
@@ -111,6 +114,18 @@ export function reportService(platform: Platform): ServiceSchema {
     retired: platform.metrics.counter("bazaar_governance_seats_retired_total", "seats whose reviewer missed the deadline", ["alternate"]),
   };
   const sweeper = new Sweeper(() => tick(), TICK_MS, host.logger, "governance sweep");
+  /** Each report type's policy as last read, and when (types without one are not kept: anyone may name any type). */
+  const policies = new Map<string, { row: PolicyRow; readAt: number }>();
+
+  /** The report type's policy, from the cache while recent: every report that opens a case needs it. */
+  async function policyOf(reportType: string): Promise<PolicyRow | undefined> {
+    const known = policies.get(reportType);
+    if (known && clock.now() - known.readAt < POLICY_RECHECK_MS) return known.row;
+    const row = await findPolicy(host.db, reportType);
+    if (row) policies.set(reportType, { row, readAt: clock.now() });
+    else policies.delete(reportType);
+    return row;
+  }
 
   // ---------- intake ----------
 
@@ -252,7 +267,7 @@ export function reportService(platform: Platform): ServiceSchema {
    * that cannot be had files the report now and leaves the seating to the sweeper.
    */
   async function fileSeated(input: NewReport, ctx: Ctx<unknown>) {
-    const policy = await findPolicy(host.db, input.reportType);
+    const policy = await policyOf(input.reportType);
     if (!policy || (await findReportByKey(host.db, input.dedupKey)) || (await findOpenCase(host.db, openKey(input.target.type, input.target.id)))) return null;
     const caseId = newId(clock.now());
     const gid = `${caseId}:1`;
@@ -580,6 +595,8 @@ export function reportService(platform: Platform): ServiceSchema {
           else await trx.insertInto("policies").values(row).execute();
           await writeAudit(trx, operator.id, "policy.put", `policy:${reportType}`, ctx.params, now);
         });
+        policies.delete(reportType);
+        ctx.broadcast(POLICY_CHANGED, { reportType });
         return policyFromRow(row);
       }),
 
@@ -783,6 +800,11 @@ export function reportService(platform: Platform): ServiceSchema {
 
       /** Runs the sweeper once now (it also runs every second); answers what it did. */
       tick: action(C.tick, () => sweeper.now()),
+    },
+    events: {
+      [POLICY_CHANGED](ctx: Context<{ reportType: string }>) {
+        policies.delete(ctx.params.reportType);
+      },
     },
     created() {
       host.onCommitted((events) => {

@@ -38,6 +38,14 @@ describe("vote policies", () => {
     const list = await sys.api.get("/api/governance/policies", reporter.token);
     expect(list.body.find((p: { reportType: string }) => p.reportType === "X")).toBeUndefined();
   });
+  it("apply to the next case as soon as they change", async () => {
+    await putPolicy(sys, "RESIZED", { ...SPAM, panelSize: 3, votesToDecide: 2 });
+    const before = await report(sys, reporter, "resized-1", author.id, "RESIZED");
+    await putPolicy(sys, "RESIZED", { ...SPAM, panelSize: 5, votesToDecide: 3 });
+    const after = await report(sys, reporter, "resized-2", author.id, "RESIZED");
+    expect(await panelOf(sys, before.body.caseId)).toHaveLength(3);
+    expect(await panelOf(sys, after.body.caseId)).toHaveLength(5);
+  });
 });
 
 describe("intake", () => {
