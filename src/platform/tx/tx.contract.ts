@@ -48,7 +48,7 @@ export interface BranchViewOut {
   compensate: string;
   state: string;
   attempts: number;
-  /** What its forward call (try or saga step) answered, for an operator following a transaction. */
+  /** What its forward call (try or saga step) answered, for an operator following a transaction; of an answer over 512 characters of JSON, `{omittedChars}`. */
   result: unknown;
   lastError: string | null;
   createdAt: string;

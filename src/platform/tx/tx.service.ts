@@ -32,6 +32,20 @@ const TICK_MS = 500;
 /** How long a coordinator node holds a transaction it drives before another node may take it over. */
 const LEASE_MS = 15_000;
 
+/**
+ * The longest forward answer (a try's or a saga step's, as JSON) the log keeps whole for the operator's
+ * view; of a longer one it keeps the size. The coordinator never reads an answer back (a repeated try
+ * gets the first answer from its participant's barrier), and a panel draw's answer, its candidate list,
+ * is a kilobyte and more per case.
+ */
+const RESULT_KEPT_CHARS = 512;
+
+function keptResult(result: unknown): string | null {
+  if (result === undefined) return null;
+  const json = JSON.stringify(result);
+  return json.length <= RESULT_KEPT_CHARS ? json : JSON.stringify({ omittedChars: json.length });
+}
+
 /** A transaction's rows as its driver took them with the lease. */
 interface Held {
   tx: TransactionRow;
@@ -257,7 +271,7 @@ export function txService(platform: Platform): ServiceSchema {
       const final = after.kind === "finish" ? after.state : null;
       // An undo keeps the error that made it necessary.
       const ended = await write(async (trx) => {
-        if (forward) await q.done.run(trx, { ...at, result: result === undefined ? null : JSON.stringify(result) });
+        if (forward) await q.done.run(trx, { ...at, result: keptResult(result) });
         else await q.undone.run(trx, at);
         if (final) return (await q.move.run(trx, { gid: tx.gid, from: tx.state, changes: changesFor(final, { finished_at: now }, now) })) === 1;
         if (tx.attempts > 0) await trx.updateTable("transactions").set({ attempts: 0, last_error: null, updated_at: now }).where("gid", "=", tx.gid).execute();
@@ -400,7 +414,7 @@ export function txService(platform: Platform): ServiceSchema {
         try {
           const result = await ctx.call(tryAction, payload, { meta: { tx: { gid, branchId, op: "try" } } });
           crashPoint("tx.called");
-          await write((trx) => q.done.run(trx, { gid, branchId, state: "DONE", result: result === undefined ? null : JSON.stringify(result), now: clock.now() }));
+          await write((trx) => q.done.run(trx, { gid, branchId, state: "DONE", result: keptResult(result), now: clock.now() }));
           return result;
         } catch (err) {
           if (isBusinessRefusal(err))

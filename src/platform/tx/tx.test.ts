@@ -7,7 +7,9 @@ import { startNode } from "../runtime/system";
 import { catalogue } from "../../services/catalog";
 
 let sys: TestSystem;
-const extra = { bank: bankService, shop: shopService };
+/** A participant whose step answers as many characters as asked, to see what the log keeps of an answer. */
+const echoService = () => ({ name: "echo", actions: { say: (ctx: { params: { chars: number } }) => "x".repeat(ctx.params.chars), unsay: () => null } });
+const extra = { bank: bankService, shop: shopService, echo: echoService };
 
 beforeAll(async () => {
   // Few attempts, so injected outages stay under the broker's circuit breaker threshold.
@@ -91,6 +93,12 @@ describe("saga", () => {
     // The same gid again is the same saga: nothing moves twice.
     expect(await sys.call("tx.saga", { gid: id, steps: transfer(a, b, 25), wait: true })).toMatchObject({ state: "COMMITTED" });
     expect((await funds(a)).balance).toBe(75);
+  });
+
+  it("keeps each step's answer for the operator's view, of a long one its length only", async () => {
+    const steps = [500, 600].map((chars) => ({ action: "echo.say", compensate: "echo.unsay", payload: { chars } }));
+    const done = await sys.call("tx.saga", { gid: gid(), steps, wait: true });
+    expect(done.branches.map((b: { result: unknown }) => b.result)).toEqual(["x".repeat(500), { omittedChars: 602 }]);
   });
 
   it("compensates the steps before a refused one, in reverse order", async () => {
