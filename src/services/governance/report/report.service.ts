@@ -31,6 +31,7 @@ import {
   isOpen,
   openKey,
   policyProblem,
+  type Tally,
   type TargetType,
   type Verdict,
   verdictOf,
@@ -382,10 +383,12 @@ export function reportService(platform: Platform): ServiceSchema {
 
   // ---------- verdicts ----------
 
-  async function finalize(db: ReportDb, c: CaseRow, verdict: Verdict, decidedBy: DecidedBy, reason: string | null, emit: Emit) {
+  /** Decides the case; `tally`, when the deciding vote changed it, is written with the verdict (one write of the case, not two). */
+  async function finalize(db: ReportDb, c: CaseRow, verdict: Verdict, decidedBy: DecidedBy, reason: string | null, emit: Emit, tally?: Tally) {
     if (!canTransition(c.status, verdict)) throw conflict("CASE_DECIDED", `the case is already ${c.status}`);
     const now = clock.now();
-    await updateCase(db, c.id, { status: verdict, verdict, final_verdict: verdict, decided_at: now, decided_by: decidedBy, decision_reason: reason, open_key: null, updated_at: now });
+    const counted = tally ? { violation_votes: tally.violation, no_violation_votes: tally.noViolation } : {};
+    await updateCase(db, c.id, { ...counted, status: verdict, verdict, final_verdict: verdict, decided_at: now, decided_by: decidedBy, decision_reason: reason, open_key: null, updated_at: now });
     if (c.appeal_of && verdict !== "EXPIRED") await updateCase(db, c.appeal_of, { final_verdict: verdict, updated_at: now });
     await releaseOpenSeats(db, c.id);
     const panel = await panelOf(db, c.id);
@@ -694,9 +697,9 @@ export function reportService(platform: Platform): ServiceSchema {
             throw refusal ? new AppError(refusal.status, refusal.code, refusal.message) : conflict("VOTE_NOT_CAST", "the vote could not be cast");
           }
           const tally = addVote({ violation: c.violation_votes, noViolation: c.no_violation_votes }, decision);
-          await countVotes(trx, id, tally, now);
           const verdict = verdictOf(tally, c.votes_to_decide);
-          if (verdict) await finalize(trx, c, verdict, "PANEL", null, emit);
+          if (verdict) await finalize(trx, c, verdict, "PANEL", null, emit, tally);
+          else await countVotes(trx, id, tally, now);
           return { caseId: id, decision, votedAt: iso(now), caseStatus: verdict ?? c.status };
         });
         counted.votes.inc({ decision });
