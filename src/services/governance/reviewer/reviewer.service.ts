@@ -50,6 +50,9 @@ import {
 
 /** The most rows a draw asks for in one window after its first. */
 const POOL_WINDOW = 64;
+/** How long the pool rules read are trusted: a change made through another instance applies here within it (at once, by its broadcast). */
+const RULES_RECHECK_MS = 1_000;
+const RULES_CHANGED = "reviewer.rules.changed";
 
 /** Raised when a reviewer row changed under a draw; the whole try is retried. */
 class DrawRace extends Error {}
@@ -72,6 +75,17 @@ export function reviewerService(platform: Platform): ServiceSchema {
   async function loadRules(db: ReviewerDb): Promise<PoolRules> {
     const row = await rulesRow.first(db, { id: 1 });
     return row ? { ...DEFAULT_RULES, ...JSON.parse(row.body) } : DEFAULT_RULES;
+  }
+
+  /** The rules as last read, and when. */
+  let rulesRead: { rules: PoolRules; at: number } | undefined;
+
+  /** The rules every draw and outcome applies: from the cache while recent. */
+  async function currentRules(db: ReviewerDb): Promise<PoolRules> {
+    if (rulesRead && clock.now() - rulesRead.at < RULES_RECHECK_MS) return rulesRead.rules;
+    const rules = await loadRules(db);
+    rulesRead = { rules, at: clock.now() };
+    return rules;
   }
 
   function view(r: Reviewer): ReviewerView {
@@ -113,7 +127,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
     const list = outcomes.take(trx);
     if (!list) return;
     const now = clock.now();
-    const rules = await loadRules(trx);
+    const rules = await currentRules(trx);
     const read = await lockReviewers(trx, [...new Set(list.map((o) => o.reviewerId))]);
     const standing = new Map(read);
     for (const { reviewerId, outcome } of list) {
@@ -159,7 +173,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
    * together is not drawn together.
    */
   async function sampleEligible(db: ReviewerDb, count: number, excluded: ReadonlySet<number>, now: number) {
-    const rules = await loadRules(db);
+    const rules = await currentRules(db);
     const wanted = Math.max(count * 8, 40);
     const pivot = randomInt(DRAW_KEY_SPACE);
     const pool = new Map<number, Reviewer>();
@@ -218,7 +232,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
       putRules: action(C.putRules, async (ctx) => {
         const operator = requireRole(ctx, "operator");
         const now = clock.now();
-        return host.tx(async (trx, emit) => {
+        const put = await host.tx(async (trx, emit) => {
           const rules: PoolRules = { ...(await loadRules(trx)), ...ctx.params };
           const body = JSON.stringify(rules);
           const existing = await trx.selectFrom("rules").select("id").where("id", "=", 1).executeTakeFirst();
@@ -227,6 +241,9 @@ export function reviewerService(platform: Platform): ServiceSchema {
           audit(emit, { actorId: operator.id, action: "reviewer-rules.put", subject: "reviewer-rules", detail: ctx.params, at: now });
           return rules;
         });
+        rulesRead = undefined;
+        ctx.broadcast(RULES_CHANGED, {});
+        return put;
       }),
 
       getRules: action(C.getRules, async (ctx) => {
@@ -364,12 +381,17 @@ export function reviewerService(platform: Platform): ServiceSchema {
         return { reservationId: gid, status: r?.status ?? "CANCELLED" };
       }),
     },
+    events: {
+      [RULES_CHANGED]() {
+        rulesRead = undefined;
+      },
+    },
     created() {
       host.consume(ProfileEvents.changed, (trx, message) => copyProfile(trx, message.data as ProfileChanged));
       host.consume(ReportEvents.replaced, async (trx, message) => {
         const e = message.data as SeatReplaced;
         const now = clock.now();
-        const rules = await loadRules(trx);
+        const rules = await currentRules(trx);
         await applyToReviewer(trx, e.reviewerId, (r) => applyOutcome(release(r), "NO_SHOW", rules, now));
       });
       host.consume(
