@@ -4,7 +4,7 @@ import SqliteDatabase from "better-sqlite3";
 import { type Kysely, type KyselyPlugin, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEngines, eventually, testConfig } from "../../../test/support/harness";
-import { executeCompiled, isUniqueViolation, openServiceDb, type ServiceDb } from "./db";
+import { createPartialIndex, dropIndex, executeCompiled, isUniqueViolation, openServiceDb, type PartialCondition, partialTerm, type ServiceDb } from "./db";
 
 interface Tables {
   totals: { owner: string; asset: string; amount: string; touched: number; created: number };
@@ -53,6 +53,42 @@ describe("upsert", () => {
       ["a", "ETH", "2", 1, 1],
       ["b", "BTC", "3", 2, 2],
     ]);
+  });
+});
+
+describe("partial indexes", () => {
+  it("keep the rows their condition names, and serve the queries that name it with partialTerm", async () => {
+    const db = sdb.db as Kysely<any>;
+    await db.schema
+      .createTable("flagged")
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("tag", "varchar(16)")
+      .addColumn("score", "bigint", (c) => c.notNull())
+      .addColumn("at", "bigint", (c) => c.notNull())
+      .execute();
+    const conditions: PartialCondition[] = [
+      { column: "tag", values: ["a"] },
+      { column: "tag", values: ["b", "c"] },
+      { column: "score", above: 5 },
+      { column: "tag", notNull: true },
+    ];
+    await db.insertInto("flagged").values([
+      { id: 1, tag: "a", score: 1, at: 20 },
+      { id: 2, tag: "c", score: 9, at: 20 },
+      { id: 3, tag: null, score: 3, at: 20 },
+    ]).execute();
+    const found = async (where: PartialCondition) => (await db.selectFrom("flagged").select("id").where(partialTerm(where)).orderBy("id").execute()).map((r) => Number(r.id));
+    // Each index alone, so the plan can only pick it or none.
+    for (const [i, where] of conditions.entries()) {
+      await createPartialIndex(db, `flagged_${i}`, "flagged", ["at"], where);
+      expect(await found(where)).toEqual([[1], [2], [2], [1, 2]][i]);
+      if (!config.dbUrl) {
+        const query = db.selectFrom("flagged").select("id").where(partialTerm(where)).where("at", "=", sql.lit(20)).compile();
+        const plan = (await sql.raw<{ detail: string }>(`explain query plan ${query.sql}`).execute(db)).rows;
+        expect(plan.map((p) => p.detail).join()).toMatch(new RegExp(`USING (COVERING )?INDEX flagged_${i}\\b`));
+      }
+      await dropIndex(db, `flagged_${i}`, "flagged");
+    }
   });
 });
 

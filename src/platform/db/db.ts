@@ -22,8 +22,10 @@ import {
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
   type QueryResult,
+  type RawBuilder,
   type RootOperationNode,
   type SelectQueryBuilder,
+  type SqlBool,
   type Transaction,
 } from "kysely";
 import { createConnection, createPool } from "mysql2";
@@ -405,15 +407,33 @@ export async function dropIndex(db: Kysely<any>, name: string, table: string): P
 }
 
 /**
- * Creates index `name` on `table` (`columns`) over only the rows where `where.column` is `where.value`:
- * a partial index where the engine has them (SQLite, PostgreSQL), so that an index over the few live
- * rows of a growing table stays a few hot pages instead of spreading every write over the table's
- * history. MySQL has none: there the condition's column leads a full index. A query uses the partial
- * index only when it writes the condition as a literal (`sql.lit`), not as a bound parameter.
+ * Which rows a partial index keeps: those whose `column` is one of `values`, is above `above`, or is
+ * not null. `partialTerm` writes it as SQL with literals, for the index and for the queries that use it.
  */
-export async function createPartialIndex(db: Kysely<any>, name: string, table: string, columns: string[], where: { column: string; value: string }): Promise<void> {
+export type PartialCondition = { column: string } & ({ values: readonly string[] } | { above: number } | { notNull: true });
+
+/**
+ * A partial index's condition as SQL, with literals: a query uses the index only when its WHERE holds
+ * this very term (SQLite compares the expressions; a bound parameter is not the literal it carries).
+ */
+export function partialTerm(where: PartialCondition): RawBuilder<SqlBool> {
+  const column = sql.ref(where.column);
+  if ("notNull" in where) return sql<SqlBool>`${column} is not null`;
+  if ("above" in where) return sql<SqlBool>`${column} > ${sql.lit(where.above)}`;
+  if (where.values.length === 1) return sql<SqlBool>`${column} = ${sql.lit(where.values[0])}`;
+  return sql<SqlBool>`${column} in (${sql.join(where.values.map((v) => sql.lit(v)))})`;
+}
+
+/**
+ * Creates index `name` on `table` (`columns`) over only the rows `where` keeps: a partial index where
+ * the engine has them (SQLite, PostgreSQL), so that an index over the few live rows of a growing table
+ * stays a few hot pages instead of spreading every write over the table's history. MySQL has none:
+ * there the condition's column leads a full index. Queries name the condition with `partialTerm`.
+ */
+export async function createPartialIndex(db: Kysely<any>, name: string, table: string, columns: string[], where: PartialCondition): Promise<void> {
   const create = db.schema.createIndex(name).on(table);
-  await (dialectOf(db) === "mysql" ? create.columns([where.column, ...columns]) : create.columns(columns).where(sql.ref(where.column), "=", sql.lit(where.value))).execute();
+  const full = [where.column, ...columns.filter((c) => c !== where.column)];
+  await (dialectOf(db) === "mysql" ? create.columns(full) : create.columns(columns).where(partialTerm(where))).execute();
 }
 
 /** Adds an auto-numbered primary key `column`: `serial` on PostgreSQL, AUTOINCREMENT elsewhere. */

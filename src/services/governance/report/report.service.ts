@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
-import { isUniqueViolation, retryOnUniqueViolation } from "../../../platform/db/db";
+import { isUniqueViolation, partialTerm, retryOnUniqueViolation } from "../../../platform/db/db";
 import { action, type Ctx, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
@@ -55,6 +55,8 @@ import {
   insertSeats,
   INVITED,
   lockCase,
+  OPEN_CASES,
+  OWING_SEATS,
   type PanelRow,
   panelOf,
   type PolicyRow,
@@ -63,6 +65,7 @@ import {
   releaseOpenSeats,
   reportMigrations,
   type ReportTables,
+  SEATING,
   updateCase,
   writeAudit,
 } from "./report.store";
@@ -417,7 +420,7 @@ export function reportService(platform: Platform): ServiceSchema {
     const stale = await host.db
       .selectFrom("cases")
       .select("reservation_id")
-      .where("reservation_id", "is not", null)
+      .where(partialTerm(SEATING))
       .where("reservation_at", "<=", now - SEATING_ABANDONED_MS)
       .limit(200)
       .execute();
@@ -433,7 +436,7 @@ export function reportService(platform: Platform): ServiceSchema {
     const due = await host.db
       .selectFrom("cases")
       .select("id")
-      .where("status", "in", ["OPEN", "VOTING"])
+      .where(partialTerm(OPEN_CASES))
       .where("deadline_at", "<=", now)
       .limit(500)
       .execute();
@@ -464,8 +467,8 @@ export function reportService(platform: Platform): ServiceSchema {
     const needSeats = await host.db
       .selectFrom("cases")
       .select(["id", "attempts", "reservation_at"])
-      .where("seats_owed", ">", 0)
-      .where("status", "in", ["OPEN", "VOTING"])
+      .where(partialTerm(OWING_SEATS))
+      .where(partialTerm(OPEN_CASES))
       .where("reservation_id", "is", null)
       .limit(200)
       .execute();

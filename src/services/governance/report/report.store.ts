@@ -1,5 +1,5 @@
 import { type Generated, type Insertable, type Kysely, type Migration, type Selectable, sql, type Updateable } from "kysely";
-import { createPartialIndex, dropIndex, forUpdateOn, withAutoId } from "../../../platform/db/db";
+import { createPartialIndex, dropIndex, forUpdateOn, type PartialCondition, withAutoId } from "../../../platform/db/db";
 import { prepare } from "../../../platform/db/prepared";
 import type { CaseStatus, DecidedBy, Decision, PanelState, Policy, TargetType, Verdict } from "./report.domain";
 
@@ -228,9 +228,31 @@ export const reportMigrations: Record<string, Migration> = {
       await createPartialIndex(db, "panel_invited_deadline", "panel", ["deadline_at"], INVITED_ONLY);
     },
   },
+  /**
+   * The sweeper's three questions (which open cases are past their deadline, which owe seats, which
+   * have a seating in flight) asked of indexes over those cases alone: the full indexes took an entry
+   * for every case ever opened, and moved it at every change of status.
+   */
+  "0004_governance_report_open_cases": {
+    async up(db: Kysely<any>) {
+      await dropIndex(db, "cases_status_deadline", "cases");
+      await dropIndex(db, "cases_seats_owed", "cases");
+      await dropIndex(db, "cases_reservation", "cases");
+      await createPartialIndex(db, "cases_open_deadline", "cases", ["deadline_at"], OPEN_CASES);
+      await createPartialIndex(db, "cases_owing_seats", "cases", ["status"], OWING_SEATS);
+      // By its id too: a seating given back is found by it (`reservation_id = ?` implies not null).
+      await createPartialIndex(db, "cases_seating", "cases", ["reservation_id", "reservation_at"], SEATING);
+    },
+  },
 };
 
-const INVITED_ONLY = { column: "state", value: "INVITED" };
+const INVITED_ONLY: PartialCondition = { column: "state", values: ["INVITED"] };
+/** Cases still open: the sweeper expires those past their deadline. */
+export const OPEN_CASES: PartialCondition = { column: "status", values: ["OPEN", "VOTING"] };
+/** Cases with empty seats: the sweeper seats them. */
+export const OWING_SEATS: PartialCondition = { column: "seats_owed", above: 0 };
+/** Cases with a seating transaction in flight: the sweeper settles those a killed process left. */
+export const SEATING: PartialCondition = { column: "reservation_id", notNull: true };
 /** How a query on open seats names their state: a literal, so that the engine sees the partial indexes apply. */
 export const INVITED = sql.lit<PanelState>("INVITED");
 
