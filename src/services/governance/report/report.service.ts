@@ -63,6 +63,7 @@ import {
   policyFromRow,
   type ReportDb,
   releaseOpenSeats,
+  reportedOrOpen,
   reportMigrations,
   type ReportTables,
   SEATING,
@@ -272,7 +273,7 @@ export function reportService(platform: Platform): ServiceSchema {
    */
   async function fileSeated(input: NewReport, ctx: Ctx<unknown>) {
     const policy = await policyOf(input.reportType);
-    if (!policy || (await findReportByKey(host.db, input.dedupKey)) || (await findOpenCase(host.db, openKey(input.target.type, input.target.id)))) return null;
+    if (!policy || (await reportedOrOpen(host.db, input.dedupKey, openKey(input.target.type, input.target.id)))) return null;
     const caseId = newId(clock.now());
     const gid = `${caseId}:1`;
     const chosen = await tryPanel(gid, caseId, policyFromRow(policy).panelSize, [input.reporterId, input.target.authorId]).catch(async (err) => {

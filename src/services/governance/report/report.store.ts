@@ -331,6 +331,19 @@ export function findReportByKey(db: ReportDb, dedupKey: string) {
   return reportByKey.first(db, { dedupKey });
 }
 
+const reportedOrOpenQuery = prepare((db: ReportDb, $: { dedupKey: string; openKey: string }) =>
+  db.selectNoFrom((eb) => [
+    eb.exists(eb.selectFrom("reports").select("id").where("dedup_key", "=", $.dedupKey)).as("reported"),
+    eb.exists(eb.selectFrom("cases").select("id").where("open_key", "=", $.openKey)).as("open"),
+  ]),
+);
+
+/** Whether a report was filed under the dedup key or a case is open under the open key: one read for both. */
+export async function reportedOrOpen(db: ReportDb, dedupKey: string, openKey: string): Promise<boolean> {
+  const row = await reportedOrOpenQuery.first(db, { dedupKey, openKey });
+  return Boolean(Number(row?.reported)) || Boolean(Number(row?.open));
+}
+
 const reportInsert = prepare((db: ReportDb, $: { row: Insertable<ReportTables["reports"]> }) => db.insertInto("reports").values($.row));
 
 export function insertReport(db: ReportDb, row: Insertable<ReportTables["reports"]>) {

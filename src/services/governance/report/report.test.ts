@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byId, enrolReviewers, type Member, panelOf, putPolicy, report, SPAM, vote } from "../../../../test/support/governance";
-import { eventually, startTestSystem, type TestSystem } from "../../../../test/support/harness";
+import { cleanEngines, eventually, startTestSystem, testConfig, type TestSystem } from "../../../../test/support/harness";
+import { openServiceDb } from "../../../platform/db/db";
+import { freshCase, insertCase, insertReport, reportedOrOpen, reportMigrations, type ReportTables } from "./report.store";
 
 let sys: TestSystem;
 let reviewers: Member[];
@@ -347,5 +349,42 @@ describe("queries", () => {
     expect(byTarget.body.items).toHaveLength(1);
     expect((await sys.api.get("/api/governance/cases/0000000000nosuchcase", reporter.token)).status).toBe(404);
     expect((await sys.api.get("/api/governance/cases/not-an-id!", reporter.token)).status).toBe(400);
+  });
+});
+
+describe("the report store", () => {
+  it("answers in one read whether a key was reported under or a target has an open case", async () => {
+    const config = testConfig();
+    const store = await openServiceDb<ReportTables>(config, "reportstore", reportMigrations);
+    try {
+      const now = 1_000;
+      await insertCase(store.db, {
+        ...freshCase(now),
+        id: "case-1",
+        report_type: "SPAM",
+        target_type: "LISTING",
+        target_id: "l-1",
+        target_author_id: 9,
+        round: 1,
+        appeal_of: null,
+        open_key: "LISTING:l-1",
+        panel_size: 3,
+        votes_to_decide: 2,
+        vote_timeout_s: 60,
+        max_alternates: 0,
+        seats_owed: 3,
+        coins_per_vote: 1,
+        coins_per_coherent_vote: 1,
+        appeal_window_s: 60,
+        deadline_at: now + 60_000,
+      });
+      await insertReport(store.db, { id: "r-1", case_id: "case-1", reporter_id: 5, reason: "x", evidence: null, source: "api", dedup_key: "api:5:k1", request_hash: "h", created_at: now });
+      expect(await reportedOrOpen(store.db, "api:5:k1", "LISTING:other")).toBe(true);
+      expect(await reportedOrOpen(store.db, "api:5:k2", "LISTING:l-1")).toBe(true);
+      expect(await reportedOrOpen(store.db, "api:5:k2", "LISTING:other")).toBe(false);
+    } finally {
+      await store.close();
+      await cleanEngines(config);
+    }
   });
 });

@@ -32,6 +32,7 @@ import {
 import {
   findReviewer,
   freshReviewer,
+  confirmTried,
   lockReviewers,
   saveReviewer,
   copyProfileFacts,
@@ -358,10 +359,11 @@ export function reviewerService(platform: Platform): ServiceSchema {
 
       confirm: action(C.confirm, async (ctx) => {
         await host.branch(ctx.meta, async (trx, _emit, { gid }) => {
+          // The held reservation confirmed in one statement; only one that was not held is read, to say why.
+          if (await confirmTried(trx, gid, clock.now())) return;
           const r = await lockReservation(trx, gid);
           if (!r) throw notFound("RESERVATION_UNKNOWN", `no reservation ${gid} to confirm`);
           if (r.status === "CANCELLED") throw conflict("RESERVATION_CANCELLED", `reservation ${gid} was cancelled`);
-          await setReservationStatus(trx, gid, "CONFIRMED", clock.now());
         });
         return { reservationId: ctx.meta.tx!.gid, status: "CONFIRMED" };
       }),

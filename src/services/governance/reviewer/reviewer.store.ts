@@ -273,6 +273,15 @@ export function setReservationStatus(db: ReviewerDb, id: string, status: Reserva
   return reservationStatus.run(db, { id, status, now });
 }
 
+const triedConfirmed = prepare((db: ReviewerDb, $: { id: string; now: number }) =>
+  db.updateTable("reservations").set({ status: "CONFIRMED", updated_at: $.now }).where("id", "=", $.id).where("status", "=", "TRIED"),
+);
+
+/** Confirms the reservation if it is held (TRIED); answers whether it was. */
+export async function confirmTried(db: ReviewerDb, id: string, now: number): Promise<boolean> {
+  return (await triedConfirmed.run(db, { id, now })) === 1;
+}
+
 export type ProfileFacts = Omit<ReviewerTables["profiles"], "user_id">;
 
 const profileVersion = prepare((db: ReviewerDb, $: { userId: number }) => db.selectFrom("profiles").select("version").where("user_id", "=", $.userId));
