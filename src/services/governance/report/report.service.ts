@@ -5,6 +5,7 @@ import { isUniqueViolation, partialTerm, retryOnUniqueViolation } from "../../..
 import { action, type Ctx, hasRole, requireIdempotencyKey, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../../platform/runtime/errors";
 import { newId } from "../../../platform/runtime/ids";
+import { RecentReads } from "../../../platform/runtime/recent-reads";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
@@ -119,18 +120,9 @@ export function reportService(platform: Platform): ServiceSchema {
     retired: platform.metrics.counter("bazaar_governance_seats_retired_total", "seats whose reviewer missed the deadline", ["alternate"]),
   };
   const sweeper = new Sweeper(() => tick(), TICK_MS, host.logger, "governance sweep");
-  /** Each report type's policy as last read, and when (types without one are not kept: anyone may name any type). */
-  const policies = new Map<string, { row: PolicyRow; readAt: number }>();
-
-  /** The report type's policy, from the cache while recent: every report that opens a case needs it. */
-  async function policyOf(reportType: string): Promise<PolicyRow | undefined> {
-    const known = policies.get(reportType);
-    if (known && clock.now() - known.readAt < POLICY_RECHECK_MS) return known.row;
-    const row = await findPolicy(host.db, reportType);
-    if (row) policies.set(reportType, { row, readAt: clock.now() });
-    else policies.delete(reportType);
-    return row;
-  }
+  /** Each report type's policy, as every report that opens a case needs it. */
+  const policies = new RecentReads<string, PolicyRow>(clock, POLICY_RECHECK_MS);
+  const policyOf = (reportType: string) => policies.get(reportType, () => findPolicy(host.db, reportType));
 
   // ---------- intake ----------
 
@@ -602,7 +594,7 @@ export function reportService(platform: Platform): ServiceSchema {
           else await trx.insertInto("policies").values(row).execute();
           await writeAudit(trx, operator.id, "policy.put", `policy:${reportType}`, ctx.params, now);
         });
-        policies.delete(reportType);
+        policies.drop(reportType);
         ctx.broadcast(POLICY_CHANGED, { reportType });
         return policyFromRow(row);
       }),
@@ -810,7 +802,7 @@ export function reportService(platform: Platform): ServiceSchema {
     },
     events: {
       [POLICY_CHANGED](ctx: Context<{ reportType: string }>) {
-        policies.delete(ctx.params.reportType);
+        policies.drop(ctx.params.reportType);
       },
     },
     created() {

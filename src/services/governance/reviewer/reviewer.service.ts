@@ -8,6 +8,7 @@ import { routesWithSchemas } from "../../../platform/gateway/routes";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import { PerTransaction } from "../../../platform/runtime/per-transaction";
+import { RecentReads } from "../../../platform/runtime/recent-reads";
 import { type ProfileChanged, ProfileEvents } from "../../commerce/profile/profile.contract";
 import { type AuditRecorded, type CaseDecided, ReportEvents, type SeatReplaced } from "../report/report.contract";
 import { type ChooseResult, ReviewerContract as C, reviewerRoutes, type ReviewerView } from "./reviewer.contract";
@@ -78,15 +79,11 @@ export function reviewerService(platform: Platform): ServiceSchema {
     return row ? { ...DEFAULT_RULES, ...JSON.parse(row.body) } : DEFAULT_RULES;
   }
 
-  /** The rules as last read, and when. */
-  let rulesRead: { rules: PoolRules; at: number } | undefined;
+  const rulesRead = new RecentReads<"rules", PoolRules>(clock, RULES_RECHECK_MS);
 
-  /** The rules every draw and outcome applies: from the cache while recent. */
+  /** The rules every draw and outcome applies. */
   async function currentRules(db: ReviewerDb): Promise<PoolRules> {
-    if (rulesRead && clock.now() - rulesRead.at < RULES_RECHECK_MS) return rulesRead.rules;
-    const rules = await loadRules(db);
-    rulesRead = { rules, at: clock.now() };
-    return rules;
+    return (await rulesRead.get("rules", () => loadRules(db)))!;
   }
 
   function view(r: Reviewer): ReviewerView {
@@ -242,7 +239,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
           audit(emit, { actorId: operator.id, action: "reviewer-rules.put", subject: "reviewer-rules", detail: ctx.params, at: now });
           return rules;
         });
-        rulesRead = undefined;
+        rulesRead.drop("rules");
         ctx.broadcast(RULES_CHANGED, {});
         return put;
       }),
@@ -385,7 +382,7 @@ export function reviewerService(platform: Platform): ServiceSchema {
     },
     events: {
       [RULES_CHANGED]() {
-        rulesRead = undefined;
+        rulesRead.drop("rules");
       },
     },
     created() {
