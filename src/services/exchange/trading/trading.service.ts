@@ -7,6 +7,7 @@ import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
 import type { Platform } from "../../../platform/runtime/platform";
 import type { Emit } from "../../../platform/runtime/service-host";
 import { crashPoint } from "../../../platform/runtime/faults";
+import { RecentReads } from "../../../platform/runtime/recent-reads";
 import { Sweeper } from "../../../platform/runtime/sweeper";
 import { type SoleBranch, soleBranch } from "../../../platform/tx/tx.client";
 import { PerTransaction } from "../../../platform/runtime/per-transaction";
@@ -47,8 +48,8 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   // A symbol's grid and fees never change once created; only its status does.
   const grids = new Map<string, SymbolSpec>();
-  /** Each symbol's status as last read, and when: a halt made through another instance applies here within STATUS_RECHECK_MS (at once, by its broadcast). */
-  const statuses = new Map<string, { status: string; readAt: number }>();
+  /** Each symbol with its status: a halt made through another instance applies here within STATUS_RECHECK_MS (at once, by its broadcast). */
+  const symbols = new RecentReads<string, SymbolSpec & { status: string }>(clock, STATUS_RECHECK_MS);
 
   /** The symbol's grid and fees (cached: they never change). */
   async function gridOf(db: TradingDb, symbol: string): Promise<SymbolSpec> {
@@ -61,20 +62,21 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   /** The symbol with its status, from the cache while the status is recent. */
   async function current(symbol: string): Promise<SymbolSpec & { status: string }> {
-    const grid = grids.get(symbol);
-    const known = statuses.get(symbol);
-    if (grid && known && clock.now() - known.readAt < STATUS_RECHECK_MS) return { ...grid, status: known.status };
-    const s = await spec(host.db, symbol);
-    const { status, ...fixed } = s;
-    grids.set(symbol, fixed);
-    statuses.set(symbol, { status, readAt: clock.now() });
+    const s = await symbols.get(symbol, () => findSpec(host.db, symbol));
+    if (!s) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
     return s;
   }
 
   /** The symbol as stored now, status included. */
   async function spec(db: TradingDb, symbol: string): Promise<SymbolSpec & { status: string }> {
-    const s = await db.selectFrom("symbols").selectAll().where("symbol", "=", symbol).executeTakeFirst();
+    const s = await findSpec(db, symbol);
     if (!s) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
+    return s;
+  }
+
+  async function findSpec(db: TradingDb, symbol: string): Promise<(SymbolSpec & { status: string }) | undefined> {
+    const s = await db.selectFrom("symbols").selectAll().where("symbol", "=", symbol).executeTakeFirst();
+    if (!s) return undefined;
     return {
       symbol: s.symbol,
       base: s.base,
@@ -363,7 +365,7 @@ export function tradingService(platform: Platform): ServiceSchema {
         const { symbol, status } = ctx.params;
         const updated = await host.db.updateTable("symbols").set({ status }).where("symbol", "=", symbol).executeTakeFirst();
         if (Number(updated.numUpdatedRows) === 0) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
-        statuses.set(symbol, { status, readAt: clock.now() });
+        symbols.drop(symbol);
         ctx.broadcast(SYMBOL_STATUS_CHANGED, { symbol, status });
         return { symbol, status };
       }),
@@ -508,7 +510,7 @@ export function tradingService(platform: Platform): ServiceSchema {
     },
     events: {
       [SYMBOL_STATUS_CHANGED](ctx: Context<{ symbol: string; status: string }>) {
-        statuses.set(ctx.params.symbol, { status: ctx.params.status, readAt: clock.now() });
+        symbols.drop(ctx.params.symbol);
       },
     },
     created() {
