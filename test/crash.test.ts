@@ -80,11 +80,16 @@ describe("crash safety", () => {
         if (res?.status === 201) entry.answer = res.body;
       }
     };
-    // Two kills, each at a different moment of the storm.
+    // Two kills, each at a different moment of the storm, and each only once the storm has done some
+    // work since the start (a slow machine takes longer to get there; a kill before it would test nothing).
+    const answered = () => reports.filter((r) => r.answer).length;
     for (const stormMs of [2500, 1300]) {
       storming = true;
+      const before = { reports: answered(), votes: votes.length };
       const storm = Promise.all([...reporters.map((r, lane) => reportLoop(r, lane)), ...reviewers.map(voteLoop)]);
       await new Promise((r) => setTimeout(r, stormMs));
+      for (const giveUpAt = Date.now() + 20_000; Date.now() < giveUpAt && (answered() < before.reports + 6 || votes.length < before.votes + 6); )
+        await new Promise((r) => setTimeout(r, 100));
       await current().stop();
       storming = false;
       await storm;
