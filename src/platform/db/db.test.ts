@@ -199,7 +199,7 @@ describe.runIf(!config.dbUrl)("the embedded store's files", () => {
         }
       });
     const during = await notes.db.transaction().execute(async (trx) => {
-      // A savepoint as group commit wraps each member in; its 200 changed pages are ~800 KB of undo,
+      // A savepoint as group commit wraps a member in after a failure; its 200 changed pages are ~800 KB of undo,
       // far past the 64 KB SQLite keeps in memory by default.
       await sql`savepoint member`.execute(trx);
       await trx.updateTable("notes").set({ body: "y".repeat(3000) }).execute();

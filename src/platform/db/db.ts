@@ -179,7 +179,7 @@ export function configureSqlite(file: SqliteDatabase.Database): void {
   file.pragma("journal_mode = WAL");
   file.pragma("synchronous = NORMAL");
   file.pragma("busy_timeout = 5000");
-  // An open savepoint's undo pages (group commit wraps each member in one) spill to a temporary file
+  // An open savepoint's undo pages (group commit wraps members in one after a failure) spill to a temporary file
   // past 64 KB: from then on a write into the kernel a page, and an open and an unlink a transaction.
   // In memory they cost a copy. Nothing durable lives there: the WAL still carries every commit.
   file.pragma("temp_store = MEMORY");
@@ -271,6 +271,11 @@ export function executeCompiled<R>(db: Kysely<any>, query: CompiledQuery<R>): Pr
     return Promise.reject(err);
   }
   return resolveYieldingIfLong(result);
+}
+
+/** Whether a transaction is open on `db`'s embedded SQLite file; undefined for a server engine. */
+export function fileInTransaction(db: Kysely<any>): boolean | undefined {
+  return embedded.get(db.getExecutor().adapter)?.inTransaction();
 }
 
 type StatementCache = ReturnType<typeof withStatementCache>;

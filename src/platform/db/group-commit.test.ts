@@ -31,7 +31,7 @@ async function recorded() {
   statements.length = 0;
   const count = (sql: string) => statements.filter((s) => s === sql).length;
   const ids = async () => (await db.selectFrom("pairs").select("id").where("half", "=", 1).orderBy("id").execute()).map((r) => r.id);
-  return { db, statements, count, ids };
+  return { db, file, statements, count, ids };
 }
 
 const insertPair = (id: string) => async (trx: Kysely<GroupCommitTables>) => {
@@ -42,32 +42,64 @@ const insertPair = (id: string) => async (trx: Kysely<GroupCommitTables>) => {
 
 describe("group commit", () => {
   it("commits transactions that arrive together once, each answered with its own value", async () => {
-    const { db, count, ids } = await recorded();
-    const group = new GroupCommit(db);
+    const { db, file, statements, count, ids } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
     const answers = await Promise.all(["a", "b", "c", "d", "e"].map((id) => group.run(insertPair(id))));
     expect(answers).toEqual(["a", "b", "c", "d", "e"]);
     expect(await ids()).toEqual(["a", "b", "c", "d", "e"]);
     // The first waited a turn for company: all five, started in the same turn, commit as one.
     expect(count("commit")).toBe(1);
-    expect(count("savepoint member")).toBe(5);
+    expect(statements.filter((sql) => sql.startsWith("savepoint"))).toEqual([]);
   });
 
-  it("rolls a failing transaction back alone: its caller gets its error, the others commit", async () => {
-    const { db, ids } = await recorded();
-    const group = new GroupCommit(db);
+  it("fails a failing transaction alone: its caller gets its error, those undone with it run again and commit", async () => {
+    const { db, file, count, ids } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
     const failing = async (trx: Kysely<GroupCommitTables>) => {
       await trx.insertInto("pairs").values({ id: "x", half: 1 }).execute();
       throw new Error("refused after writing");
     };
-    const outcomes = await Promise.allSettled([group.run(insertPair("a")), group.run(insertPair("b")), group.run(failing), group.run(insertPair("c"))]);
+    const runs = new Map<string, number>();
+    const counted = (id: string) => async (trx: Kysely<GroupCommitTables>) => {
+      runs.set(id, (runs.get(id) ?? 0) + 1);
+      return `${await insertPair(id)(trx)}#${runs.get(id)}`;
+    };
+    const outcomes = await Promise.allSettled([group.run(counted("a")), group.run(counted("b")), group.run(failing), group.run(counted("c"))]);
     expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
     expect((outcomes[2] as PromiseRejectedResult).reason.message).toBe("refused after writing");
+    // a and b ran before the failure and were undone with it: each ran again, and answers its second run.
+    expect(outcomes.map((o) => (o.status === "fulfilled" ? o.value : null))).toEqual(["a#2", "b#2", null, "c#1"]);
+    expect(await ids()).toEqual(["a", "b", "c"]);
+    expect(count("rollback")).toBe(1);
+    expect(count("commit")).toBe(1);
+  });
+
+  it("after a failure, gives each member of the next groups a savepoint: one that fails there is rolled back alone", async () => {
+    const { db, file, statements, ids } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
+    const failing = (id: string) => async (trx: Kysely<GroupCommitTables>) => {
+      await trx.insertInto("pairs").values({ id, half: 1 }).execute();
+      throw new Error(`refused ${id}`);
+    };
+    const runs = new Map<string, number>();
+    const counted = (id: string) => async (trx: Kysely<GroupCommitTables>) => {
+      runs.set(id, (runs.get(id) ?? 0) + 1);
+      return insertPair(id)(trx);
+    };
+    await Promise.allSettled([group.run(counted("a")), group.run(failing("x"))]);
+    statements.length = 0;
+    const outcomes = await Promise.allSettled([group.run(counted("b")), group.run(failing("y")), group.run(counted("c"))]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    // b ran once: y was rolled back to its own savepoint, not the group's whole transaction.
+    expect(Object.fromEntries(runs)).toEqual({ a: 2, b: 1, c: 1 });
+    expect(statements.filter((sql) => sql === "savepoint member")).toHaveLength(3);
+    expect(statements.filter((sql) => sql === "rollback")).toEqual([]);
     expect(await ids()).toEqual(["a", "b", "c"]);
   });
 
   it("answers a grouped transaction only after the commit that made it durable", async () => {
-    const { db, statements } = await recorded();
-    const group = new GroupCommit(db);
+    const { db, file, statements } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
     const answeredAfter: number[] = [];
     await Promise.all(["a", "b", "c"].map((id) => group.run(insertPair(id)).then(() => answeredAfter.push(statements.lastIndexOf("commit")))));
     // Each answer came after a commit, and after the commit of its own group (the last statement logged).
@@ -76,8 +108,8 @@ describe("group commit", () => {
   });
 
   it("starts a new group for work arriving while one commits, so a steady stream cannot hold a group open", async () => {
-    const { db, count, ids } = await recorded();
-    const group = new GroupCommit(db);
+    const { db, file, count, ids } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
     const later: Promise<string>[] = [];
     // Each of the first four queues another transaction while it runs.
     const first = [0, 1, 2, 3].map((i) =>
@@ -94,9 +126,9 @@ describe("group commit", () => {
     expect(count("commit")).toBe(2);
   });
 
-  it("gives up the whole group when the transaction itself fails, and runs those not yet reached in the next", async () => {
-    const { db, ids } = await recorded();
-    const group = new GroupCommit(db);
+  it("fails the member under which the transaction ended, and runs the rest of its group again in the next", async () => {
+    const { db, file, ids } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
     // A member that ends the transaction under the group (as a lost connection or a full disk would).
     const breaking = async (trx: Kysely<GroupCommitTables>) => {
       await trx.insertInto("pairs").values({ id: "broken", half: 1 }).execute();
@@ -104,14 +136,15 @@ describe("group commit", () => {
     };
     await group.run(insertPair("alone"));
     const outcomes = await Promise.allSettled([group.run(insertPair("before")), group.run(breaking), group.run(insertPair("after"))]);
-    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "fulfilled"]);
-    // Nothing of the failed group is kept; the one it had not reached committed in the next.
-    expect(await ids()).toEqual(["after", "alone"]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((outcomes[1] as PromiseRejectedResult).reason.message).toMatch(/transaction ended/);
+    // Nothing of the broken member is kept; the one before it ran again, and the one after, in the next group.
+    expect(await ids()).toEqual(["after", "alone", "before"]);
   });
 
   it("runs each transaction in its caller's async context", async () => {
-    const { db } = await recorded();
-    const group = new GroupCommit(db);
+    const { db, file } = await recorded();
+    const group = new GroupCommit(db, () => file.inTransaction);
     const lane = new AsyncLocalStorage<string>();
     const seen = await Promise.all(["blue", "green", "blue"].map((name, i) => lane.run(name, () => group.run(async (trx) => (await insertPair(`${i}`)(trx), lane.getStore())))));
     expect(seen).toEqual(["blue", "green", "blue"]);

@@ -1,6 +1,6 @@
 import type { Compilable, Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
-import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
+import { fileInTransaction, isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { GroupCommit } from "../db/group-commit";
 import { Prepared } from "../db/prepared";
 import type { Leadership } from "../election/election";
@@ -128,7 +128,8 @@ export class ServiceHost<T> {
     this.sdb = await openServiceDb<T>(config, this.name, { ...platformMigrations, ...barrierMigrations, ...this.migrations }, this.tenantTables);
     // SQLite has one writer: concurrent transactions queue for it anyway, so they commit in groups.
     // The servers commit concurrently on their own connections.
-    if (this.sdb.dialect === "sqlite") this.group = new GroupCommit(this.sdb.db);
+    const { db, dialect } = this.sdb;
+    if (dialect === "sqlite") this.group = new GroupCommit(db, () => fileInTransaction(db) === true);
     this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger, this.leadership);
     this.relay.start();
     this.housekeeping = setInterval(() => {
@@ -248,6 +249,8 @@ export class ServiceHost<T> {
       const events: OutgoingEvent[] = [];
       let stored: StoredEvent[] | undefined;
       const inTransaction = async (trx: Kysely<T>) => {
+        // A group commit may run this again after undoing its first run (see GroupCommit).
+        events.length = 0;
         const value = await work(trx, this.collector(events));
         stored = await writeOutbox(trx, events, this.platform.clock.now());
         return value;

@@ -396,11 +396,11 @@ export function txService(platform: Platform): ServiceSchema {
         const { gid, initiator, timeoutMs, action: tryAction, confirm, cancel, payload } = ctx.params;
         const now = clock.now();
         // Registered before the try is called: if anything dies from here on, the branch is cancelled.
-        const branchId = await host.tx(async (trx) => {
+        const { branchId, created } = await host.tx(async (trx) => {
           let id: string;
-          if ((await q.create.run(trx, { row: newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now) })) > 0) {
+          const created = (await q.create.run(trx, { row: newTransaction(gid, "TCC", "TRYING", initiator, now + timeoutMs, now) })) > 0;
+          if (created) {
             // Created by this write: no other branch can have joined it yet.
-            metric.started.inc({ kind: "TCC" });
             id = branchIdOf(0);
           } else {
             const tx = (await q.locked.first(trx, { gid }))!;
@@ -408,8 +408,10 @@ export function txService(platform: Platform): ServiceSchema {
             id = branchIdOf(Number((await q.branchCount.first(trx, { gid }))!.n));
           }
           await q.addBranch.run(trx, { row: { ...newBranch(gid, id, tryAction, confirm, cancel, payload, now), attempts: 1 } });
-          return id;
+          return { branchId: id, created };
         });
+        // Counted once committed: a transaction's work may run more than once (see GroupCommit).
+        if (created) metric.started.inc({ kind: "TCC" });
         crashPoint("tx.registered");
         try {
           const result = await ctx.call(tryAction, payload, { meta: { tx: { gid, branchId, op: "try" } } });
