@@ -76,12 +76,36 @@ export function marketService(platform: Platform): ServiceSchema {
     candles: Map<string, { symbol: string; interval: Interval; candle: Candle }>;
   }
   const batches = new PerTransaction<Batch>(() => ({ seqs: new Set(), trades: [], candles: new Map() }));
-  const recorded = host.prepare((db, $: { symbol: string; seq: number }) => db.selectFrom("trades").select("seq").where("symbol", "=", $.symbol).where("seq", "=", $.seq));
+  /** The statements every trade passes through, prepared once (see prepared.ts). */
+  const q = {
+    recorded: host.prepare((db, $: { symbol: string; seq: number }) => db.selectFrom("trades").select("seq").where("symbol", "=", $.symbol).where("seq", "=", $.seq)),
+    candles: host.prepare((db, $: { symbol: string; keys: { interval: Interval; openTime: number }[] }) =>
+      host.store.forUpdate(
+        db
+          .selectFrom("klines")
+          .selectAll()
+          .where("symbol", "=", $.symbol)
+          .where((eb) => eb.or($.keys.map((k) => eb.and([eb("interval", "=", k.interval), eb("open_time", "=", k.openTime)])))),
+      ),
+    ),
+    addTrades: host.prepare((db, $: { rows: MarketTables["trades"][] }) =>
+      db.insertInto("trades").values($.rows.map((r) => ({ symbol: r.symbol, seq: r.seq, price: r.price, quantity: r.quantity, taker_side: r.taker_side, at: r.at }))),
+    ),
+    setCandles: host.prepare((db, $: { rows: MarketTables["klines"][] }) =>
+      host.store.upsert(
+        db.insertInto("klines").values(
+          $.rows.map((r) => ({ symbol: r.symbol, interval: r.interval, open_time: r.open_time, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume, trades: r.trades })),
+        ),
+        ["symbol", "interval", "open_time"],
+        ["open", "high", "low", "close", "volume", "trades"],
+      ),
+    ),
+  };
 
   async function onTrade(trx: Kysely<MarketTables>, e: Extract<MatchingEvent, { kind: "TRADE" }>, emit: Emit): Promise<void> {
     const b = batches.of(trx);
     const id = `${e.symbol}:${e.seq}`;
-    if (b.seqs.has(id) || (await recorded.first(trx, { symbol: e.symbol, seq: e.seq }))) return;
+    if (b.seqs.has(id) || (await q.recorded.first(trx, { symbol: e.symbol, seq: e.seq }))) return;
     b.seqs.add(id);
     b.trades.push({ symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, taker_side: e.takerSide, at: e.at });
     const feed: PublicTrade = { symbol: e.symbol, seq: e.seq, price: e.price, quantity: e.quantity, takerSide: e.takerSide, at: e.at };
@@ -93,15 +117,7 @@ export function marketService(platform: Platform): ServiceSchema {
     const unread = buckets.filter((k) => !b.candles.has(k.key));
     if (unread.length > 0) {
       // The candles this batch has not touched yet, in one statement.
-      const rows = await host.store
-        .forUpdate(
-          trx
-            .selectFrom("klines")
-            .selectAll()
-            .where("symbol", "=", e.symbol)
-            .where((eb) => eb.or(unread.map((k) => eb.and([eb("interval", "=", k.interval), eb("open_time", "=", k.openTime)])))),
-        )
-        .execute();
+      const rows = await q.candles.all(trx, { symbol: e.symbol, keys: unread });
       for (const r of rows) b.candles.set(`${e.symbol}|${r.interval}|${Number(r.open_time)}`, { symbol: e.symbol, interval: r.interval as Interval, candle: candleOf(r) });
     }
     for (const { interval, openTime, key } of buckets) {
@@ -113,7 +129,7 @@ export function marketService(platform: Platform): ServiceSchema {
   async function writeBatch(trx: Kysely<MarketTables>): Promise<void> {
     const b = batches.take(trx);
     if (!b) return;
-    if (b.trades.length > 0) await trx.insertInto("trades").values(b.trades).execute();
+    if (b.trades.length > 0) await q.addTrades.run(trx, { rows: b.trades });
     const candles = [...b.candles.values()].map(({ symbol, interval, candle: c }) => ({
       symbol,
       interval,
@@ -126,7 +142,7 @@ export function marketService(platform: Platform): ServiceSchema {
       trades: c.trades,
     }));
     if (candles.length > 0)
-      await host.store.upsert(trx.insertInto("klines").values(candles), ["symbol", "interval", "open_time"], ["open", "high", "low", "close", "volume", "trades"]).execute();
+      await q.setCandles.run(trx, { rows: candles });
   }
 
   // A symbol's trades go to WebSocket subscribers as lists, at most one push per TRADES_PUSH_MS.
