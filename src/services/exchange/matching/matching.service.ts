@@ -126,12 +126,14 @@ export function matchingService(platform: Platform): ServiceSchema {
     return engine;
   }
 
+  const engineState = host.prepare((db, $: { symbol: string }) => host.store.forUpdate(db.selectFrom("engines").select("command_seq").where("symbol", "=", $.symbol)));
+
   /**
    * The engine for a command, checked against the database inside the command's transaction: one
    * whose last transaction did not commit (the book moved, the rows did not) is thrown away and rebuilt.
    */
   async function engineFor(trx: MatchingDb, symbol: string): Promise<Engine> {
-    const state = await host.store.forUpdate(trx.selectFrom("engines").select("command_seq").where("symbol", "=", symbol)).executeTakeFirst();
+    const state = await engineState.first(trx, { symbol });
     const cached = engines.get(symbol);
     if (cached && cached.commandSeq === Number(state?.command_seq ?? 0)) return cached;
     const fresh = await load(trx, symbol);

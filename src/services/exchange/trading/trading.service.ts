@@ -1,6 +1,6 @@
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
-import { isUniqueViolation } from "../../../platform/db/db";
+import { isUniqueViolation, skippingTaken } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
@@ -192,6 +192,27 @@ export function tradingService(platform: Platform): ServiceSchema {
   );
   /** An order in entry goes on the log: only while nothing has taken it back. */
   const entered = host.prepare((db, $: { id: number; now: number }) => db.updateTable("orders").set({ status: "NEW", updated_at: $.now }).where("id", "=", $.id).where("status", "=", "PENDING"));
+  /** A batch's trades, each once: one recorded before (a batch handled again) is skipped. */
+  const addTrades = host.prepare((db, $: { rows: Insertable<TradingTables["trades"]>[] }) =>
+    skippingTaken(
+      db,
+      db.insertInto("trades").values(
+        $.rows.map((r) => ({
+          id: r.id,
+          symbol: r.symbol,
+          seq: r.seq,
+          taker_order: r.taker_order,
+          maker_order: r.maker_order,
+          buyer_id: r.buyer_id,
+          seller_id: r.seller_id,
+          price_ticks: r.price_ticks,
+          quantity_lots: r.quantity_lots,
+          notional: r.notional,
+          at: r.at,
+        })),
+      ),
+    ),
+  );
   const orderById = host.prepare((db, $: { id: number }) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", $.id)));
   const saveOrder = host.prepare((db, $: { id: number; filled: string; notional: string; status: OrderRow["status"]; reason: string | null; now: number }) =>
     db.updateTable("orders").set({ filled_lots: $.filled, filled_notional: $.notional, status: $.status, reason: $.reason, updated_at: $.now }).where("id", "=", $.id),
@@ -224,7 +245,7 @@ export function tradingService(platform: Platform): ServiceSchema {
     if (!b) return;
     const now = clock.now();
     for (const o of b.changed) await saveOrder.run(trx, { id: Number(o.id), filled: o.filled_lots, notional: o.filled_notional, status: o.status, reason: o.reason, now });
-    if (b.trades.length > 0) await host.store.insertIfAbsent(trx.insertInto("trades").values(b.trades));
+    if (b.trades.length > 0) await addTrades.run(trx, { rows: b.trades });
     if (b.journals.length > 0) await broker.call("account.postAll", { journals: b.journals });
   }
 
