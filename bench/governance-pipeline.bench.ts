@@ -89,6 +89,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
     total += count;
     const started = process.hrtime.bigint();
     const cpuBefore = process.cpuUsage();
+    const loopBefore = performance.eventLoopUtilization();
     const worker = async () => {
       while (next < count) {
         const caseId = await open(`b-${first + next++}`);
@@ -101,6 +102,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
     };
     await Promise.all(Array.from({ length: inFlight }, worker));
     const decidedAt = process.hrtime.bigint();
+    const loop = performance.eventLoopUtilization(loopBefore);
     // Every case pays its three coherent voters 2 coins each; wait until the reward service has paid them all.
     for (;;) {
       const balances = await Promise.all(reviewers.map((id) => broker.call<{ balance: number }, object>("reward.balance", {}, userMeta(id))));
@@ -119,6 +121,8 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
       rewardedCasesPerSecond: Math.round(count / totalSeconds),
       /** CPU time per case, the steadier figure on a shared machine. */
       cpuMsPerCase: Math.round(((cpu.user + cpu.system) / 1000 / count) * 100) / 100,
+      /** The share of the deciding time the main thread was busy: near 1, one core is what bounds the rate. */
+      eventLoopBusy: Math.round(loop.utilization * 100) / 100,
     };
   }
 
@@ -134,7 +138,7 @@ export async function governancePipeline(cases = 2000, inFlight = 32, warmup = 0
       ...median,
       warmup,
       cold: { decidedCasesPerSecond: cold.decidedCasesPerSecond, cpuMsPerCase: cold.cpuMsPerCase },
-      ...(rounds > 1 ? { rounds: measured.map((r) => ({ decidedCasesPerSecond: r.decidedCasesPerSecond, cpuMsPerCase: r.cpuMsPerCase })) } : {}),
+      ...(rounds > 1 ? { rounds: measured.map((r) => ({ decidedCasesPerSecond: r.decidedCasesPerSecond, cpuMsPerCase: r.cpuMsPerCase, eventLoopBusy: r.eventLoopBusy })) } : {}),
     };
   } finally {
     await stopBenchNode(node);
