@@ -152,15 +152,12 @@ export function reviewerService(platform: Platform): ServiceSchema {
     }
   }
 
-  /**
-   * Reads reviewers again from the table into memory: committed rows through the service's handle
-   * (outside a transaction, SQLite answers after the one open), or the rows as a transaction sees them.
-   */
-  async function reload(userIds: Set<number>, db: ReviewerDb = host.db) {
+  /** Reads reviewers again from the table into memory (committed rows: outside a transaction, SQLite answers after the one open). */
+  async function reload(userIds: Set<number>) {
     if (!memory || userIds.size === 0) return;
     const held = memory;
     try {
-      for (const { drawKey, reviewer } of await reviewersWithFacts(db, [...userIds])) held.put(drawKey, reviewer);
+      for (const { drawKey, reviewer } of await reviewersWithFacts(host.db, [...userIds])) held.put(drawKey, reviewer);
     } catch (err) {
       // Left as it was: a draw that picks one of them finds the row changed, and reads it again then.
       host.logger.warn({ err, userIds: [...userIds] }, "reviewers not read again into memory");
@@ -333,8 +330,6 @@ export function reviewerService(platform: Platform): ServiceSchema {
         // The barrier answers a repeated try with its first draw and refuses one arriving after its cancel.
         const outcome = await withDrawRetry((touched) =>
           host.branch(ctx.meta, async (trx, _emit, { gid }): Promise<ChooseResult> => {
-            // Run again after its group commit was undone (see GroupCommit): what this draw wrote into memory was undone too.
-            await reload(touched, trx);
             const now = clock.now();
             const { pool, candidates } = await sampleEligible(trx, count, new Set(exclude), now);
             // Should one of them turn out changed, all the candidates are read again before the next try.
