@@ -88,17 +88,9 @@ export function marketService(platform: Platform): ServiceSchema {
           .where((eb) => eb.or($.keys.map((k) => eb.and([eb("interval", "=", k.interval), eb("open_time", "=", k.openTime)])))),
       ),
     ),
-    addTrades: host.prepare((db, $: { rows: MarketTables["trades"][] }) =>
-      db.insertInto("trades").values($.rows.map((r) => ({ symbol: r.symbol, seq: r.seq, price: r.price, quantity: r.quantity, taker_side: r.taker_side, at: r.at }))),
-    ),
+    addTrades: host.prepare((db, $: { rows: MarketTables["trades"][] }) => db.insertInto("trades").values($.rows)),
     setCandles: host.prepare((db, $: { rows: MarketTables["klines"][] }) =>
-      host.store.upsert(
-        db.insertInto("klines").values(
-          $.rows.map((r) => ({ symbol: r.symbol, interval: r.interval, open_time: r.open_time, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume, trades: r.trades })),
-        ),
-        ["symbol", "interval", "open_time"],
-        ["open", "high", "low", "close", "volume", "trades"],
-      ),
+      host.store.upsert(db.insertInto("klines").values($.rows), ["symbol", "interval", "open_time"], ["open", "high", "low", "close", "volume", "trades"]),
     ),
   };
 

@@ -55,25 +55,22 @@ export function tradingService(platform: Platform): ServiceSchema {
   async function gridOf(db: TradingDb, symbol: string): Promise<SymbolSpec> {
     const known = grids.get(symbol);
     if (known) return known;
-    const { status: _, ...fixed } = await spec(db, symbol);
+    const { status: _, ...fixed } = existing(symbol, await findSpec(db, symbol));
     grids.set(symbol, fixed);
     return fixed;
   }
 
   /** The symbol with its status, from the cache while the status is recent. */
   async function current(symbol: string): Promise<SymbolSpec & { status: string }> {
-    const s = await symbols.get(symbol, () => findSpec(host.db, symbol));
-    if (!s) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
-    return s;
+    return existing(symbol, await symbols.get(symbol, () => findSpec(host.db, symbol)));
+  }
+
+  function existing<S>(symbol: string, found: S | undefined): S {
+    if (found === undefined) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
+    return found;
   }
 
   /** The symbol as stored now, status included. */
-  async function spec(db: TradingDb, symbol: string): Promise<SymbolSpec & { status: string }> {
-    const s = await findSpec(db, symbol);
-    if (!s) throw notFound("SYMBOL_NOT_FOUND", `no symbol ${symbol}`);
-    return s;
-  }
-
   async function findSpec(db: TradingDb, symbol: string): Promise<(SymbolSpec & { status: string }) | undefined> {
     const s = await db.selectFrom("symbols").selectAll().where("symbol", "=", symbol).executeTakeFirst();
     if (!s) return undefined;
@@ -193,26 +190,7 @@ export function tradingService(platform: Platform): ServiceSchema {
   /** An order in entry goes on the log: only while nothing has taken it back. */
   const entered = host.prepare((db, $: { id: number; now: number }) => db.updateTable("orders").set({ status: "NEW", updated_at: $.now }).where("id", "=", $.id).where("status", "=", "PENDING"));
   /** A batch's trades, each once: one recorded before (a batch handled again) is skipped. */
-  const addTrades = host.prepare((db, $: { rows: Insertable<TradingTables["trades"]>[] }) =>
-    skippingTaken(
-      db,
-      db.insertInto("trades").values(
-        $.rows.map((r) => ({
-          id: r.id,
-          symbol: r.symbol,
-          seq: r.seq,
-          taker_order: r.taker_order,
-          maker_order: r.maker_order,
-          buyer_id: r.buyer_id,
-          seller_id: r.seller_id,
-          price_ticks: r.price_ticks,
-          quantity_lots: r.quantity_lots,
-          notional: r.notional,
-          at: r.at,
-        })),
-      ),
-    ),
-  );
+  const addTrades = host.prepare((db, $: { rows: Insertable<TradingTables["trades"]>[] }) => skippingTaken(db, db.insertInto("trades").values($.rows)));
   const orderById = host.prepare((db, $: { id: number }) => host.store.forUpdate(db.selectFrom("orders").selectAll().where("id", "=", $.id)));
   const saveOrder = host.prepare((db, $: { id: number; filled: string; notional: string; status: OrderRow["status"]; reason: string | null; now: number }) =>
     db.updateTable("orders").set({ filled_lots: $.filled, filled_notional: $.notional, status: $.status, reason: $.reason, updated_at: $.now }).where("id", "=", $.id),
