@@ -1,6 +1,6 @@
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { iso } from "../../../platform/clock/clock";
-import { isUniqueViolation, skippingTaken } from "../../../platform/db/db";
+import { isUniqueViolation, partialTerm, skippingTaken } from "../../../platform/db/db";
 import { routesWithSchemas } from "../../../platform/gateway/routes";
 import { action, requireRole, requireUser } from "../../../platform/runtime/action";
 import { AppError, conflict, notFound } from "../../../platform/runtime/errors";
@@ -18,7 +18,7 @@ import { endedStatus, grid, isRefusal, notionalOf, OPEN, type SymbolSpec, specPr
 import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
 import type { AccountContract } from "../account/account.contract";
-import { type TradingDb, tradingMigrations, type TradingTables } from "./trading.store";
+import { IN_ENTRY, type TradingDb, tradingMigrations, type TradingTables } from "./trading.store";
 
 type OrderRow = Selectable<TradingTables["orders"]>;
 type AccountJournal = z.input<typeof AccountContract.postAll>["journals"][number];
@@ -154,9 +154,9 @@ export function tradingService(platform: Platform): ServiceSchema {
 
   async function rollBackStalled(): Promise<number> {
     const now = clock.now();
-    const stalled = await host.db.selectFrom("orders").select("id").where("status", "=", "PENDING").where("created_at", "<", now - PENDING_TIMEOUT_MS).limit(100).execute();
+    const stalled = await host.db.selectFrom("orders").select("id").where(partialTerm(IN_ENTRY)).where("status", "=", "PENDING").where("created_at", "<", now - PENDING_TIMEOUT_MS).limit(100).execute();
     for (const o of stalled) await abandon(Number(o.id), "ENTRY_TIMEOUT");
-    const voiding = await host.db.selectFrom("orders").select("id").where("status", "=", "VOIDING").where("updated_at", "<", now - SWEEP_MS).limit(100).execute();
+    const voiding = await host.db.selectFrom("orders").select("id").where(partialTerm(IN_ENTRY)).where("status", "=", "VOIDING").where("updated_at", "<", now - SWEEP_MS).limit(100).execute();
     for (const o of voiding) await finishVoiding(Number(o.id));
     return stalled.length + voiding.length;
   }

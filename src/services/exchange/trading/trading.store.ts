@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Migration } from "kysely";
-import { withAutoId } from "../../../platform/db/db";
+import { createPartialIndex, dropIndex, type PartialCondition, withAutoId } from "../../../platform/db/db";
 import type { OrderKind, OrderSide, OrderStatus } from "./trading.domain";
 
 /** Units are bigint, stored as decimal strings (see the account service). */
@@ -113,4 +113,18 @@ export const tradingMigrations: Record<string, Migration> = {
       await db.schema.createIndex("trades_seller").on("trades").columns(["seller_id", "symbol"]).execute();
     },
   },
+  /**
+   * The sweeper's question (which orders are still in entry, or giving their freeze back) asked of an
+   * index over those orders alone: the full index took an entry for every order ever placed, and moved
+   * it at every change of status — two or three times an order.
+   */
+  "0002_exchange_trading_orders_in_entry": {
+    async up(db: Kysely<any>) {
+      await dropIndex(db, "orders_status", "orders");
+      await createPartialIndex(db, "orders_in_entry", "orders", ["status", "created_at"], IN_ENTRY);
+    },
+  },
 };
+
+/** Orders whose entry has not ended: PENDING until on the log, VOIDING while their freeze goes back. */
+export const IN_ENTRY: PartialCondition = { column: "status", values: ["PENDING", "VOIDING"] };
