@@ -1,4 +1,4 @@
-import { fileInTransaction, openServiceDb } from "../../src/platform/db/db";
+import { openServiceDb } from "../../src/platform/db/db";
 import { GroupCommit } from "../../src/platform/db/group-commit";
 import { groupCommitMigrations, type GroupCommitTables } from "./group-commit-tables";
 
@@ -9,7 +9,7 @@ import { groupCommitMigrations, type GroupCommitTables } from "./group-commit-ta
  */
 async function main() {
   const sdb = await openServiceDb<GroupCommitTables>({ dataDir: process.argv[2], namespace: "crash" }, "groupcommit", groupCommitMigrations);
-  const group = new GroupCommit(sdb.db, () => fileInTransaction(sdb.db) === true);
+  const group = GroupCommit.onFile(sdb.db);
   let next = 0;
   const worker = async () => {
     for (;;) {

@@ -1,6 +1,6 @@
 import { AsyncResource } from "node:async_hooks";
 import { CompiledQuery, type ControlledTransaction, type Kysely } from "kysely";
-import { executeCompiled } from "./db";
+import { executeCompiled, fileInTransaction } from "./db";
 
 type Work<T> = (trx: Kysely<T>) => Promise<unknown>;
 
@@ -37,6 +37,11 @@ export class GroupCommit<T> {
   private draining = false;
   /** How many of the next groups run with a savepoint per member. */
   private guarded = 0;
+
+  /** Group commit on an embedded SQLite file's handle, probing the file itself for an open transaction. */
+  static onFile<T>(db: Kysely<T>): GroupCommit<T> {
+    return new GroupCommit(db, () => fileInTransaction(db) === true);
+  }
 
   /** `inTransaction`: whether the file has a transaction open now (better-sqlite3's `inTransaction`). */
   constructor(

@@ -1,6 +1,6 @@
 import type { Compilable, Kysely, Migration } from "kysely";
 import type { Logger } from "pino";
-import { fileInTransaction, isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
+import { isDeadlock, openServiceDb, type ServiceDb } from "../db/db";
 import { GroupCommit } from "../db/group-commit";
 import { Prepared } from "../db/prepared";
 import type { Leadership } from "../election/election";
@@ -129,7 +129,7 @@ export class ServiceHost<T> {
     // SQLite has one writer: concurrent transactions queue for it anyway, so they commit in groups.
     // The servers commit concurrently on their own connections.
     const { db, dialect } = this.sdb;
-    if (dialect === "sqlite") this.group = new GroupCommit(db, () => fileInTransaction(db) === true);
+    if (dialect === "sqlite") this.group = GroupCommit.onFile(db);
     this.relay = new OutboxRelay(this.sdb, this.platform.stream, this.logger, this.leadership);
     this.relay.start();
     this.housekeeping = setInterval(() => {
