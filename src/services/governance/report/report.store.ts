@@ -244,11 +244,22 @@ export const reportMigrations: Record<string, Migration> = {
       await createPartialIndex(db, "cases_seating", "cases", ["reservation_id", "reservation_at"], SEATING);
     },
   },
+  /**
+   * An operator's list of decided cases by status, newest first, read from an index over those cases:
+   * without it a rare status was found by walking every case. A case enters it once, when decided.
+   */
+  "0005_governance_report_decided_cases": {
+    async up(db: Kysely<any>) {
+      await createPartialIndex(db, "cases_decided", "cases", ["status", "id"], DECIDED_CASES);
+    },
+  },
 };
 
 const INVITED_ONLY: PartialCondition = { column: "state", values: ["INVITED"] };
 /** Cases still open: the sweeper expires those past their deadline. */
 export const OPEN_CASES: PartialCondition = { column: "status", values: ["OPEN", "VOTING"] };
+/** Cases decided (a verdict is their status): listed by status. */
+export const DECIDED_CASES: PartialCondition = { column: "status", values: ["UPHELD", "REJECTED", "EXPIRED"] satisfies Verdict[] };
 /** Cases with empty seats: the sweeper seats them. */
 export const OWING_SEATS: PartialCondition = { column: "seats_owed", above: 0 };
 /** Cases with a seating transaction in flight: the sweeper settles those a killed process left. */

@@ -268,6 +268,13 @@ describe("voting", () => {
     await sys.tick();
     const view = await sys.api.get(`/api/governance/cases/${caseId}`, reporter.token);
     expect(view.body).toMatchObject({ status: "EXPIRED", verdict: "EXPIRED", decidedBy: "TIMEOUT" });
+    // An operator's list by status: a decided one read from the index over decided cases, an open one not.
+    const ids = async (status: string) => (await sys.api.get(`/api/governance/cases?status=${status}&limit=100`, sys.admin.token)).body.items.map((c: { id: string; status: string }) => [c.id, c.status]);
+    const expired = await ids("EXPIRED");
+    expect(expired).toContainEqual([caseId, "EXPIRED"]);
+    expect(expired.every(([, s]: [string, string]) => s === "EXPIRED")).toBe(true);
+    expect((await ids("VOTING")).map(([id]: [string]) => id)).not.toContain(caseId);
+    expect((await ids("UPHELD")).map(([id]: [string]) => id)).not.toContain(caseId);
   });
 });
 
