@@ -44,6 +44,7 @@ import {
   castVote,
   countReports,
   countVotes,
+  DECIDED_CASES,
   drawsOf,
   findCase,
   findOpenCase,
@@ -56,7 +57,6 @@ import {
   insertSeats,
   INVITED,
   lockCase,
-  DECIDED_CASES,
   OPEN_CASES,
   OWING_SEATS,
   type PanelRow,
@@ -638,10 +638,12 @@ export function reportService(platform: Platform): ServiceSchema {
         let q = host.db.selectFrom("cases").selectAll();
         if (targetType) q = q.where("target_type", "=", targetType);
         if (targetId) q = q.where("target_id", "=", targetId);
-        if (status) q = q.where("status", "=", status);
-        // A decided status is read from the index over decided cases (its condition named as the index has it);
-        // open cases are the newest, found first walking back by id.
-        if (status && !isOpen(status)) q = q.where(partialTerm(DECIDED_CASES));
+        if (status) {
+          q = q.where("status", "=", status);
+          // A decided status is read from the index over decided cases (its condition named as the index
+          // has it); open cases are the newest, found first walking back by id.
+          if (!isOpen(status)) q = q.where(partialTerm(DECIDED_CASES));
+        }
         if (reporterId !== undefined)
           q = q.where("id", "in", (eb) => eb.selectFrom("reports").select("case_id").where("reporter_id", "=", reporterId));
         else if (!operator && !targetType)

@@ -268,7 +268,7 @@ describe("voting", () => {
     await sys.tick();
     const view = await sys.api.get(`/api/governance/cases/${caseId}`, reporter.token);
     expect(view.body).toMatchObject({ status: "EXPIRED", verdict: "EXPIRED", decidedBy: "TIMEOUT" });
-    // An operator's list by status: a decided one read from the index over decided cases, an open one not.
+    // An operator's list by status holds that status only: the decided case under EXPIRED, not under others.
     const ids = async (status: string) => (await sys.api.get(`/api/governance/cases?status=${status}&limit=100`, sys.admin.token)).body.items.map((c: { id: string; status: string }) => [c.id, c.status]);
     const expired = await ids("EXPIRED");
     expect(expired).toContainEqual([caseId, "EXPIRED"]);
