@@ -15,6 +15,13 @@ import { traceIdOf } from "../observability/message-tracing";
 import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
 
 const codec = JSONCodec();
+/** How long a delivered message may go unacknowledged before the server hands it out again (a killed consumer's). */
+const ACK_WAIT_MS = 15_000;
+
+/** The server's answer for a consumer (or stream) that does not exist. */
+function isMissing(err: unknown): boolean {
+  return (err as { code?: string })?.code === "404";
+}
 const utf8 = new TextEncoder();
 
 /**
@@ -88,24 +95,49 @@ export class JetStreamStream implements Stream {
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
     const durable = `${options.durable}__${options.subject}`.replace(/[^A-Za-z0-9_-]/g, "_");
+    const config = {
+      durable_name: durable,
+      filter_subject: `${this.namespace}.${options.subject}`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      // A killed consumer's unacknowledged message comes back after this long.
+      ack_wait: nanos(ACK_WAIT_MS),
+      // One message out at a time, whichever of a service's replicas pulls it: the next is handed over
+      // only once this one is acknowledged, so the log's order holds across replicas, a failure and a
+      // killed process (a redelivery goes out before anything after it).
+      max_ack_pending: 1,
+    };
     try {
-      await this.jsm.consumers.info(this.streamName, durable);
-    } catch {
-      await this.jsm.consumers.add(this.streamName, {
-        durable_name: durable,
-        filter_subject: `${this.namespace}.${options.subject}`,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        // A killed consumer's unacknowledged messages come back after this long.
-        ack_wait: nanos(15_000),
-        max_ack_pending: 1000,
-      });
+      const info = await this.jsm.consumers.info(this.streamName, durable);
+      // Made by an earlier version, which let a thousand out at once.
+      if (info.config.max_ack_pending !== config.max_ack_pending || info.config.ack_wait !== config.ack_wait)
+        await this.jsm.consumers.update(this.streamName, durable, { max_ack_pending: config.max_ack_pending, ack_wait: config.ack_wait });
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      await this.jsm.consumers.add(this.streamName, config);
     }
     const consumer = await this.js.consumers.get(this.streamName, durable);
     const messages = await consumer.consume({ max_messages: 256 });
     this.running.add(messages);
+    let stopping = false;
+    let wake: (() => void) | undefined;
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      });
     const loop = (async () => {
       for await (const m of messages) {
+        if (stopping) {
+          // Handed over while stopping: straight back, for whoever consumes next.
+          m.nak();
+          continue;
+        }
         const headers: Record<string, string> = {};
         for (const [k] of m.headers ?? []) headers[k] = m.headers!.get(k);
         const message: StreamMessage = {
@@ -115,19 +147,32 @@ export class JetStreamStream implements Stream {
           headers,
           seq: m.seq,
         };
-        try {
-          // Messages come one at a time here: a batch consumer gets batches of one.
-          if (options.batch) await options.batch.handler([message]);
-          else await options.handler(message);
-          await m.ackAck();
-        } catch (err) {
-          this.logger.warn({ err, durable, seq: m.seq, traceId: traceIdOf(headers) }, "stream handler failed; redelivering");
-          m.nak(retryDelay(m.info.redeliveryCount));
+        // A failed message is tried again here until it succeeds, holding back those after it, as the
+        // embedded log does: handed back (nak), the next ones would be handled before it.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            // Messages come one at a time here: a batch consumer gets batches of one.
+            if (options.batch) await options.batch.handler([message]);
+            else await options.handler(message);
+            await m.ackAck();
+            break;
+          } catch (err) {
+            if (stopping) {
+              m.nak();
+              break;
+            }
+            this.logger.warn({ err, durable, seq: m.seq, attempt, traceId: traceIdOf(headers) }, "stream handler failed; trying it again");
+            // Still ours: no redelivery to a replica meanwhile.
+            m.working();
+            await pause(retryDelay(attempt));
+          }
         }
       }
     })();
     return {
       stop: async () => {
+        stopping = true;
+        wake?.();
         messages.stop();
         await loop;
         this.running.delete(messages);

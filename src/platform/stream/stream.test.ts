@@ -4,7 +4,7 @@ import path from "node:path";
 import { connect } from "nats";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { engines } from "../../../test/support/harness";
+import { engines, eventually } from "../../../test/support/harness";
 import { JetStreamStream } from "./jetstream.stream";
 import { SqliteStream } from "./sqlite.stream";
 import { ManualClock, systemClock } from "../clock/clock";
@@ -85,6 +85,17 @@ function contract(name: string, open: (ns: string) => Promise<Stream>) {
       expect(failures).toBe(3);
       await stream.close();
     });
+
+    it("holds back the messages after a failed one until it succeeds: the order survives a failure", async () => {
+      const ns = `s${Math.random().toString(36).slice(2, 8)}`;
+      const stream = await open(ns);
+      for (let i = 0; i < 6; i++) await stream.publish("h.o", { i }, { id: `h${i}` });
+      let tries = 0;
+      const got = await collect(stream, "ordered", "h.o", 6, (m) => (m.data as { i: number }).i === 2 && ++tries <= 2);
+      expect(tries).toBe(3);
+      expect(got.map((m) => (m.data as { i: number }).i)).toEqual([0, 1, 2, 3, 4, 5]);
+      await stream.close();
+    });
   });
 }
 
@@ -163,6 +174,46 @@ if (engines.nats) {
     namespaces.push(ns);
     return JetStreamStream.connect(engines.nats!, ns, logger);
   });
+
+  describe("jetstream: replicas of one consumer", () => {
+    it("hand over one message at a time, in log order, never two at once; a replica stopping on a failing message hands it to the other first", async () => {
+      const ns = `s${Math.random().toString(36).slice(2, 8)}`;
+      namespaces.push(ns);
+      const [a, b] = [await JetStreamStream.connect(engines.nats!, ns, logger), await JetStreamStream.connect(engines.nats!, ns, logger)];
+      for (let i = 0; i < 30; i++) await a.publish("r.s", { i }, { id: `r${i}` });
+      const handled: { i: number; by: string }[] = [];
+      let active = 0;
+      let mostAtOnce = 0;
+      let aTriedFive = false;
+      let allDone!: () => void;
+      const done = new Promise<void>((r) => (allDone = r));
+      const handler = (by: string) => async (m: StreamMessage) => {
+        const { i } = m.data as { i: number };
+        active++;
+        mostAtOnce = Math.max(mostAtOnce, active);
+        await new Promise((r) => setTimeout(r, i % 3));
+        active--;
+        if (by === "a" && i === 5) {
+          aTriedFive = true;
+          throw new Error("a cannot handle 5");
+        }
+        handled.push({ i, by });
+        if (handled.length === 30) allDone();
+      };
+      const subA = await a.consume({ durable: "shared", subject: "r.s", handler: handler("a") });
+      const subB = await b.consume({ durable: "shared", subject: "r.s", handler: handler("b") });
+      await eventually(async () => aTriedFive || handled.some((h) => h.i > 5), 15_000);
+      await subA.stop();
+      await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${handled.length} of 30`)), 20_000))]);
+      await subB.stop();
+      expect(handled.map((h) => h.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      expect(mostAtOnce).toBe(1);
+      expect(handled.find((h) => h.i === 5)?.by).toBe("b");
+      await a.close();
+      await b.close();
+    });
+  });
+
   afterAll(async () => {
     const nc = await connect({ servers: engines.nats! });
     const jsm = await nc.jetstreamManager();

@@ -1,6 +1,8 @@
 /**
  * The durable message log port (RocketMQ / Kafka in the seeds). At-least-once delivery to named
- * durable consumers, in publish order per subject; publishing the same id twice stores it once.
+ * durable consumers, in publish order per subject — kept through a failing handler (its message is
+ * tried again before any later one), a restart and, on a shared log, replicas of one consumer (one
+ * of them has a message at a time); publishing the same id twice stores it once.
  */
 export interface StreamMessage<T = unknown> {
   id: string;
@@ -21,11 +23,11 @@ export interface ConsumeOptions {
   /** Consumer name; its position survives restarts. */
   durable: string;
   subject: string;
-  /** Resolves when the message is handled (then acknowledged); a throw redelivers it later. */
+  /** Resolves when the message is handled (then acknowledged); a throw redelivers it, backing off, before any later message. */
   handler: (message: StreamMessage) => Promise<void>;
   /**
    * Instead of `handler`: several consecutive messages at once (up to `maxBatch`, those already in the
-   * log), acknowledged together when it resolves; a throw redelivers them all later. A log that hands
+   * log), acknowledged together when it resolves; a throw redelivers them all, as `handler`. A log that hands
    * messages over one at a time passes batches of one.
    */
   batch?: { maxBatch: number; handler: (messages: StreamMessage[]) => Promise<void> };
