@@ -9,15 +9,21 @@ const [crashAt, nth] = (process.env.BAZAAR_CRASH_AT ?? "").split("@");
 const crashOn = Math.max(1, Number(nth) || 1);
 let reached = 0;
 
-const armed = new Set<string>();
+/** Points armed in this process, with how many more passes through each throw. */
+const armed = new Map<string, number>();
 
 export function crashPoint(name: string): void {
-  if (armed.delete(name)) throw new Error(`fault injected at ${name}`);
+  const left = armed.get(name);
+  if (left !== undefined) {
+    if (left > 1) armed.set(name, left - 1);
+    else armed.delete(name);
+    throw new Error(`fault injected at ${name}`);
+  }
   if (name !== crashAt) return;
   if (++reached >= crashOn) process.kill(process.pid, "SIGKILL");
 }
 
-/** Makes the next pass through crash point `name` in this process throw (tests only). */
-export function failNextAt(name: string): void {
-  armed.add(name);
+/** Makes the next `times` passes through crash point `name` in this process throw (tests only). */
+export function failNextAt(name: string, times = 1): void {
+  armed.set(name, times);
 }

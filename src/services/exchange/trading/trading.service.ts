@@ -224,7 +224,9 @@ export function tradingService(platform: Platform): ServiceSchema {
     const now = clock.now();
     for (const o of b.changed) await saveOrder.run(trx, { id: Number(o.id), filled: o.filled_lots, notional: o.filled_notional, status: o.status, reason: o.reason, now });
     if (b.trades.length > 0) await addTrades.run(trx, { rows: b.trades });
-    if (b.journals.length > 0) await broker.call("account.postAll", { journals: b.journals });
+    if (b.journals.length === 0) return;
+    crashPoint("trading.settling");
+    await broker.call("account.postAll", { journals: b.journals });
   }
 
   /** Gives back what an ended order still holds frozen: a buy's unspent quote, a sell's unsold base. */

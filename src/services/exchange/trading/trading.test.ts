@@ -171,6 +171,22 @@ describe("order entry", () => {
     expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
   });
 
+  it("settles a fill before its order's end even while the fill's settlement keeps failing: a later outcome waits for it", async () => {
+    const units = (amount: string) => BigInt(amount.replace(".", ""));
+    const before = await balances(alice);
+    const sell = await order(alice, { side: "SELL", price: "32000", quantity: "0.2" });
+    await eventually(async () => (await sys.api.get("/api/exchange/depth?symbol=BTC-USDT")).body.asks.length === 1);
+    // The fill's settlement fails three times (about 0.7 s of retries); meanwhile the cancel's outcome is on the log behind it.
+    failNextAt("trading.settling", 3);
+    expect((await order(bob, { side: "BUY", price: "32000", quantity: "0.05" })).status).toBe(201);
+    expect((await sys.api.delete(`/api/exchange/orders/${sell.body.orderId}`, alice.token)).status).toBe(200);
+    await eventually(async () => (await status(alice, sell.body.orderId)).status === "CANCELLED");
+    expect(await status(alice, sell.body.orderId)).toMatchObject({ filledQuantity: "0.05000000" });
+    await eventually(async () => (await balances(alice)).BTC.frozen === "0.00000000");
+    expect(units((await balances(alice)).BTC.available)).toBe(units(before.BTC.available) - 5_000_000n);
+    expect((await sys.api.get("/api/exchange/admin/ledger/audit", sys.admin.token)).body.ok).toBe(true);
+  });
+
   it("answers each order of a moment on its own: those the funds cover are placed, the rest refused, freezing nothing", async () => {
     const carol = await sys.user();
     await sys.api.post("/api/exchange/admin/adjustments", { userId: carol.id, asset: "USDT", amount: "1000", reason: "test funds" }, sys.admin.token, randomUUID());
