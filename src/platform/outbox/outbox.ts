@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { dialectOf, isUniqueViolation, type ServiceDb, withAutoId } from "../db/db";
 import { prepare } from "../db/prepared";
 import type { Leadership } from "../election/election";
+import { Pause } from "../runtime/pause";
 import type { Stream, StreamMessage } from "../stream/stream";
 
 /** Outbox and inbox tables live in every service's own database, created by its first migration. */
@@ -181,7 +182,7 @@ export class OutboxRelay {
   /** The seq after the last row published, once a pass has published one. */
   private next?: number;
   private publishedHanded = false;
-  private wake?: () => void;
+  private readonly pause = new Pause();
   private pending = false;
   private running?: Promise<void>;
   /** While leading: the last published position per sequence key (undefined until loaded). */
@@ -207,7 +208,7 @@ export class OutboxRelay {
   /** Called after a commit that wrote events, so they leave at once instead of at the next poll. */
   kick(): void {
     this.pending = true;
-    this.wake?.();
+    this.pause.wake();
   }
 
   /** The events of a transaction that has committed, with their seqs: published from here when they follow on. */
@@ -233,21 +234,8 @@ export class OutboxRelay {
         failures++;
         this.logger.warn({ err, failures }, "outbox relay failed; retrying");
       }
-      if (!this.pending) await this.sleep(failures > 0 ? Math.min(5000, 100 * 2 ** failures) : 500);
+      if (!this.pending) await this.pause.for(failures > 0 ? Math.min(5000, 100 * 2 ** failures) : 500);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.wake = undefined;
-        resolve();
-      }
-      this.wake = done;
-    });
   }
 
   /** Relays up to one batch; returns how many rows moved. */
@@ -327,7 +315,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
     await this.running;
   }
 }

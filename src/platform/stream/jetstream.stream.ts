@@ -12,6 +12,7 @@ import {
 } from "nats";
 import type { Logger } from "pino";
 import { traceIdOf } from "../observability/message-tracing";
+import { Pause } from "../runtime/pause";
 import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
 
 const codec = JSONCodec();
@@ -120,17 +121,7 @@ export class JetStreamStream implements Stream {
     const messages = await consumer.consume({ max_messages: 256 });
     this.running.add(messages);
     let stopping = false;
-    let wake: (() => void) | undefined;
-    const pause = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
+    const pause = new Pause();
     const loop = (async () => {
       for await (const m of messages) {
         if (stopping) {
@@ -164,7 +155,7 @@ export class JetStreamStream implements Stream {
             this.logger.warn({ err, durable, seq: m.seq, attempt, traceId: traceIdOf(headers) }, "stream handler failed; trying it again");
             // Still ours: no redelivery to a replica meanwhile.
             m.working();
-            await pause(retryDelay(attempt));
+            await pause.for(retryDelay(attempt));
           }
         }
       }
@@ -172,7 +163,7 @@ export class JetStreamStream implements Stream {
     return {
       stop: async () => {
         stopping = true;
-        wake?.();
+        pause.wake();
         messages.stop();
         await loop;
         this.running.delete(messages);

@@ -5,6 +5,7 @@ import SqliteDatabase from "better-sqlite3";
 import type { Logger } from "pino";
 import { checkpointInBackground } from "../db/checkpointer";
 import { configureSqlite } from "../db/db";
+import { Pause } from "../runtime/pause";
 import { traceIdOf } from "../observability/message-tracing";
 import type { Clock } from "../clock/clock";
 import {
@@ -148,19 +149,9 @@ export class SqliteStream implements Stream {
   async consume(options: ConsumeOptions): Promise<Subscription> {
     const { durable, subject, handler, batch } = options;
     let stopped = false;
-    let wake: (() => void) | undefined;
-    const onAppend = () => wake?.();
+    const pause = new Pause();
+    const onAppend = () => pause.wake();
     this.appended.on(subject, onAppend);
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
 
     const loop = async () => {
       let attempt = 0;
@@ -170,7 +161,7 @@ export class SqliteStream implements Stream {
       while (!stopped) {
         const rows = this.page.all(subject, from) as Row[];
         if (rows.length === 0) {
-          await sleep(250);
+          await pause.for(250);
           continue;
         }
         // The position is stored once per page: after a crash the page's handled messages come
@@ -189,7 +180,7 @@ export class SqliteStream implements Stream {
             this.logger.warn({ err, durable, subject, seq: chunk[0].seq, attempt, traceId: traceIdOf(chunk[0].headers) }, "stream handler failed; redelivering");
             if (handled > from) this.advanceTo(durable, subject, handled);
             from = handled;
-            await sleep(retryDelay(attempt++));
+            await pause.for(retryDelay(attempt++));
             break;
           }
         }
@@ -202,7 +193,7 @@ export class SqliteStream implements Stream {
       stop: async () => {
         stopped = true;
         this.appended.off(subject, onAppend);
-        wake?.();
+        pause.wake();
         await running;
         this.subscriptions.delete(subscription);
       },
