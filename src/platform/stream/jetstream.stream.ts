@@ -148,14 +148,16 @@ export class JetStreamStream implements Stream {
             await m.ackAck();
             break;
           } catch (err) {
+            if (!stopping) {
+              this.logger.warn({ err, durable, seq: m.seq, attempt, traceId: traceIdOf(headers) }, "stream handler failed; trying it again");
+              // Still ours: no redelivery to a replica meanwhile.
+              m.working();
+              await pause.for(retryDelay(attempt));
+            }
             if (stopping) {
               m.nak();
               break;
             }
-            this.logger.warn({ err, durable, seq: m.seq, attempt, traceId: traceIdOf(headers) }, "stream handler failed; trying it again");
-            // Still ours: no redelivery to a replica meanwhile.
-            m.working();
-            await pause.for(retryDelay(attempt));
           }
         }
       }
