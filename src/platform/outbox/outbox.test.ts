@@ -175,8 +175,8 @@ describe("outbox and inbox", () => {
     expect((await reader.db.selectFrom("inbox").select("event_id").orderBy("event_id").execute()).map((r) => r.event_id)).toEqual(["b1", "b2", "b3"]);
   });
 
-  it("consumes a backlog in batches, and a message that fails holds up only itself", async () => {
-    const { writer, reader } = await setup();
+  it("consumes a backlog in batches; a message that fails is tried again before those after it, each failure counted", async () => {
+    const { writer, reader, platform } = await setup();
     await writer.start();
     for (let i = 0; i < 40; i++) await writer.tx(async (_trx, emit) => emit("notes.burst", { i }, `burst-${i}`));
     const handled: number[] = [];
@@ -205,6 +205,11 @@ describe("outbox and inbox", () => {
     expect([...last.keys()].sort((a, b) => a - b)).toEqual(committed);
     // The embedded log hands the backlog over in batches: some transaction applied several messages.
     if (!engines.nats) expect(Math.max(...transactions.values())).toBeGreaterThan(1);
+    // Counted as the log saw them: once a try (in a batch, the first failure only sends the batch one by one).
+    const counted = (await platform.metrics.registry.getSingleMetric("bazaar_stream_handler_failures_total")!.get()).values;
+    const [tries] = counted.filter((v) => v.labels.consumer === "reader" && v.labels.subject === "notes.burst").map((v) => v.value);
+    expect(tries).toBeGreaterThanOrEqual(1);
+    expect(tries).toBeLessThanOrEqual(2);
   });
 
   it("forgets inbox rows only once their messages are past the log's retention", async () => {

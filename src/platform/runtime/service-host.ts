@@ -143,16 +143,27 @@ export class ServiceHost<T> {
       const inScope = <R>(message: StreamMessage, work: () => Promise<R>) =>
         withLane(message.headers[LANE_HEADER], () => this.platform.messageTracing.run(message.headers[TRACE_HEADER], `stream ${subject}`, work));
       const one = (message: StreamMessage) => inScope(message, () => this.handleMessage(message, handler, tenantOf, beforeCommit));
+      // A failing message is tried again before any after it: one that keeps failing holds its subject back (an alert).
+      const failures = this.platform.metrics.counter("bazaar_stream_handler_failures_total", "stream messages whose handling failed and is tried again", ["consumer", "subject"]).labels(this.name, subject);
+      const counted = async (work: () => Promise<void>) => {
+        try {
+          await work();
+        } catch (err) {
+          failures.inc();
+          throw err;
+        }
+      };
       this.subscriptions.push(
         await this.platform.stream.consume({
           durable: this.name,
           subject,
-          handler: async (message) => {
-            if (pace) await pace();
-            return one(message);
-          },
+          handler: (message) =>
+            counted(async () => {
+              if (pace) await pace();
+              await one(message);
+            }),
           // Paced consumers take one message at a time; tenant-scoped ones run each in its tenant's scope.
-          batch: pace || tenantOf ? undefined : { maxBatch: MAX_BATCH, handler: (messages) => this.handleBatch(messages, handler, inScope, one, beforeCommit) },
+          batch: pace || tenantOf ? undefined : { maxBatch: MAX_BATCH, handler: (messages) => counted(() => this.handleBatch(messages, handler, inScope, one, beforeCommit)) },
         }),
       );
     }
@@ -160,7 +171,8 @@ export class ServiceHost<T> {
 
   /**
    * Consecutive messages in one transaction (one commit instead of one each, under load); if any fails
-   * the batch rolls back and they go one by one, so the others are not held up by it.
+   * the batch rolls back and they go one by one: those before the failing one are handled, and it is
+   * tried again before any after it.
    */
   private async handleBatch(
     messages: StreamMessage[],
