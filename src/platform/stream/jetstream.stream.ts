@@ -16,6 +16,7 @@ import { Pause } from "../runtime/pause";
 import { type ConsumeOptions, type OutgoingMessage, type PublishOptions, RETENTION_MS, retryDelay, type Stream, type StreamMessage, type Subscription } from "./stream";
 
 const codec = JSONCodec();
+const utf8 = new TextEncoder();
 /** How long a delivered message may go unacknowledged before the server hands it out again (a killed consumer's). */
 const ACK_WAIT_MS = 15_000;
 
@@ -23,7 +24,6 @@ const ACK_WAIT_MS = 15_000;
 function isMissing(err: unknown): boolean {
   return (err as { code?: string })?.code === "404";
 }
-const utf8 = new TextEncoder();
 
 /**
  * NATS JetStream adapter: one stream per namespace holding `<ns>.>`; a durable pull consumer per
