@@ -118,6 +118,7 @@ export class JetStreamStream implements Stream {
       await this.jsm.consumers.add(this.streamName, config);
     }
     const consumer = await this.js.consumers.get(this.streamName, durable);
+    // Pulls ask for many at once (fewer requests); the server still hands over one at a time (above).
     const messages = await consumer.consume({ max_messages: 256 });
     this.running.add(messages);
     let stopping = false;
